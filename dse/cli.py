@@ -1,0 +1,208 @@
+"""The `dse` command: parse, call the library, print, exit.
+
+Known errors (bad flags, data, recipes, run folders) print one line on stderr
+and exit with status 2; nothing else is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from dse import __version__
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A usage error found after parsing."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise CliError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be in 0..2**63-1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dse.data import DATASETS
+    from dse.models.recipes import DESIGNS
+
+    p = _Parser(prog="dse", description="Design-space exploration for spiking neural networks on small hardware.")
+    p.add_argument("--version", action="version", version=f"snn-dse {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a design, assign labels, test; write a run folder",
+                       description="Train a network unsupervised, assign neuron labels, test, and write "
+                                   "manifest.json, weights.npz and weights.png to --out.")
+    t.add_argument("--design", choices=DESIGNS, default="fspinn")
+    t.add_argument("--dataset", choices=DATASETS, default="mnist")
+    t.add_argument("--neurons", type=_positive_int, default=100, help="excitatory neurons N (default 100)")
+    t.add_argument("--epochs", type=_positive_int, default=1)
+    t.add_argument("--train-samples", type=_positive_int, help="use the first K training images (default: all)")
+    t.add_argument("--test-samples", type=_positive_int, help="use the first K test images (default: all)")
+    t.add_argument("--assign-samples", type=_positive_int, default=10_000,
+                   help="training images used to assign neuron labels (default 10000)")
+    t.add_argument("--seed", type=_seed, default=0)
+    t.add_argument("--data-dir", help="folder with the IDX files (default: DSE_DATA_DIR, cache, system, bundled subset)")
+    t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a recipe constant, e.g. --set inhibition.rho=3 (repeatable)")
+    t.add_argument("--engine", choices=("auto", "numba", "torch"), default="auto",
+                   help="inference engine (auto: torch on CUDA if present, else numba)")
+    t.add_argument("--out", required=True, help="run folder to write")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="re-assign labels and re-test a finished run",
+                       description="Re-run label assignment and the test of a run folder; writes evaluation.json.")
+    e.add_argument("run_dir")
+    e.add_argument("--data-dir")
+    e.add_argument("--test-samples", type=_positive_int)
+    e.add_argument("--engine", choices=("auto", "numba", "torch"), default="auto")
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.add_argument("--quiet", action="store_true")
+
+    b = sub.add_parser("bench", help="training and inference throughput of one design",
+                       description="Measure training and inference images/s (compile excluded) on this machine.")
+    b.add_argument("--design", choices=DESIGNS, default="fspinn")
+    b.add_argument("--neurons", type=_positive_int, default=400)
+    b.add_argument("--images", type=_positive_int, default=1000, help="images per measurement (default 1000)")
+    b.add_argument("--engine", choices=("numba", "torch"), default="numba", help="inference engine")
+    b.add_argument("--dataset", choices=DATASETS, default="mnist")
+    b.add_argument("--data-dir")
+    b.add_argument("--seed", type=_seed, default=0)
+    b.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("data", help="find, inspect or download data sets")
+    dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser, metavar="ACTION")
+    f = dsub.add_parser("fetch", help="download a data set into the user cache (SHA-256 verified)")
+    f.add_argument("name", choices=DATASETS)
+    f.add_argument("--dest", help="folder to download into (default: the user cache)")
+    f.add_argument("--base-url", help="mirror to download from")
+    i = dsub.add_parser("info", help="say which copy of a data set would be used")
+    i.add_argument("name", choices=DATASETS)
+    i.add_argument("--data-dir")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: finished chunks are checkpointed; rerun with --resume", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - only our known error types are turned into one line
+        if _is_known_error(exc):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+def _is_known_error(exc: Exception) -> bool:
+    from dse.data import DataError
+    from dse.models.recipes import RecipeError
+    from dse.run import RunError
+
+    return isinstance(exc, (DataError, RecipeError, RunError, ValueError, FileNotFoundError, PermissionError))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        return _cmd_train(args)
+    if args.command == "evaluate":
+        return _cmd_evaluate(args)
+    if args.command == "bench":
+        return _cmd_bench(args)
+    if args.command == "data":
+        return _cmd_data(args)
+    raise CliError(f"unknown command {args.command}")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dse.console import RichProgress, console, print_train_summary
+    from dse.models.recipes import parse_overrides
+    from dse.train import TrainConfig, train_run
+
+    config = TrainConfig(design=args.design, dataset=args.dataset, neurons=args.neurons,
+                         epochs=args.epochs, train_samples=args.train_samples,
+                         test_samples=args.test_samples, assign_samples=args.assign_samples,
+                         seed=args.seed, overrides=parse_overrides(args.set), engine=args.engine)
+    config.validate()
+    with RichProgress(enabled=not args.quiet) as progress:
+        manifest = train_run(config, Path(args.out), data_dir=args.data_dir, resume=args.resume,
+                             progress=progress)
+    print_train_summary(manifest, Path(args.out), console())
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from dse.console import RichProgress, console, print_metrics
+    from dse.train import evaluate_run
+
+    with RichProgress(enabled=not (args.quiet or args.json)) as progress:
+        result = evaluate_run(Path(args.run_dir), data_dir=args.data_dir,
+                              test_samples=args.test_samples, engine=args.engine, progress=progress)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_metrics(result, console())
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from dse.bench import run_bench
+    from dse.console import console, print_bench
+
+    result = run_bench(args.design, args.neurons, args.images, dataset=args.dataset,
+                       data_dir=args.data_dir, engine=args.engine, seed=args.seed)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_bench(result, console())
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from dse import data
+
+    if args.data_command == "fetch":
+        path = data.fetch_dataset(args.name, args.dest, base_url=args.base_url)
+        print(f"{args.name}: verified files in {path}")
+        return 0
+    ds = data.load_dataset(args.name, args.data_dir)
+    info: dict[str, Any] = {"name": ds.name, "source": ds.source, "location": ds.location,
+                            "sha256": ds.sha256, "train": len(ds.train_images), "test": len(ds.test_images)}
+    for k, v in info.items():
+        print(f"{k:9s} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Cost model: hardware profiles, memory, time and energy."""

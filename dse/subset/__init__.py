@@ -1,0 +1,1 @@
+"""Bundled class-balanced subsets of MNIST and Fashion-MNIST (offline default)."""

@@ -1,0 +1,329 @@
+"""Train, assign labels, test: one reproducible run written to a run directory.
+
+Input spikes are drawn from counter-based streams keyed by (seed, global
+image position, presentation), so a run resumed from a checkpoint is
+bit-identical to one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from dse import run as rundir
+from dse.evaluate import assign_labels, evaluate_counts, predict_all_activity
+from dse.models.counts import counts_to_dict, new_counts, per_image
+from dse.models.network import NetworkState, Simulator, init_state
+from dse.models.recipes import Recipe, load_recipe
+
+# Stream offsets keep training, assignment and test inputs independent.
+ASSIGN_STREAM = 1 << 40
+TEST_STREAM = 2 << 40
+ENGINES = ("auto", "numba", "torch")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    design: str
+    dataset: str
+    neurons: int
+    epochs: int = 1
+    train_samples: int | None = None   # None: the whole training set
+    test_samples: int | None = None    # None: the whole test set
+    assign_samples: int = 10_000       # labelled training images used to assign neuron labels
+    seed: int = 0
+    overrides: dict[str, str] = field(default_factory=dict)
+    engine: str = "auto"               # inference engine
+    checkpoint_every: int = 5_000      # images between checkpoints
+
+    def validate(self) -> None:
+        if self.neurons <= 0:
+            raise ValueError(f"--neurons must be > 0, got {self.neurons}")
+        if self.epochs <= 0:
+            raise ValueError(f"--epochs must be > 0, got {self.epochs}")
+        for name in ("train_samples", "test_samples", "assign_samples"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine '{self.engine}': choose one of {', '.join(ENGINES)}")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a checkpoint must match to be resumed."""
+        d = asdict(self)
+        d.pop("checkpoint_every")
+        d.pop("engine")
+        d.pop("test_samples")
+        return d
+
+
+class ProgressSink:
+    """What the trainer reports; the CLI renders it, the library stays silent."""
+
+    def start(self, phase: str, total: int, done: int = 0) -> None: ...
+    def advance(self, phase: str, done: int, running_accuracy: float | None = None) -> None: ...
+    def finish(self, phase: str) -> None: ...
+
+
+def select(images: np.ndarray, labels: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    n = len(images) if limit is None else min(limit, len(images))
+    return images[:n], labels[:n]
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch, 0xE90C])).permutation(n)
+
+
+def run_inference(sim: Simulator, state: NetworkState, images: np.ndarray, first_index: int,
+                  seed: int, counts: np.ndarray, engine: str,
+                  on_chunk: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+    engine = resolve_engine(engine)
+    if engine == "numba":
+        return sim.infer(state, images, first_index, seed, counts, on_chunk=on_chunk)
+    try:
+        from dse.models.engine_torch import infer_torch
+        import torch  # noqa: F401
+    except ImportError:
+        raise ValueError("--engine torch needs PyTorch: pip install 'snn-dse[torch]'") from None
+    out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
+    step = 1024
+    for lo in range(0, len(images), step):
+        hi = min(lo + step, len(images))
+        out[lo:hi] = infer_torch(state.weights, state.theta, images[lo:hi], first_index + lo,
+                                 seed, sim.consts, counts)
+        if on_chunk is not None:
+            on_chunk(hi, out[lo:hi])
+    return out
+
+
+def resolve_engine(engine: str) -> str:
+    if engine != "auto":
+        return engine
+    try:
+        import torch
+
+        return "torch" if torch.cuda.is_available() else "numba"
+    except ImportError:
+        return "numba"
+
+
+class RunningAccuracy:
+    """Accuracy of each new chunk, predicted from labels assigned on the previous ones."""
+
+    def __init__(self, window: int = 2_000) -> None:
+        self.window = window
+        self.counts: list[np.ndarray] = []
+        self.labels: list[np.ndarray] = []
+        self.value: float | None = None
+
+    def update(self, counts: np.ndarray, labels: np.ndarray) -> float | None:
+        if self.counts:
+            hist = np.concatenate(self.counts)[-self.window:]
+            hist_labels = np.concatenate(self.labels)[-self.window:]
+            pred = predict_all_activity(counts, assign_labels(hist, hist_labels))
+            self.value = float(np.mean(pred == labels))
+        self.counts.append(counts)
+        self.labels.append(labels)
+        return self.value
+
+
+def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None,
+              resume: bool = False, progress: ProgressSink | None = None) -> dict[str, Any]:
+    """Train, evaluate and write a complete run directory; returns the manifest."""
+    from dse.data import load_dataset
+
+    config.validate()
+    progress = progress or ProgressSink()
+    recipe = load_recipe(config.design, config.overrides)
+    dataset = load_dataset(config.dataset, data_dir)
+    out_dir = Path(out_dir)
+    train_x, train_y = select(dataset.train_images, dataset.train_labels, config.train_samples)
+    test_x, test_y = select(dataset.test_images, dataset.test_labels, config.test_samples)
+    sim = Simulator(recipe)
+    identity = {**config.identity(), "data_sha256": dataset.sha256, "n_train": len(train_x)}
+    state, train_counts, position = _start_or_resume(out_dir, config, recipe, identity, resume)
+
+    compile_s = _warm_up(sim, state)
+    total = config.epochs * len(train_x)
+    running = RunningAccuracy()
+    t0 = time.perf_counter()
+    trained_now = 0
+    last_ckpt = position
+    progress.start("train", total, position)
+    while position < total:
+        epoch, offset = divmod(position, len(train_x))
+        order = epoch_order(len(train_x), config.seed, epoch)
+        stop = min(len(train_x), offset + config.checkpoint_every, offset + (total - position))
+        chunk_ids = order[offset:stop]
+
+        def on_chunk(done: int, spikes: np.ndarray, _base=position, _ids=chunk_ids) -> None:
+            lo = done - len(spikes)
+            acc = running.update(spikes, train_y[_ids[lo:done]])
+            progress.advance("train", _base + done, acc)
+
+        sim.train(state, train_x[chunk_ids], position, config.seed, train_counts, on_chunk=on_chunk)
+        trained_now += len(chunk_ids)
+        position += len(chunk_ids)
+        if position - last_ckpt >= config.checkpoint_every and position < total:
+            _save_checkpoint(out_dir, state, train_counts, position, identity)
+            last_ckpt = position
+    train_s = time.perf_counter() - t0
+    progress.finish("train")
+
+    infer_counts = new_counts()
+    assign_x, assign_y = select(train_x, train_y, config.assign_samples)
+    t1 = time.perf_counter()
+    progress.start("assign", len(assign_x))
+    assign_spikes = run_inference(sim, state, assign_x, ASSIGN_STREAM, config.seed, infer_counts,
+                                  config.engine, lambda d, _s: progress.advance("assign", d))
+    progress.finish("assign")
+    progress.start("test", len(test_x))
+    test_spikes = run_inference(sim, state, test_x, TEST_STREAM, config.seed, infer_counts,
+                                config.engine, lambda d, _s: progress.advance("test", d))
+    progress.finish("test")
+    infer_s = time.perf_counter() - t1
+    evaluation = evaluate_counts(assign_spikes, assign_y, test_spikes, test_y)
+
+    manifest = _manifest(config, recipe, dataset, len(train_x), len(test_x), len(assign_x),
+                         evaluation.to_dict(), train_counts, infer_counts,
+                         {"train_s": train_s, "trained_this_session": trained_now,
+                          "infer_s": infer_s, "compile_s": compile_s})
+    _write_results(out_dir, state, evaluation.assignment.labels, manifest)
+    return manifest
+
+
+def _start_or_resume(out_dir: Path, config: TrainConfig, recipe: Recipe, identity: dict[str, Any],
+                     resume: bool) -> tuple[NetworkState, np.ndarray, int]:
+    ckpt_meta = out_dir / rundir.CHECKPOINT_META
+    if resume:
+        if not ckpt_meta.exists():
+            if (out_dir / rundir.MANIFEST).exists():
+                raise rundir.RunError(f"{out_dir}: training already finished; nothing to resume")
+            raise rundir.RunError(f"{out_dir}: no checkpoint to resume (run without --resume to start)")
+        import json
+
+        meta = json.loads(ckpt_meta.read_text())
+        if meta.get("identity") != identity:
+            diff = sorted(k for k in identity if meta.get("identity", {}).get(k) != identity[k])
+            raise rundir.RunError(f"{out_dir}: checkpoint was made with different settings ({', '.join(diff)}); "
+                                  "rerun with the original flags or choose another --out")
+        arrays = rundir.load_npz(out_dir / rundir.CHECKPOINT)
+        state = NetworkState(weights=np.ascontiguousarray(arrays["weights"]),
+                             theta=np.ascontiguousarray(arrays["theta"]))
+        return state, arrays["counts"].astype(np.int64), int(meta["position"])
+    if ckpt_meta.exists():
+        raise rundir.RunError(f"{out_dir}: holds an interrupted run; add --resume to continue it or choose another --out")
+    if (out_dir / rundir.MANIFEST).exists():
+        raise rundir.RunError(f"{out_dir}: already holds a finished run; choose another --out")
+    return init_state(config.neurons, recipe, config.seed), new_counts(), 0
+
+
+def _save_checkpoint(out_dir: Path, state: NetworkState, counts: np.ndarray, position: int,
+                     identity: dict[str, Any]) -> None:
+    rundir.atomic_save_npz(out_dir / rundir.CHECKPOINT, weights=state.weights, theta=state.theta,
+                           counts=counts)
+    rundir.atomic_write_json(out_dir / rundir.CHECKPOINT_META,
+                             {"position": position, "identity": identity, "saved": rundir.now_iso()})
+
+
+def _warm_up(sim: Simulator, state: NetworkState) -> float:
+    """Compile (or load from cache) the kernels outside the timed region."""
+    t = time.perf_counter()
+    scratch_state = NetworkState(state.weights.copy(), state.theta.copy())
+    blank = np.zeros((1, 784), dtype=np.uint8)
+    sim.train(scratch_state, blank, 0, 0, new_counts())
+    sim.infer(scratch_state, blank, 0, 0, new_counts())
+    return time.perf_counter() - t
+
+
+def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n_test: int,
+              n_assign: int, metrics: dict[str, Any], train_counts: np.ndarray,
+              infer_counts: np.ndarray, times: dict[str, float]) -> dict[str, Any]:
+    tc, ic = counts_to_dict(train_counts), counts_to_dict(infer_counts)
+    images_trained = config.epochs * n_train
+    return {
+        "schema_version": 1,
+        "kind": "train",
+        "created": rundir.now_iso(),
+        "config": {**asdict(config), "recipe": recipe.to_dict()},
+        "data": {"name": dataset.name, "source": dataset.source, "is_subset": dataset.is_subset,
+                 "location": dataset.location, "sha256": dataset.sha256,
+                 "n_train_used": n_train, "n_assign_used": n_assign, "n_test_used": n_test},
+        "versions": rundir.versions(),
+        "metrics": metrics,
+        "counts": {"training": tc, "inference": ic,
+                   "training_per_image": per_image(tc), "inference_per_image": per_image(ic)},
+        "timings": {
+            "measured_on": rundir.cpu_model(),
+            "train_s": round(times["train_s"], 3),
+            "train_images_per_s": round(times["trained_this_session"] / times["train_s"], 1)
+            if times["train_s"] > 0 and times["trained_this_session"] else None,
+            "infer_s": round(times["infer_s"], 3),
+            "infer_images_per_s": round((n_assign + n_test) / times["infer_s"], 1) if times["infer_s"] > 0 else None,
+            "compile_s": round(times["compile_s"], 3),
+            "images_trained": images_trained,
+            "note": "measured wall-clock time on this machine (compile excluded)",
+        },
+        "files": {"weights": rundir.WEIGHTS, "weights_png": rundir.WEIGHTS_PNG},
+    }
+
+
+def _write_results(out_dir: Path, state: NetworkState, neuron_labels: np.ndarray,
+                   manifest: dict[str, Any]) -> None:
+    from dse.weight_image import write_weight_png
+
+    rundir.atomic_save_npz(out_dir / rundir.WEIGHTS, weights=state.weights, theta=state.theta,
+                           neuron_labels=np.asarray(neuron_labels, dtype=np.int64))
+    write_weight_png(out_dir / rundir.WEIGHTS_PNG, state.weights, class_labels=neuron_labels)
+    # The manifest goes last: its presence marks a complete run.
+    rundir.atomic_write_json(out_dir / rundir.MANIFEST, manifest)
+    for name in (rundir.CHECKPOINT, rundir.CHECKPOINT_META):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: int | None = None,
+                 engine: str = "auto", progress: ProgressSink | None = None) -> dict[str, Any]:
+    """Re-assign labels and re-test a finished run; returns metrics and data used."""
+    from dse.data import load_dataset
+
+    progress = progress or ProgressSink()
+    manifest = rundir.read_manifest(run_dir)
+    cfg = manifest["config"]
+    arrays = rundir.load_npz(Path(run_dir) / rundir.WEIGHTS)
+    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    dataset = load_dataset(cfg["dataset"], data_dir)
+    state = NetworkState(np.ascontiguousarray(arrays["weights"]), np.ascontiguousarray(arrays["theta"]))
+    if state.weights.shape != (784, cfg["neurons"]):
+        raise rundir.RunError(f"{run_dir}: weights have shape {state.weights.shape}, manifest says {cfg['neurons']} neurons")
+    sim = Simulator(recipe)
+    train_x, train_y = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
+    assign_x, assign_y = select(train_x, train_y, cfg.get("assign_samples"))
+    test_x, test_y = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
+    counts = new_counts()
+    t = time.perf_counter()
+    progress.start("assign", len(assign_x))
+    a = run_inference(sim, state, assign_x, ASSIGN_STREAM, cfg["seed"], counts, engine,
+                      lambda d, _s: progress.advance("assign", d))
+    progress.finish("assign")
+    progress.start("test", len(test_x))
+    s = run_inference(sim, state, test_x, TEST_STREAM, cfg["seed"], counts, engine,
+                      lambda d, _s: progress.advance("test", d))
+    progress.finish("test")
+    elapsed = time.perf_counter() - t
+    evaluation = evaluate_counts(a, assign_y, s, test_y)
+    result = {"kind": "evaluate", "created": rundir.now_iso(), "run": str(run_dir),
+              "engine": resolve_engine(engine),
+              "data": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
+                       "matches_training_data": dataset.sha256 == manifest["data"]["sha256"],
+                       "n_test_used": len(test_x)},
+              "metrics": evaluation.to_dict(), "counts": {"inference": counts_to_dict(counts)},
+              "timings": {"infer_s": round(elapsed, 3),
+                          "infer_images_per_s": round((len(assign_x) + len(test_x)) / elapsed, 1)}}
+    rundir.atomic_write_json(Path(run_dir) / "evaluation.json", result)
+    return result

@@ -1,0 +1,1 @@
+"""Hardware profiles (TOML data) for the cost model."""

@@ -1,0 +1,1 @@
+"""The spiking network: parameters, recipes, encoders, learning rules and engines."""

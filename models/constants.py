@@ -1,0 +1,116 @@
+"""Flatten a recipe into the constant arrays the compiled engines read.
+
+The compiled kernels take two small arrays instead of dozens of scalars:
+``fc`` (floats, in the engine's dtype so float32 arithmetic stays float32) and
+``ic`` (integers). The index names below are the only contract between this
+module and the kernels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .recipes import Recipe
+
+# float constants
+(FC_V_REST, FC_V_RESET, FC_V_TH, FC_E_EXC, FC_E_INH, FC_DT_TAU_M, FC_GE_DECAY, FC_GI_DECAY,
+ FC_GE_GAIN, FC_GI_GAIN, FC_THETA_PLUS, FC_THETA_DECAY, FC_W_MAX, FC_ETA_PRE, FC_ETA_POST,
+ FC_MU, FC_X_TAR, FC_W_INH, FC_W_EI, FC_NORM_TOTAL, FC_S_TH, FC_K_MAX,
+ FI_V_REST, FI_V_RESET, FI_V_TH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN) = range(29)
+N_FC = 29
+
+# integer constants
+(IC_STEPS, IC_REFRAC, IC_I_REFRAC, IC_RULE, IC_SCHEME, IC_POST_EVERY, IC_WINDOW,
+ IC_MIN_SPIKES, IC_MAX_REPRES) = range(9)
+N_IC = 9
+
+RULE_PAIRWISE, RULE_SL, RULE_FSPINN = 0, 1, 2
+SCHEME_LAYER, SCHEME_LATERAL = 0, 1
+_RULE_CODES = {"pairwise": RULE_PAIRWISE, "sl-stdp": RULE_SL, "fspinn": RULE_FSPINN}
+_SCHEME_CODES = {"layer": SCHEME_LAYER, "lateral": SCHEME_LATERAL}
+
+
+@dataclass(frozen=True)
+class EngineConstants:
+    fc: np.ndarray          # float constants, engine dtype
+    ic: np.ndarray          # int64 constants
+    pre_table: np.ndarray   # exp(-k dt / tau_pre), k = 0..steps
+    post_table: np.ndarray  # exp(-k dt / tau_post)
+    f_max_hz: float
+    rate_boost_hz: float
+    dt_ms: float
+    n_steps: int
+
+
+def conductance_gain(tau_ms: float, dt_ms: float) -> float:
+    """Step-averaged conductance factor (method notes 8).
+
+    With g decaying exactly as exp(-t/tau), its mean over one step is
+    g x tau/dt x (1 - exp(-dt/tau)); summed over the decay this delivers
+    exactly w x tau/dt for a spike of weight w, whatever dt is.
+    """
+    return tau_ms / dt_ms * (1.0 - math.exp(-dt_ms / tau_ms))
+
+
+def steps_of(ms: float, dt_ms: float) -> int:
+    return int(round(ms / dt_ms))
+
+
+def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32) -> EngineConstants:
+    g = recipe.get
+    dt = g("input", "dt_ms")
+    steps = g("input", "presentation_steps")
+    fc = np.zeros(N_FC, dtype=np.float64)
+    fc[FC_V_REST] = g("excitatory", "v_rest_mv")
+    fc[FC_V_RESET] = g("excitatory", "v_reset_mv")
+    fc[FC_V_TH] = g("excitatory", "v_th_mv")
+    fc[FC_E_EXC] = g("excitatory", "e_exc_mv")
+    fc[FC_E_INH] = g("excitatory", "e_inh_mv")
+    fc[FC_DT_TAU_M] = dt / g("excitatory", "tau_m_ms")
+    fc[FC_GE_DECAY] = math.exp(-dt / g("excitatory", "tau_ge_ms"))
+    fc[FC_GI_DECAY] = math.exp(-dt / g("excitatory", "tau_gi_ms"))
+    fc[FC_GE_GAIN] = conductance_gain(g("excitatory", "tau_ge_ms"), dt)
+    fc[FC_GI_GAIN] = conductance_gain(g("excitatory", "tau_gi_ms"), dt)
+    fc[FC_THETA_PLUS] = g("excitatory", "theta_plus_mv")
+    fc[FC_THETA_DECAY] = math.exp(-dt / g("excitatory", "tau_theta_ms"))
+    fc[FC_W_MAX] = g("plasticity", "w_max")
+    fc[FC_ETA_PRE] = g("plasticity", "eta_pre", 0.0)
+    fc[FC_ETA_POST] = g("plasticity", "eta_post")
+    fc[FC_MU] = g("plasticity", "mu")
+    fc[FC_X_TAR] = g("plasticity", "x_tar", 0.0)
+    fc[FC_NORM_TOTAL] = g("weights", "norm_total")
+    fc[FC_S_TH] = g("plasticity", "s_th", 1.0)
+    fc[FC_K_MAX] = g("plasticity", "k_max", 1.0)
+    ic = np.zeros(N_IC, dtype=np.int64)
+    ic[IC_STEPS] = steps
+    ic[IC_REFRAC] = steps_of(g("excitatory", "refractory_ms"), dt)
+    ic[IC_RULE] = _RULE_CODES[recipe.rule]
+    ic[IC_SCHEME] = _SCHEME_CODES[recipe.scheme]
+    ic[IC_POST_EVERY] = g("plasticity", "post_every", 1)
+    ic[IC_WINDOW] = g("plasticity", "window_steps", steps)
+    ic[IC_MIN_SPIKES] = g("input", "min_spikes")
+    ic[IC_MAX_REPRES] = g("input", "max_representations")
+    if recipe.scheme == "layer":
+        fc[FC_W_INH] = g("inhibition", "w_ie")
+        fc[FC_W_EI] = g("inhibition", "w_ei")
+        fc[FI_V_REST] = g("inhibitory", "v_rest_mv")
+        fc[FI_V_RESET] = g("inhibitory", "v_reset_mv")
+        fc[FI_V_TH] = g("inhibitory", "v_th_mv")
+        fc[FI_DT_TAU_M] = dt / g("inhibitory", "tau_m_ms")
+        fc[FI_E_EXC] = g("inhibitory", "e_exc_mv")
+        fc[FI_GE_DECAY] = math.exp(-dt / g("inhibitory", "tau_ge_ms"))
+        fc[FI_GE_GAIN] = conductance_gain(g("inhibitory", "tau_ge_ms"), dt)
+        ic[IC_I_REFRAC] = steps_of(g("inhibitory", "refractory_ms"), dt)
+    else:
+        fc[FC_W_INH] = recipe.lateral_strength
+    k = np.arange(steps + 1, dtype=np.float64)
+    pre = np.exp(-k * dt / g("plasticity", "tau_pre_ms"))
+    post = np.exp(-k * dt / g("plasticity", "tau_post_ms", g("plasticity", "tau_pre_ms")))
+    return EngineConstants(
+        fc=fc.astype(dtype), ic=ic, pre_table=pre.astype(dtype), post_table=post.astype(dtype),
+        f_max_hz=g("input", "f_max_hz"), rate_boost_hz=g("input", "rate_boost_hz"), dt_ms=dt,
+        n_steps=steps,
+    )

@@ -1,0 +1,146 @@
+"""Batched, clock-driven inference engine in torch (CPU, or CUDA where present).
+
+It follows the step order of engine_numba (see its docstring) for a batch of
+images at once: input drive is a dense (B, 784) x (784, N) product per step.
+Input spikes come from the same counter-based Poisson streams as the compiled
+engine, so both engines see identical inputs for the same seed; in float64
+they produce identical spikes, in float32 they differ only where summation
+order flips a threshold crossing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .constants import (
+    FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_GE_DECAY, FC_GE_GAIN, FC_GI_DECAY, FC_GI_GAIN,
+    FC_V_RESET, FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY,
+    FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH, IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES,
+    IC_REFRAC, IC_SCHEME, SCHEME_LATERAL, EngineConstants,
+)
+from .counts import (
+    C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES, C_NEURON_UPDATES, C_PRESENTATIONS,
+    C_STEPS, C_SYN_EVENTS,
+)
+from .encoding import encode_dense
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool = False):
+    """Simulate one presentation of a batch of dense spikes (B, steps, 784) (torch tensors).
+
+    Returns (spike counts (B, N) int64, raster (B, steps, N) bool or None,
+    inhibitory spike total).
+    """
+    import torch
+
+    fc = [float(x) for x in consts.fc]
+    ic = consts.ic
+    dtype, device = weights.dtype, weights.device
+    b, steps, _ = spikes.shape
+    n = weights.shape[1]
+    lateral = int(ic[IC_SCHEME]) == SCHEME_LATERAL
+
+    def const(k):
+        return torch.tensor(fc[k], dtype=dtype, device=device)
+
+    v_rest, v_reset, v_th = const(FC_V_REST), const(FC_V_RESET), const(FC_V_TH)
+    e_exc, e_inh, dt_tau = const(FC_E_EXC), const(FC_E_INH), const(FC_DT_TAU_M)
+    ge_decay, gi_decay, ge_gain, gi_gain = const(FC_GE_DECAY), const(FC_GI_DECAY), const(FC_GE_GAIN), const(FC_GI_GAIN)
+    w_inh, w_ei = const(FC_W_INH), const(FC_W_EI)
+    iv_rest, iv_reset, iv_th = const(FI_V_REST), const(FI_V_RESET), const(FI_V_TH)
+    idt_tau, ie_exc, ige_decay, ige_gain = const(FI_DT_TAU_M), const(FI_E_EXC), const(FI_GE_DECAY), const(FI_GE_GAIN)
+    refrac, irefrac = int(ic[IC_REFRAC]), int(ic[IC_I_REFRAC])
+
+    zeros = torch.zeros((b, n), dtype=dtype, device=device)
+    v, ge, gi = zeros + v_rest, zeros.clone(), zeros.clone()
+    vi, gei = zeros + iv_rest, zeros.clone()
+    refr = torch.zeros((b, n), dtype=torch.int32, device=device)
+    refri = refr.clone()
+    prev = torch.zeros((b, n), dtype=torch.bool, device=device)
+    prev_inh = prev.clone()
+    counts = torch.zeros((b, n), dtype=torch.int64, device=device)
+    raster = torch.zeros((b, steps, n), dtype=torch.bool, device=device) if record else None
+    threshold = v_th + theta.to(dtype)
+    inh_total = 0
+    spikes = spikes.to(dtype)
+
+    for t in range(steps):
+        if lateral:
+            gi = gi + w_inh * (prev.sum(dim=1, keepdim=True) - prev.to(torch.int64)).to(dtype)
+        else:
+            gei = gei + w_ei * prev.to(dtype)
+            gi = gi + w_inh * (prev_inh.sum(dim=1, keepdim=True) - prev_inh.to(torch.int64)).to(dtype)
+        ge = ge + spikes[:, t, :] @ weights
+        if not lateral:
+            g = gei * ige_gain
+            vn = vi + idt_tau * ((iv_rest - vi) + g * (ie_exc - vi))
+            gei = gei * ige_decay
+            active = refri == 0
+            spk_i = active & (vn >= iv_th)
+            vi = torch.where(spk_i, iv_reset, torch.where(active, vn, vi))
+            refri = torch.where(spk_i, irefrac, torch.where(active, refri, refri - 1))
+            inh_total += int(spk_i.sum())
+            prev_inh = spk_i
+        vn = v + dt_tau * ((v_rest - v) + ge * ge_gain * (e_exc - v) + gi * gi_gain * (e_inh - v))
+        vn = torch.maximum(vn, e_inh)
+        v = torch.where(refr == 0, vn, v)
+        refr = torch.where(refr > 0, refr - 1, 0)
+        ge = ge * ge_decay
+        gi = gi * gi_decay
+        spk = v >= threshold
+        v = torch.where(spk, v_reset, v)
+        refr = torch.where(spk, refrac, refr)
+        counts += spk
+        if record:
+            raster[:, t, :] = spk
+        prev = spk
+    return counts, raster, inh_total
+
+
+def infer_torch(weights: np.ndarray, theta: np.ndarray, images: np.ndarray, first_index: int,
+                seed: int, consts: EngineConstants, counts: np.ndarray, *, device: str | None = None,
+                batch: int = 256) -> np.ndarray:
+    """Spike counts (n, N) for images, with Diehl & Cook re-presentation, batched."""
+    import torch
+
+    device = device or default_device()
+    dtype = torch.float64 if weights.dtype == np.float64 else torch.float32
+    w = torch.as_tensor(weights, dtype=dtype, device=device)
+    th = torch.as_tensor(theta, dtype=dtype, device=device)
+    n_img, n = len(images), weights.shape[1]
+    lateral = int(consts.ic[IC_SCHEME]) == SCHEME_LATERAL
+    out = np.zeros((n_img, n), dtype=np.int32)
+    for lo in range(0, n_img, batch):
+        pending = np.arange(lo, min(lo + batch, n_img))
+        counts[C_IMAGES] += len(pending)
+        for rep in range(int(consts.ic[IC_MAX_REPRES]) + 1):
+            rate = consts.f_max_hz + rep * consts.rate_boost_hz
+            dense = np.stack([encode_dense(images[k:k + 1], rate, consts.dt_ms, consts.n_steps,
+                                           seed, rep, first_index + k)[0] for k in pending])
+            spk_counts, _, inh = present_batch(w, th, torch.as_tensor(dense, device=device), consts)
+            got = spk_counts.cpu().numpy()
+            out[pending] = got
+            n_in = int(dense.sum())
+            exc = int(got.sum())
+            counts[C_PRESENTATIONS] += len(pending)
+            counts[C_STEPS] += len(pending) * consts.n_steps
+            counts[C_INPUT_SPIKES] += n_in
+            counts[C_EXC_SPIKES] += exc
+            counts[C_INH_SPIKES] += inh
+            counts[C_NEURON_UPDATES] += len(pending) * consts.n_steps * n * (1 if lateral else 2)
+            counts[C_SYN_EVENTS] += n_in * n + _inhibition_events(got, inh, n, lateral)
+            pending = pending[got.sum(axis=1) < consts.ic[IC_MIN_SPIKES]]
+            if len(pending) == 0:
+                break
+    return out
+
+
+def _inhibition_events(exc_counts: np.ndarray, inh_spikes: int, n: int, lateral: bool) -> int:
+    exc = int(exc_counts.sum())
+    return exc * (n - 1) if lateral else exc + inh_spikes * (n - 1)

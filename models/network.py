@@ -1,0 +1,111 @@
+"""The network: learned state (weights, adaptive thresholds) and the calls that run it.
+
+This is the library API the CLI and the search build on. Heavy lifting is in
+the compiled engine; this module chunks work so callers can show progress and
+checkpoint between chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numba
+import numpy as np
+
+from . import engine_numba as eng
+from .constants import EngineConstants, engine_constants
+from .counts import N_COUNTS
+from .recipes import Recipe
+
+N_INPUTS = 784
+
+
+@dataclass
+class NetworkState:
+    """What training changes: input weights (784, N) and thresholds theta (N,)."""
+
+    weights: np.ndarray
+    theta: np.ndarray
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.weights.shape[1])
+
+
+def init_state(n_neurons: int, recipe: Recipe, seed: int, dtype=np.float32) -> NetworkState:
+    """Uniform [0, init_max) weights, each column normalised, theta = 0."""
+    if n_neurons <= 0:
+        raise ValueError(f"number of neurons must be > 0, got {n_neurons}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    w = rng.uniform(0.0, recipe.get("weights", "init_max"), size=(N_INPUTS, n_neurons))
+    w *= recipe.get("weights", "norm_total") / w.sum(axis=0, keepdims=True)
+    return NetworkState(weights=np.ascontiguousarray(w, dtype=dtype),
+                        theta=np.zeros(n_neurons, dtype=dtype))
+
+
+@dataclass
+class Simulator:
+    """Runs a recipe on a network state with the compiled engine."""
+
+    recipe: Recipe
+    dtype: type = np.float32
+    consts: EngineConstants = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.consts = engine_constants(self.recipe, self.dtype)
+
+    @property
+    def rate_scale(self) -> float:
+        return self.consts.f_max_hz * self.consts.dt_ms / 1000.0
+
+    @property
+    def boost_scale(self) -> float:
+        return self.consts.rate_boost_hz * self.consts.dt_ms / 1000.0
+
+    def train(self, state: NetworkState, images: np.ndarray, first_index: int, seed: int,
+              counts: np.ndarray, chunk: int = 250,
+              on_chunk: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+        """Learn from images in order; returns per-image excitatory spike counts.
+
+        first_index is the global index of images[0] in the run, so that a
+        resumed run draws the same input spikes as an uninterrupted one.
+        """
+        images = _as_images(images)
+        c = self.consts
+        out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
+        for lo in range(0, len(images), chunk):
+            hi = min(lo + chunk, len(images))
+            eng.train_images(state.weights, state.theta, images[lo:hi], first_index + lo, seed,
+                             c.fc, c.ic, c.pre_table, c.post_table, self.rate_scale,
+                             self.boost_scale, counts, out[lo:hi])
+            if on_chunk is not None:
+                on_chunk(hi, out[lo:hi])
+        return out
+
+    def infer(self, state: NetworkState, images: np.ndarray, first_index: int, seed: int,
+              counts: np.ndarray, chunk: int = 2000,
+              on_chunk: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+        """Spike counts (n, N) with learning off and thresholds frozen; parallel over images."""
+        images = _as_images(images)
+        c = self.consts
+        out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
+        n_blocks = max(1, numba.get_num_threads() * 4)
+        for lo in range(0, len(images), chunk):
+            hi = min(lo + chunk, len(images))
+            blocks = min(n_blocks, hi - lo)
+            block_counts = np.zeros((blocks, N_COUNTS), dtype=np.int64)
+            eng.infer_images(state.weights, state.theta, images[lo:hi], first_index + lo, seed,
+                             c.fc, c.ic, c.pre_table, c.post_table, self.rate_scale,
+                             self.boost_scale, blocks, block_counts, out[lo:hi])
+            counts += block_counts.sum(axis=0)
+            if on_chunk is not None:
+                on_chunk(hi, out[lo:hi])
+        return out
+
+
+def _as_images(images: np.ndarray) -> np.ndarray:
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    if images.ndim != 2 or images.shape[1] != N_INPUTS:
+        raise ValueError(f"images must have shape (n, {N_INPUTS}), got {images.shape}")
+    return images

@@ -1,0 +1,234 @@
+"""Design recipes: the constants of each network design, kept as TOML data.
+
+A recipe is a flat-per-section TOML file in ``models/recipes/``. Every key is
+checked against the schema below, so a typo is an error rather than a silently
+ignored constant. Overrides (``--set plasticity.rho=3``) go through the same
+checks.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+DESIGNS = ("baseline", "sl-stdp", "fspinn")
+RULES = ("pairwise", "sl-stdp", "fspinn")
+SCHEMES = ("layer", "lateral")
+
+
+class RecipeError(ValueError):
+    """A recipe or override is malformed; the message is one line."""
+
+
+# section -> key -> (type, required?)
+_F, _I, _S = float, int, str
+_SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
+    "input": {
+        "f_max_hz": (_F, True), "presentation_steps": (_I, True), "dt_ms": (_F, True),
+        "min_spikes": (_I, True), "max_representations": (_I, True), "rate_boost_hz": (_F, True),
+    },
+    "excitatory": {
+        "v_rest_mv": (_F, True), "v_reset_mv": (_F, True), "v_th_mv": (_F, True),
+        "refractory_ms": (_F, True), "tau_m_ms": (_F, True), "e_exc_mv": (_F, True),
+        "e_inh_mv": (_F, True), "tau_ge_ms": (_F, True), "tau_gi_ms": (_F, True),
+        "theta_plus_mv": (_F, True), "tau_theta_ms": (_F, True),
+    },
+    "inhibitory": {
+        "v_rest_mv": (_F, True), "v_reset_mv": (_F, True), "v_th_mv": (_F, True),
+        "refractory_ms": (_F, True), "tau_m_ms": (_F, True), "e_exc_mv": (_F, True),
+        "tau_ge_ms": (_F, True),
+    },
+    "inhibition": {
+        "scheme": (_S, True), "w_ei": (_F, False), "w_ie": (_F, False),
+        "excitatory_strength": (_F, False), "rho": (_F, False), "w_lat": (_F, False),
+    },
+    "plasticity": {
+        "rule": (_S, True), "eta_pre": (_F, False), "eta_post": (_F, True), "mu": (_F, True),
+        "w_max": (_F, True), "tau_pre_ms": (_F, True), "tau_post_ms": (_F, False),
+        "x_tar": (_F, False), "post_every": (_I, False), "window_steps": (_I, False),
+        "s_th": (_F, False), "k_max": (_F, False),
+    },
+    "weights": {"init_max": (_F, True), "norm_total": (_F, True)},
+}
+_TOP = {"schema_version", "design", "description", "citation"}
+_RULE_NEEDS = {
+    "pairwise": ("eta_pre", "tau_post_ms"),
+    "sl-stdp": ("x_tar", "post_every"),
+    "fspinn": ("window_steps", "s_th", "k_max"),
+}
+# Values that may be zero (everything else numeric must be > 0 unless it is a potential).
+_MAY_BE_ZERO = {"eta_pre", "eta_post", "theta_plus_mv", "x_tar", "rate_boost_hz", "max_representations",
+                "min_spikes", "refractory_ms", "w_ie", "w_ei", "rho", "w_lat", "e_exc_mv"}
+_SIGNED = {"v_rest_mv", "v_reset_mv", "v_th_mv", "e_exc_mv", "e_inh_mv"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated design recipe (read-only nested mapping) and where it came from."""
+
+    design: str
+    description: str
+    citation: str
+    sections: Mapping[str, Mapping[str, Any]]
+    source: str
+
+    def get(self, section: str, key: str, default: Any = None) -> Any:
+        return self.sections.get(section, {}).get(key, default)
+
+    @property
+    def rule(self) -> str:
+        return self.sections["plasticity"]["rule"]
+
+    @property
+    def scheme(self) -> str:
+        return self.sections["inhibition"]["scheme"]
+
+    @property
+    def lateral_strength(self) -> float:
+        """w_lat of a lateral design: explicit, or rho x the excitatory strength."""
+        inh = self.sections["inhibition"]
+        if "w_lat" in inh:
+            return float(inh["w_lat"])
+        return float(inh["rho"]) * float(inh["excitatory_strength"])
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema_version": 1, "design": self.design,
+                               "description": self.description, "citation": self.citation}
+        for name, sec in self.sections.items():
+            out[name] = dict(sec)
+        return out
+
+
+def recipe_path(design: str) -> Path:
+    if design not in DESIGNS:
+        raise RecipeError(f"unknown design '{design}': choose one of {', '.join(DESIGNS)}")
+    return Path(str(resources.files("dse.models") / "recipes" / f"{design}.toml"))
+
+
+def load_recipe(design_or_path: str, overrides: Mapping[str, str] | None = None) -> Recipe:
+    """Load a bundled design by name, or a recipe file by path, then apply overrides."""
+    path = Path(design_or_path)
+    if design_or_path in DESIGNS:
+        path = recipe_path(design_or_path)
+    elif path.suffix != ".toml":
+        raise RecipeError(f"unknown design '{design_or_path}': choose one of {', '.join(DESIGNS)} or give a recipe .toml file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: recipe file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML ({exc})") from None
+    for dotted, text in (overrides or {}).items():
+        _apply_override(raw, dotted, text, path)
+    return _validate(raw, str(path))
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Turn ``["plasticity.rho=3", ...]`` into a mapping, rejecting malformed items."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key or not value.strip():
+            raise RecipeError(f"bad --set '{item}': write SECTION.KEY=VALUE, e.g. inhibition.rho=3")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _apply_override(raw: dict[str, Any], dotted: str, text: str, path: Path) -> None:
+    section, _, key = dotted.partition(".")
+    if section not in _SCHEMA or key not in _SCHEMA[section]:
+        if section not in _SCHEMA:
+            raise RecipeError(f"--set {dotted}: unknown recipe section '{section}' (choose one of {', '.join(_SCHEMA)})")
+        raise RecipeError(f"--set {dotted}: unknown key '{key}' in [{section}] (allowed: {', '.join(_SCHEMA[section])})")
+    typ = _SCHEMA[section][key][0]
+    try:
+        value: Any = typ(text) if typ is not int else int(text)
+    except ValueError:
+        raise RecipeError(f"--set {dotted}={text}: expected a {typ.__name__}") from None
+    raw.setdefault(section, {})[key] = value
+
+
+def _validate(raw: dict[str, Any], where: str) -> Recipe:
+    unknown = set(raw) - _TOP - set(_SCHEMA)
+    if unknown:
+        raise RecipeError(f"{where}: unknown top-level key '{sorted(unknown)[0]}'")
+    if raw.get("schema_version") != 1:
+        raise RecipeError(f"{where}: schema_version must be 1")
+    design = raw.get("design")
+    if not isinstance(design, str):
+        raise RecipeError(f"{where}: missing 'design' name")
+    sections: dict[str, Mapping[str, Any]] = {}
+    for name, spec in _SCHEMA.items():
+        if name not in raw:
+            continue
+        sec = raw[name]
+        if not isinstance(sec, dict):
+            raise RecipeError(f"{where}: [{name}] must be a table")
+        clean: dict[str, Any] = {}
+        for key, value in sec.items():
+            if key not in spec:
+                raise RecipeError(f"{where}: unknown key '{name}.{key}' (allowed: {', '.join(spec)})")
+            clean[key] = _check_value(where, name, key, value, spec[key][0])
+        for key, (_, required) in spec.items():
+            if required and key not in clean:
+                raise RecipeError(f"{where}: missing key '{name}.{key}'")
+        sections[name] = MappingProxyType(clean)
+    for name in ("input", "excitatory", "inhibition", "plasticity", "weights"):
+        if name not in sections:
+            raise RecipeError(f"{where}: missing section [{name}]")
+    recipe = Recipe(design=design, description=str(raw.get("description", "")),
+                    citation=str(raw.get("citation", "")), sections=MappingProxyType(sections),
+                    source=where)
+    _check_consistency(recipe, where)
+    return recipe
+
+
+def _check_value(where: str, section: str, key: str, value: Any, typ: type) -> Any:
+    if typ is str:
+        if not isinstance(value, str):
+            raise RecipeError(f"{where}: '{section}.{key}' must be a string")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecipeError(f"{where}: '{section}.{key}' must be a number, got {value!r}")
+    if typ is int and (not float(value).is_integer()):
+        raise RecipeError(f"{where}: '{section}.{key}' must be an integer, got {value!r}")
+    value = int(value) if typ is int else float(value)
+    if not math.isfinite(value):
+        raise RecipeError(f"{where}: '{section}.{key}' must be finite")
+    if key not in _SIGNED:
+        if value < 0 or (value == 0 and key not in _MAY_BE_ZERO):
+            raise RecipeError(f"{where}: '{section}.{key}' must be {'>= 0' if key in _MAY_BE_ZERO else '> 0'}, got {value}")
+    return value
+
+
+def _check_consistency(r: Recipe, where: str) -> None:
+    if r.rule not in RULES:
+        raise RecipeError(f"{where}: plasticity.rule '{r.rule}' unknown: choose one of {', '.join(RULES)}")
+    if r.scheme not in SCHEMES:
+        raise RecipeError(f"{where}: inhibition.scheme '{r.scheme}' unknown: choose one of {', '.join(SCHEMES)}")
+    for key in _RULE_NEEDS[r.rule]:
+        if r.get("plasticity", key) is None:
+            raise RecipeError(f"{where}: rule '{r.rule}' needs plasticity.{key}")
+    if r.scheme == "layer":
+        if "inhibitory" not in r.sections:
+            raise RecipeError(f"{where}: scheme 'layer' needs an [inhibitory] section")
+        for key in ("w_ei", "w_ie"):
+            if r.get("inhibition", key) is None:
+                raise RecipeError(f"{where}: scheme 'layer' needs inhibition.{key}")
+    else:
+        has_ratio = r.get("inhibition", "rho") is not None and r.get("inhibition", "excitatory_strength") is not None
+        if r.get("inhibition", "w_lat") is None and not has_ratio:
+            raise RecipeError(f"{where}: scheme 'lateral' needs inhibition.w_lat or rho and excitatory_strength")
+    e = r.sections["excitatory"]
+    if not e["e_inh_mv"] < e["v_reset_mv"] <= e["v_th_mv"] < e["e_exc_mv"] + 1e-9 or e["v_rest_mv"] >= e["v_th_mv"]:
+        raise RecipeError(f"{where}: excitatory potentials must satisfy e_inh < v_reset <= v_th < e_exc and v_rest < v_th")
+    steps = r.get("input", "presentation_steps")
+    if r.rule == "fspinn" and r.get("plasticity", "window_steps") > steps:
+        raise RecipeError(f"{where}: plasticity.window_steps must be <= input.presentation_steps ({steps})")
+    if r.rule == "sl-stdp" and not 1 <= r.get("plasticity", "post_every") <= 3:
+        raise RecipeError(f"{where}: plasticity.post_every must be 1..3 (a 2-bit counter)")

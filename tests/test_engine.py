@@ -1,0 +1,206 @@
+"""The compiled engine against the readable reference and the torch engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dse.models import engine_numba as en
+from dse.models.constants import FC_NORM_TOTAL, engine_constants
+from dse.models.counts import COUNT_NAMES, counts_to_dict, new_counts
+from dse.models.encoding import encode_dense
+from dse.models.network import NetworkState, Simulator, init_state
+from dse.models.recipes import DESIGNS, load_recipe
+from dse.models.reference import reference_presentation
+
+
+def _digit_like(n: int, seed: int) -> np.ndarray:
+    """Blobby 28x28 images: bright strokes on black, like MNIST's statistics."""
+    rng = np.random.default_rng(seed)
+    imgs = np.zeros((n, 28, 28), dtype=np.float64)
+    yy, xx = np.mgrid[0:28, 0:28]
+    for k in range(n):
+        for _ in range(3):
+            cy, cx = rng.uniform(8, 20, size=2)
+            imgs[k] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / rng.uniform(6, 20))
+    return (255 * np.clip(imgs, 0, 1)).astype(np.uint8).reshape(n, 784)
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return _digit_like(12, seed=3)
+
+
+def _state(design: str, n: int, dtype, theta_spread: float = 3.0) -> NetworkState:
+    st = init_state(n, load_recipe(design), seed=5, dtype=dtype)
+    st.theta[:] = np.linspace(0, theta_spread, n).astype(dtype)
+    return st
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+@pytest.mark.parametrize("learn", [False, True])
+def test_engine_matches_reference(design, learn, images):
+    """Spike for spike and weight for weight, over several presentations with learning."""
+    recipe = load_recipe(design, {"input.f_max_hz": "200"} if design == "fspinn" else None)
+    consts = engine_constants(recipe, np.float64)
+    st = _state(design, 12, np.float64)
+    w_ref, th_ref = st.weights.copy(), st.theta.copy()
+    total_spikes = 0
+    for k in range(4):
+        spikes = encode_dense(images[k:k + 1], 200.0, 1.0, 350, seed=11, first_index=k)[0]
+        raster = en.present_given(st.weights, st.theta, spikes, learn, consts)
+        raster_ref, w_ref, th_ref = reference_presentation(recipe, w_ref, th_ref, spikes, learn)
+        np.testing.assert_array_equal(raster.astype(bool), raster_ref, err_msg=f"{design} image {k}")
+        np.testing.assert_allclose(st.weights, w_ref, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(st.theta, th_ref, rtol=1e-12)
+        total_spikes += int(raster.sum())
+    assert total_spikes > 10, "test input too weak to exercise the network"
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_torch_engine_gives_same_spikes(design, dtype, images):
+    torch = pytest.importorskip("torch")
+    from dse.models.engine_torch import present_batch
+
+    recipe = load_recipe(design)
+    consts = engine_constants(recipe, dtype)
+    st = _state(design, 50, dtype)
+    spikes = encode_dense(images[:6], 128.0, 1.0, 350, seed=2)
+    expected = np.stack([en.present_given(st.weights.copy(), st.theta.copy(), s, False, consts)
+                         for s in spikes]).astype(bool)
+    _, raster, _ = present_batch(torch.as_tensor(st.weights), torch.as_tensor(st.theta),
+                                 torch.as_tensor(spikes), consts, record=True)
+    assert expected.sum() > 20
+    np.testing.assert_array_equal(raster.numpy(), expected)
+
+
+def test_torch_inference_matches_compiled_counts(images):
+    pytest.importorskip("torch")
+    from dse.models.engine_torch import infer_torch
+
+    recipe = load_recipe("baseline")
+    sim = Simulator(recipe)
+    st = _state("baseline", 40, np.float32, theta_spread=8.0)
+    c_numba, c_torch = new_counts(), new_counts()
+    a = sim.infer(st, images, 100, 9, c_numba)
+    b = infer_torch(st.weights, st.theta, images, 100, 9, sim.consts, c_torch, device="cpu", batch=5)
+    np.testing.assert_array_equal(a, b)
+    cn, ct = counts_to_dict(c_numba), counts_to_dict(c_torch)
+    for key in ("images", "presentations", "steps", "input_spikes", "exc_spikes", "inh_spikes",
+                "neuron_updates", "synaptic_events"):
+        assert cn[key] == ct[key], key
+
+
+def test_poisson_rates_and_determinism():
+    img = np.zeros((1, 784), dtype=np.uint8)
+    img[0, :392] = 255
+    img[0, 392:] = 64
+    s = encode_dense(img, 100.0, 1.0, 2000, seed=1)[0]
+    full, quarter = s[:, :392].mean(), s[:, 392:].mean()
+    assert abs(full - 0.1) < 0.003          # 100 Hz x 1 ms
+    assert abs(quarter - 0.1 * 64 / 255) < 0.002
+    np.testing.assert_array_equal(s, encode_dense(img, 100.0, 1.0, 2000, seed=1)[0])
+    assert (s != encode_dense(img, 100.0, 1.0, 2000, seed=2)[0]).any()
+    black = encode_dense(np.zeros((1, 784), np.uint8), 100.0, 1.0, 50, seed=1)
+    assert not black.any()
+
+
+def test_streams_do_not_depend_on_batching(images):
+    a = encode_dense(images[:4], 128.0, 1.0, 100, seed=4)
+    b = np.concatenate([encode_dense(images[k:k + 1], 128.0, 1.0, 100, seed=4, first_index=k) for k in range(4)])
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_training_normalises_and_is_reproducible(design, images):
+    recipe = load_recipe(design)
+    sim = Simulator(recipe)
+    a, b = init_state(30, recipe, 1), init_state(30, recipe, 1)
+    w0 = a.weights.copy()
+    ca, cb = new_counts(), new_counts()
+    sa = sim.train(a, images, 0, 7, ca)
+    sim.train(b, images[:5], 0, 7, cb)          # same images in two chunks
+    sim.train(b, images[5:], 5, 7, cb)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    np.testing.assert_array_equal(ca, cb)
+    assert not np.array_equal(a.weights, w0)
+    np.testing.assert_allclose(a.weights.sum(axis=0), recipe.get("weights", "norm_total"), rtol=1e-4)
+    assert (a.weights >= 0).all()
+    # theta grows by theta_plus per spike; its decay over a few images is ~1e-4
+    expected_theta = recipe.get("excitatory", "theta_plus_mv") * counts_to_dict(ca)["exc_spikes"]
+    assert sa.sum() > 0
+    np.testing.assert_allclose(a.theta.sum(), expected_theta, rtol=1e-3)
+
+
+def test_fspinn_updates_one_winner_per_active_window(images):
+    recipe = load_recipe("fspinn")
+    consts = engine_constants(recipe, np.float64)
+    st = _state("fspinn", 20, np.float64, theta_spread=0.5)
+    w0 = st.weights.copy()
+    spikes = encode_dense(images[:1], 200.0, 1.0, 350, seed=3)[0]
+    counts = new_counts()
+    raster = en.present_given(st.weights, st.theta, spikes, True, consts, counts)
+    window = recipe.get("plasticity", "window_steps")
+    active_windows = sum(raster[t:t + window].any() for t in range(0, 350, window))
+    c = counts_to_dict(counts)
+    assert c["window_updates"] == active_windows > 0
+    assert c["weight_updates"] == 784 * active_windows
+    changed = np.flatnonzero(np.abs(st.weights - w0).max(axis=0) > 0)
+    fired = np.flatnonzero(raster.sum(axis=0))
+    assert set(changed) <= set(fired)          # only winners (who fired) learn
+    assert len(changed) >= 1
+
+
+def test_baseline_depresses_inputs_after_a_post_spike():
+    recipe = load_recipe("baseline", {"plasticity.eta_post": "0", "weights.norm_total": "78.4"})
+    consts = engine_constants(recipe, np.float64)
+    st = init_state(1, recipe, 0, dtype=np.float64)
+    st.theta[:] = 0
+    spikes = np.zeros((350, 784), dtype=bool)
+    spikes[0:40, :200] = True                   # drive the neuron to fire
+    spikes[60, 700] = True                      # a lone input after the post spike
+    before = st.weights[:, 0].copy()
+    raster = en.present_given(st.weights, st.theta, spikes, True, consts)
+    fired_at = np.flatnonzero(raster[:, 0])
+    assert 0 < len(fired_at) and fired_at[-1] < 60
+    # Input 700 (silent until t = 60) is depressed by eta_pre x_post w (mu = 1);
+    # input 300 never fires. Normalisation scales both alike, so their ratio shows the rule.
+    x_post = np.exp(-(60 - fired_at[-1]) / 20.0)
+    ratio_after = st.weights[700, 0] / st.weights[300, 0]
+    ratio_before = before[700] / before[300]
+    np.testing.assert_allclose(ratio_after / ratio_before, 1 - 1e-4 * x_post, rtol=1e-9)
+
+
+def test_counts_are_consistent(images):
+    recipe = load_recipe("baseline")
+    sim = Simulator(recipe)
+    st = init_state(25, recipe, 2)
+    counts = new_counts()
+    spikes = sim.train(st, images[:3], 0, 1, counts)
+    c = counts_to_dict(counts)
+    assert set(c) == set(COUNT_NAMES)
+    assert c["images"] == 3 and c["presentations"] >= 3
+    assert c["steps"] == 350 * c["presentations"]
+    assert c["neuron_updates"] == 2 * 25 * c["steps"]
+    assert c["normalisations"] == 25 * c["presentations"]
+    assert c["synaptic_events"] >= c["input_spikes"] * 25
+    assert c["exc_spikes"] >= spikes.sum()
+    assert c["trace_updates"] == c["steps"] * (784 + 25)
+
+
+def test_invalid_network_size():
+    with pytest.raises(ValueError, match="neurons"):
+        init_state(0, load_recipe("fspinn"), 0)
+
+
+def test_normalise_dirty_only_touches_changed_columns():
+    w = np.random.default_rng(0).uniform(0, 1, (784, 4))
+    dirty = np.array([1, 0, 1, 0], dtype=np.uint8)
+    before = w.copy()
+    en.normalise_dirty(w, dirty, 78.4)
+    np.testing.assert_allclose(w[:, [0, 2]].sum(axis=0), 78.4)
+    np.testing.assert_array_equal(w[:, [1, 3]], before[:, [1, 3]])
+    assert not dirty.any()
+    assert engine_constants(load_recipe("fspinn")).fc[FC_NORM_TOTAL] == np.float32(78.4)

@@ -1,0 +1,569 @@
+"""Hardware profiles: bundled data, validation errors, TOML round trip, fuzzing."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import math
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dse.cost.profiles import (
+    KINDS,
+    Calibration,
+    HardwareProfile,
+    ProfileError,
+    coefficient_fields,
+    initial_coefficients,
+    list_profiles,
+    load_all_profiles,
+    load_profile,
+    loads_profile,
+    profile_from_dict,
+    profile_to_toml,
+    spec_fields,
+)
+
+EXPECTED_NAMES = [
+    "a100",
+    "cpu",
+    "gtx1060",
+    "gtx1080ti",
+    "h100",
+    "jetson-nano",
+    "jetson-tx2",
+    "orin-nano",
+    "rtx2080ti",
+    "xavier-nx",
+]
+GIB = 1024**3
+REPO_PROFILES = Path(__file__).resolve().parents[1] / "hw_profiles"
+
+
+# --------------------------------------------------------------------------- a tiny TOML writer for tests
+# Independent of profile_to_toml on purpose: it must express anything (nested
+# tables, arrays, dates, NaN) so tests can feed the loader arbitrary documents.
+
+
+def _t_str(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _t_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _t_str(key)
+
+
+def _t_val(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _t_str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_t_val(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_t_key(k)} = {_t_val(v)}" for k, v in value.items()) + "}"
+    raise TypeError(type(value))
+
+
+def dump_toml(doc: dict[str, Any]) -> str:
+    lines = [f"{_t_key(k)} = {_t_val(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    for key, table in doc.items():
+        if isinstance(table, dict):
+            lines.append(f"[{_t_key(key)}]")
+            lines += [f"{_t_key(k)} = {_t_val(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def bundled_doc(name: str) -> dict[str, Any]:
+    return tomllib.loads((REPO_PROFILES / f"{name}.toml").read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- bundled profiles
+
+
+def test_exactly_the_ten_bundled_names() -> None:
+    assert list_profiles() == EXPECTED_NAMES
+
+
+def test_bundled_files_in_repo_match_package_data() -> None:
+    assert sorted(p.stem for p in REPO_PROFILES.glob("*.toml")) == EXPECTED_NAMES
+
+
+@pytest.mark.parametrize("name", EXPECTED_NAMES)
+def test_every_bundled_profile_loads_with_sources(name: str) -> None:
+    profile = load_profile(name)
+    assert isinstance(profile, HardwareProfile)
+    assert profile.name == name
+    assert profile.kind in KINDS
+    assert profile.display_name and profile.vendor
+    assert Path(profile.path).name == f"{name}.toml"
+    for info in spec_fields():
+        value = getattr(profile.specs, info.key)
+        if info.required:
+            assert value is not None, info.key
+        if value is not None:
+            assert profile.sources[info.key].strip(), info.key
+        else:
+            assert info.key not in profile.sources
+    for info in coefficient_fields():
+        assert getattr(profile.coefficients, info.key) >= 0
+        assert profile.coefficient_sources[info.key].strip()
+
+
+def test_load_all_profiles_in_name_order() -> None:
+    assert [p.name for p in load_all_profiles()] == EXPECTED_NAMES
+
+
+def test_load_by_path_equals_load_by_name() -> None:
+    by_path = load_profile(str(REPO_PROFILES / "gtx1060.toml"))
+    assert by_path == load_profile("gtx1060")
+    assert load_profile(REPO_PROFILES / "gtx1060.toml") == by_path  # PathLike too
+
+
+SPOT_CHECKS = [
+    ("gtx1060", "cores", 1280),
+    ("gtx1060", "memory_bytes", 6 * GIB),
+    ("gtx1060", "memory_bandwidth_gbps", 192.0),
+    ("gtx1060", "board_power_w", 120.0),
+    ("gtx1060", "boost_clock_mhz", 1708.0),
+    ("gtx1080ti", "cores", 3584),
+    ("gtx1080ti", "memory_bytes", 11 * GIB),
+    ("gtx1080ti", "memory_bandwidth_gbps", 484.0),
+    ("gtx1080ti", "board_power_w", 250.0),
+    ("rtx2080ti", "cores", 4352),
+    ("rtx2080ti", "memory_bytes", 11 * GIB),
+    ("rtx2080ti", "memory_bandwidth_gbps", 616.0),
+    ("rtx2080ti", "board_power_w", 250.0),
+    ("jetson-nano", "cores", 128),
+    ("jetson-nano", "memory_bytes", 4 * GIB),
+    ("jetson-nano", "memory_bandwidth_gbps", 25.6),
+    ("jetson-nano", "board_power_w", 10.0),
+    ("jetson-nano", "min_power_mode_w", 5.0),
+    ("jetson-tx2", "cores", 256),
+    ("jetson-tx2", "memory_bytes", 8 * GIB),
+    ("jetson-tx2", "memory_bandwidth_gbps", 59.7),
+    ("jetson-tx2", "board_power_w", 15.0),
+    ("jetson-tx2", "min_power_mode_w", 7.5),
+    ("xavier-nx", "cores", 384),
+    ("xavier-nx", "memory_bandwidth_gbps", 51.2),
+    ("xavier-nx", "board_power_w", 20.0),
+    ("xavier-nx", "min_power_mode_w", 10.0),
+    ("orin-nano", "cores", 1024),
+    ("orin-nano", "memory_bytes", 8 * GIB),
+    ("orin-nano", "memory_bandwidth_gbps", 68.0),
+    ("orin-nano", "board_power_w", 15.0),
+    ("orin-nano", "min_power_mode_w", 7.0),
+    ("a100", "cores", 6912),
+    ("a100", "memory_bytes", 40 * GIB),
+    ("a100", "memory_bandwidth_gbps", 1555.0),
+    ("a100", "board_power_w", 400.0),
+    ("h100", "cores", 16896),
+    ("h100", "memory_bytes", 80 * GIB),
+    ("h100", "memory_bandwidth_gbps", 3350.0),
+    ("h100", "board_power_w", 700.0),
+    ("cpu", "cores", 2),
+]
+
+
+@pytest.mark.parametrize(("name", "key", "expected"), SPOT_CHECKS)
+def test_key_figures(name: str, key: str, expected: float) -> None:
+    assert getattr(load_profile(name).specs, key) == expected
+
+
+@pytest.mark.parametrize("name", EXPECTED_NAMES)
+def test_peak_fp32_matches_cores_times_clock(name: str) -> None:
+    specs = load_profile(name).specs
+    # GPUs: one FMA (2 FLOP) per core per cycle; AVX2 CPU: 2 FMA units x 8 lanes x 2.
+    flop_per_cycle = 32 if load_profile(name).kind == "cpu" else 2
+    expected = specs.cores * specs.boost_clock_mhz * flop_per_cycle / 1000
+    assert specs.peak_fp32_gflops == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize("name", EXPECTED_NAMES)
+def test_estimates_are_labelled(name: str) -> None:
+    profile = load_profile(name)
+    labelled = ("estimate", "modelled", "derived")
+    for key in ("idle_power_w", "kernel_launch_overhead_us"):
+        assert profile.sources[key].startswith(labelled[:2]), key
+    if profile.kind == "cpu":  # a modelled machine: nothing in it is a vendor figure
+        for key, text in profile.sources.items():
+            assert text.startswith(labelled), key
+
+
+@pytest.mark.parametrize("name", EXPECTED_NAMES)
+def test_bundled_coefficients_are_the_documented_derivation(name: str) -> None:
+    profile = load_profile(name)
+    values, sources = initial_coefficients(profile.kind, profile.specs)
+    assert dataclasses.asdict(profile.coefficients) == values
+    assert dict(profile.coefficient_sources) == sources
+
+
+def test_profiles_are_hashable_and_frozen() -> None:
+    profile = load_profile("a100")
+    assert hash(profile) == hash(load_profile("a100"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        profile.name = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        profile.sources["cores"] = "x"  # type: ignore[index]
+
+
+# --------------------------------------------------------------------------- name lookup
+
+
+def test_unknown_name_lists_available_names() -> None:
+    with pytest.raises(ProfileError) as err:
+        load_profile("gtx1070")
+    message = str(err.value)
+    assert "'gtx1070'" in message and "\n" not in message
+    for name in EXPECTED_NAMES:
+        assert name in message
+
+
+def test_missing_file_is_a_profile_error(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    with pytest.raises(ProfileError, match=re.escape(str(path))):
+        load_profile(str(path))
+
+
+def test_invalid_toml_names_the_file_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("schema_version = 1\nname = [\n", encoding="utf-8")
+    with pytest.raises(ProfileError) as err:
+        load_profile(str(path))
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_non_utf8_is_a_profile_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin.toml"
+    path.write_bytes(b'name = "caf\xe9"\n')
+    with pytest.raises(ProfileError, match="UTF-8"):
+        load_profile(str(path))
+
+
+# --------------------------------------------------------------------------- validation errors
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _set(section: str | None, key: str, value: Any) -> Mutation:
+    def apply(doc: dict[str, Any]) -> None:
+        (doc if section is None else doc[section])[key] = value
+
+    return apply
+
+
+def _delete(section: str | None, key: str) -> Mutation:
+    def apply(doc: dict[str, Any]) -> None:
+        del (doc if section is None else doc[section])[key]
+
+    return apply
+
+
+def _rename(section: str, old: str, new: str) -> Mutation:
+    def apply(doc: dict[str, Any]) -> None:
+        doc[section][new] = doc[section].pop(old)
+
+    return apply
+
+
+def _chain(*steps: Mutation) -> Mutation:
+    def apply(doc: dict[str, Any]) -> None:
+        for step in steps:
+            step(doc)
+
+    return apply
+
+
+_CALIBRATION = {"base_profile": "gtx1060", "fit_date": "2025-01-31", "measurement_files": ["runs/a.json"]}
+
+# (id, base profile, mutation, key the message must name, further text it must contain)
+ERROR_CASES: list[tuple[str, str, Mutation, str, str]] = [
+    ("schema-version-2", "gtx1060", _set(None, "schema_version", 2), "schema_version", "must be 1"),
+    ("schema-version-missing", "gtx1060", _delete(None, "schema_version"), "schema_version", "missing"),
+    ("unknown-top-level", "gtx1060", _set(None, "colour", "red"), "colour", "unknown top-level key"),
+    ("typo-top-level", "gtx1060", _set(None, "vendr", "x"), "vendr", "did you mean 'vendor'"),
+    ("unknown-spec", "gtx1060", _rename("specs", "cores", "coress"), "specs.coress", "unknown key"),
+    ("unknown-coefficient", "gtx1060", _set("coefficients", "fudge_factor_w", 1.0), "coefficients.fudge_factor_w", "unknown key"),
+    ("unknown-calibration-key", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "author": "me"}), "calibration.author", "unknown key"),
+    ("missing-spec", "gtx1060", _chain(_delete("specs", "cores"), _delete("sources", "cores")), "specs.cores", "missing required key"),
+    ("missing-display-name", "gtx1060", _delete(None, "display_name"), "display_name", "missing required key"),
+    ("missing-table", "gtx1060", _delete(None, "coefficients"), "coefficients", "missing required table"),
+    ("missing-coefficient", "gtx1060", _chain(_delete("coefficients", "static_power_w"), _delete("coefficient_sources", "static_power_w")), "coefficients.static_power_w", "missing required key"),
+    ("string-for-int", "gtx1060", _set("specs", "cores", "1280"), "specs.cores", "must be an integer"),
+    ("string-for-number", "gtx1060", _set("specs", "board_power_w", "120 W"), "specs.board_power_w", "must be a number"),
+    ("float-for-int", "gtx1060", _set("specs", "memory_bytes", 6.0e9), "specs.memory_bytes", "must be an integer"),
+    ("bool-for-int", "gtx1060", _set("specs", "cores", True), "specs.cores", "must be an integer"),
+    ("number-for-string", "gtx1060", _set(None, "display_name", 1060), "display_name", "must be a non-empty string"),
+    ("empty-string", "gtx1060", _set(None, "display_name", "  "), "display_name", "must be a non-empty string"),
+    ("list-for-number", "gtx1060", _set("specs", "boost_clock_mhz", [1708]), "specs.boost_clock_mhz", "must be a number"),
+    ("zero-cores", "gtx1060", _set("specs", "cores", 0), "specs.cores", "must be > 0"),
+    ("negative-bandwidth", "gtx1060", _set("specs", "memory_bandwidth_gbps", -192.0), "specs.memory_bandwidth_gbps", "must be > 0"),
+    ("negative-power", "gtx1060", _set("specs", "board_power_w", -1), "specs.board_power_w", "got -1"),
+    ("negative-coefficient", "gtx1060", _set("coefficients", "static_power_w", -0.5), "coefficients.static_power_w", "must be >= 0"),
+    ("nan", "gtx1060", _set("specs", "board_power_w", float("nan")), "specs.board_power_w", "finite"),
+    ("inf", "gtx1060", _set("coefficients", "energy_per_byte_dram_pj", float("inf")), "coefficients.energy_per_byte_dram_pj", "finite"),
+    ("spec-without-source", "gtx1060", _delete("sources", "cores"), "sources.cores", "has no source"),
+    ("source-without-spec", "gtx1060", _delete("specs", "l2_cache_bytes"), "sources.l2_cache_bytes", "cites nothing"),
+    ("empty-source", "gtx1060", _set("sources", "cores", ""), "sources.cores", "citation"),
+    ("coefficient-without-source", "gtx1060", _delete("coefficient_sources", "static_power_w"), "coefficient_sources.static_power_w", "has no source"),
+    ("unitless-key", "gtx1060", _rename("specs", "memory_bytes", "memory"), "specs.memory", "use 'specs.memory_bytes'"),
+    ("unitless-new-key", "gtx1060", _set("specs", "transistors", 4400000000), "specs.transistors", "no unit"),
+    ("wrong-unit-gb", "gtx1060", _chain(_rename("specs", "memory_bytes", "memory_gb"), _set("specs", "memory_gb", 6)), "specs.memory_gb", "use 'specs.memory_bytes'"),
+    ("wrong-unit-tbps", "gtx1060", _rename("specs", "memory_bandwidth_gbps", "memory_bandwidth_tbps"), "specs.memory_bandwidth_tbps", "use 'specs.memory_bandwidth_gbps'"),
+    ("wrong-unit-mw", "gtx1060", _rename("specs", "board_power_w", "board_power_mw"), "specs.board_power_mw", "use 'specs.board_power_w'"),
+    ("wrong-unit-tflops", "gtx1060", _rename("specs", "peak_fp32_gflops", "peak_fp32_tflops"), "specs.peak_fp32_tflops", "use 'specs.peak_fp32_gflops'"),
+    ("wrong-unit-coefficient", "gtx1060", _rename("coefficients", "time_per_step_overhead_us", "time_per_step_overhead_ms"), "coefficients.time_per_step_overhead_ms", "use 'coefficients.time_per_step_overhead_us'"),
+    ("bad-kind", "gtx1060", _set(None, "kind", "fpga"), "kind", "gpu, cpu, soc"),
+    ("bad-vendor", "gtx1060", _set(None, "vendor", "NVIDIA Corp"), "vendor", "must match"),
+    ("name-mismatch", "gtx1060", _set(None, "name", "gtx1070"), "name", "must match"),
+    ("base-above-boost", "gtx1060", _set("specs", "base_clock_mhz", 2000.0), "specs.base_clock_mhz", "must not exceed"),
+    ("idle-above-board", "gtx1060", _set("specs", "idle_power_w", 500.0), "specs.idle_power_w", "must not exceed"),
+    ("min-mode-above-board", "jetson-nano", _set("specs", "min_power_mode_w", 50.0), "specs.min_power_mode_w", "must not exceed"),
+    ("sm-on-cpu", "cpu", _chain(_set("specs", "sm_count", 2), _set("sources", "sm_count", "x")), "specs.sm_count", "does not apply"),
+    ("specs-not-table", "gtx1060", _set(None, "specs", 5), "specs", "must be a table"),
+    ("bad-fit-date", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "fit_date": "31/01/2025"}), "calibration.fit_date", "ISO date"),
+    ("impossible-fit-date", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "fit_date": "2025-02-30"}), "calibration.fit_date", "not a valid date"),
+    ("no-measurement-files", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "measurement_files": []}), "calibration.measurement_files", "non-empty list"),
+    ("negative-residual", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "time_residual_rms_fraction": -0.1}), "calibration.time_residual_rms_fraction", ">= 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "mutate", "key", "text"), [c[1:] for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES]
+)
+def test_validation_error_names_file_and_key(
+    tmp_path: Path, base: str, mutate: Mutation, key: str, text: str
+) -> None:
+    doc = bundled_doc(base)
+    mutate(doc)
+    path = tmp_path / f"{base}.toml"
+    path.write_text(dump_toml(doc), encoding="utf-8")
+    with pytest.raises(ProfileError) as err:
+        load_profile(str(path))
+    message = str(err.value)
+    assert "\n" not in message and "\r" not in message
+    assert message.startswith(f"{path}: ")
+    assert f"'{key}'" in message
+    assert text in message
+    assert err.value.key == key
+
+
+def test_bundled_errors_use_repo_relative_path() -> None:
+    doc = bundled_doc("gtx1060")
+    doc["specs"]["coress"] = doc["specs"].pop("cores")
+    with pytest.raises(ProfileError) as err:
+        profile_from_dict(doc, origin="hw_profiles/gtx1060.toml")
+    assert str(err.value).startswith("hw_profiles/gtx1060.toml: unknown key 'specs.coress'")
+    assert "(allowed: " in str(err.value)
+
+
+def test_line_breaks_in_keys_stay_on_one_line() -> None:
+    doc = bundled_doc("gtx1060")
+    doc["specs"]["bad\nkey"] = 1
+    with pytest.raises(ProfileError) as err:
+        profile_from_dict(doc, origin="a\nb.toml")
+    assert "\n" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+@pytest.mark.parametrize("name", EXPECTED_NAMES)
+def test_round_trip_through_a_new_file(tmp_path: Path, name: str) -> None:
+    profile = load_profile(name)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(profile_to_toml(profile), encoding="utf-8")
+    again = load_profile(str(path))
+    assert again == profile
+    assert again.path == str(path) and again.path != profile.path
+
+
+def test_round_trip_with_calibration_and_awkward_strings() -> None:
+    base = load_profile("jetson-nano")
+    calibrated = dataclasses.replace(
+        base,
+        name="jetson-nano-cal",
+        notes='quote " backslash \\ newline \n tab \t bell \x07 del \x7f unicode \u00b5s \U0001f600',
+        coefficients=dataclasses.replace(base.coefficients, static_power_w=0.0, time_per_byte_dram_ns=1e-12),
+        calibration=Calibration(
+            base_profile="jetson-nano",
+            fit_date="2025-01-31",
+            measurement_files=("runs/a.json", "runs/b c.json"),
+            method="nnls",
+            n_measurements=12,
+            time_residual_rms_fraction=0.05,
+            energy_residual_max_fraction=0.2,
+        ),
+    )
+    text = profile_to_toml(calibrated)
+    again = loads_profile(text, expected_name="jetson-nano-cal")
+    assert again == calibrated
+    assert again.calibration is not None and again.calibration.measurement_files == ("runs/a.json", "runs/b c.json")
+
+
+def test_native_toml_date_is_accepted_and_normalised() -> None:
+    doc = bundled_doc("gtx1060")
+    doc["calibration"] = {**_CALIBRATION, "fit_date": dt.date(2025, 1, 31)}
+    profile = loads_profile(dump_toml(doc))
+    assert profile.calibration is not None and profile.calibration.fit_date == "2025-01-31"
+
+
+def test_written_toml_has_units_in_every_numeric_key() -> None:
+    text = profile_to_toml(load_profile("gtx1080ti"))
+    data = tomllib.loads(text)
+    dimensionless = {"cores", "sm_count", "schema_version"}
+    for section in ("specs", "coefficients"):
+        for key, value in data[section].items():
+            if isinstance(value, (int, float)) and key not in dimensionless:
+                assert re.search(r"_(bytes|mhz|gflops|gbps|w|us|ns|pj)$", key), key
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+_KNOWN_KEYS = (
+    ["schema_version", "name", "display_name", "kind", "vendor", "notes", "specs", "sources"]
+    + ["coefficients", "coefficient_sources", "calibration", "base_profile", "fit_date", "measurement_files"]
+    + [f.key for f in spec_fields()]
+    + [f.key for f in coefficient_fields()]
+    + ["memory_gb", "board_power_mw", "memory", "coress"]
+)
+_keys = st.one_of(st.sampled_from(_KNOWN_KEYS), st.text(max_size=12))
+_scalars = st.one_of(
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(["gpu", "cpu", "soc", "nvidia", "gtx1060", "2025-01-31"]),
+    st.dates(),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=12,
+)
+_documents = st.dictionaries(_keys, _values, max_size=8)
+_FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _load_or_profile_error(text: str) -> HardwareProfile | None:
+    try:
+        return loads_profile(text, origin="fuzz.toml")
+    except ProfileError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("fuzz.toml: ")
+        return None
+
+
+@_FUZZ
+@given(_documents)
+def test_fuzz_random_documents_only_raise_profile_error(doc: dict[str, Any]) -> None:
+    _load_or_profile_error(dump_toml(doc))
+
+
+@_FUZZ
+@given(st.text(max_size=200))
+def test_fuzz_random_text_only_raises_profile_error(text: str) -> None:
+    _load_or_profile_error(text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(raw=st.binary(max_size=200))
+def test_fuzz_random_bytes_on_disk_only_raise_profile_error(tmp_path_factory: pytest.TempPathFactory, raw: bytes) -> None:
+    path = tmp_path_factory.getbasetemp() / "fuzzbytes.toml"
+    path.write_bytes(raw)
+    with pytest.raises(ProfileError):
+        load_profile(str(path))
+
+
+_SECTIONS = [None, "specs", "sources", "coefficients", "coefficient_sources", "calibration"]
+
+
+@_FUZZ
+@given(
+    name=st.sampled_from(EXPECTED_NAMES),
+    edits=st.lists(st.tuples(st.sampled_from(_SECTIONS), _keys, _values), min_size=1, max_size=4),
+)
+def test_fuzz_random_edits_of_a_good_profile_only_raise_profile_error(
+    name: str, edits: list[tuple[str | None, str, Any]]
+) -> None:
+    doc = copy.deepcopy(_GOOD_DOCS[name])
+    for section, key, value in edits:
+        target = doc if section is None else doc.setdefault(section, {})
+        if isinstance(target, dict):
+            target[key] = value
+    _load_or_profile_error(dump_toml(doc))
+
+
+_GOOD_DOCS = {name: bundled_doc(name) for name in EXPECTED_NAMES}
+_positive = st.floats(min_value=1e-6, max_value=1e12, allow_nan=False, allow_infinity=False)
+_non_negative = st.floats(min_value=0.0, max_value=1e12, allow_nan=False, allow_infinity=False)
+_positive_int = st.integers(min_value=1, max_value=2**62)
+_citation = st.text(min_size=1, max_size=40).filter(str.strip)
+# Specs whose value is free (no cross-field relation to keep) and optional specs that can be dropped.
+_FREE_FLOAT_SPECS = ["peak_fp32_gflops", "memory_bandwidth_gbps", "kernel_launch_overhead_us"]
+_FREE_INT_SPECS = ["cores", "memory_bytes", "l2_cache_bytes", "sm_count", "shared_memory_per_sm_bytes"]
+_OPTIONAL_SPECS = [f.key for f in spec_fields() if not f.required]
+
+
+@st.composite
+def _valid_mutation(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    name = draw(st.sampled_from(EXPECTED_NAMES))
+    doc = copy.deepcopy(_GOOD_DOCS[name])
+    specs, sources = doc["specs"], doc["sources"]
+    for key in draw(st.lists(st.sampled_from(_FREE_FLOAT_SPECS), unique=True)):
+        specs[key] = draw(_positive)
+    for key in draw(st.lists(st.sampled_from(_FREE_INT_SPECS), unique=True)):
+        if key in specs:
+            specs[key] = draw(_positive_int)
+    # Raising boost clock / board power keeps base <= boost and idle, min <= board.
+    specs["boost_clock_mhz"] *= draw(st.floats(min_value=1.0, max_value=10.0))
+    specs["board_power_w"] *= draw(st.floats(min_value=1.0, max_value=10.0))
+    for key in draw(st.lists(st.sampled_from(_OPTIONAL_SPECS), unique=True)):
+        specs.pop(key, None)
+        sources.pop(key, None)
+    for key in draw(st.lists(st.sampled_from(sorted(sources)), unique=True)):
+        sources[key] = draw(_citation)
+    for key in draw(st.lists(st.sampled_from([f.key for f in coefficient_fields()]), unique=True)):
+        doc["coefficients"][key] = draw(_non_negative)
+    doc["display_name"] = draw(_citation)
+    if draw(st.booleans()):
+        doc["notes"] = draw(_citation)
+    return name, doc
+
+
+@_FUZZ
+@given(_valid_mutation())
+def test_fuzz_valid_mutations_still_load_and_round_trip(case: tuple[str, dict[str, Any]]) -> None:
+    name, doc = case
+    profile = loads_profile(dump_toml(doc), expected_name=name)
+    for key, value in doc["specs"].items():
+        assert getattr(profile.specs, key) == value
+    for key, value in doc["coefficients"].items():
+        assert getattr(profile.coefficients, key) == value
+    assert dict(profile.sources) == doc["sources"]
+    assert loads_profile(profile_to_toml(profile), expected_name=name) == profile
