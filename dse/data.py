@@ -630,7 +630,7 @@ def load_dataset(
     if not allow_bundled:
         raise DataError(
             f"no full {_DISPLAY_NAMES[name]} found (looked in {user_cache_dir() / name} and "
-            f"{SYSTEM_DATA_ROOT / name}); run dse.data.fetch_dataset({name!r}) or set {ENV_VAR}"
+            f"{SYSTEM_DATA_ROOT / name}); run `dse data fetch {name}` or set {ENV_VAR}"
         )
     return load_bundled_subset(name)
 
