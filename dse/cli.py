@@ -48,6 +48,7 @@ def _seed(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from dse.data import DATASETS
+    from dse.models.fixedpoint import ROUNDING_MODES
     from dse.models.recipes import DESIGNS
 
     p = _Parser(prog="dse", description="Design-space exploration for spiking neural networks on small hardware.")
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a recipe constant, e.g. --set inhibition.rho=3 (repeatable)")
     t.add_argument("--engine", choices=("auto", "numba", "torch"), default="auto",
                    help="inference engine (auto: torch on CUDA if present, else numba)")
+    t.add_argument("--quant", metavar="SPEC",
+                   help="in-training quantization (ITQ), e.g. weights=Q0.8,vmem=Q7.8,vth=Q7.8,inh=Q5.3")
+    t.add_argument("--rounding", choices=ROUNDING_MODES, default="nearest",
+                   help="rounding of quantized values (default nearest; stochastic is seeded by --seed)")
     t.add_argument("--out", required=True, help="run folder to write")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -83,6 +88,39 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--engine", choices=("auto", "numba", "torch"), default="auto")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--quiet", action="store_true")
+
+    q = sub.add_parser("quantize", help="post-training quantization (PTQ) of a finished FP32 run",
+                       description="Quantize a trained FP32 run to fixed point, re-assign and test, and write "
+                                   "a new run folder with its own manifest. Formats are Qi.f (Q*.f takes the "
+                                   "integer bits from the run's observed range).")
+    q.add_argument("run_dir")
+    q.add_argument("--weights", metavar="QI.F", help="input weights, e.g. Q0.8")
+    q.add_argument("--inh", metavar="QI.F", help="inhibition strengths, e.g. Q5.3")
+    q.add_argument("--vmem", metavar="QI.F", help="membrane potential (signed), e.g. Q7.8")
+    q.add_argument("--vth", metavar="QI.F", help="threshold V_th + theta (signed), e.g. Q7.8")
+    q.add_argument("--rounding", choices=ROUNDING_MODES, default="nearest")
+    q.add_argument("--data-dir")
+    q.add_argument("--test-samples", type=_positive_int)
+    q.add_argument("--engine", choices=("auto", "numba", "torch"), default="auto")
+    q.add_argument("--out", required=True)
+    q.add_argument("--quiet", action="store_true")
+
+    sw = sub.add_parser("sweep-bits", help="accuracy versus weight bit-width for the designs (FSpiNN Fig. 16/17)",
+                        description="Train FP32 runs (or reuse them in --out), quantize their weights to each "
+                                    "bit-width (PTQ) or train at each bit-width (ITQ), and write sweep.csv and "
+                                    "an interactive sweep.html.")
+    sw.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS))
+    sw.add_argument("--dataset", choices=DATASETS, default="mnist")
+    sw.add_argument("--neurons", type=_positive_int, default=100)
+    sw.add_argument("--bits", type=_positive_int, nargs="+", default=[4, 6, 8, 10, 12, 16, 32])
+    sw.add_argument("--scheme", choices=("ptq", "itq"), default="ptq")
+    sw.add_argument("--rounding", choices=ROUNDING_MODES, default="nearest")
+    sw.add_argument("--epochs", type=_positive_int, default=1)
+    sw.add_argument("--train-samples", type=_positive_int)
+    sw.add_argument("--test-samples", type=_positive_int)
+    sw.add_argument("--seed", type=_seed, default=0)
+    sw.add_argument("--data-dir")
+    sw.add_argument("--out", required=True, help="folder for the cell runs, sweep.csv and sweep.html")
 
     b = sub.add_parser("bench", help="training and inference throughput of one design",
                        description="Measure training and inference images/s (compile excluded) on this machine.")
@@ -104,7 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     i = dsub.add_parser("info", help="say which copy of a data set would be used")
     i.add_argument("name", choices=DATASETS)
     i.add_argument("--data-dir")
+
+    # Commands of other modules register themselves: add_parser(...).set_defaults(handler=fn).
+    for module in _COMMAND_MODULES:
+        __import__(module, fromlist=["register"]).register(sub)
     return p
+
+
+# Modules that contribute subcommands through a `register(subparsers)` function.
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,12 +180,18 @@ def _is_known_error(exc: Exception) -> bool:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if getattr(args, "handler", None) is not None:
+        return int(args.handler(args))
     if args.command == "train":
         return _cmd_train(args)
     if args.command == "evaluate":
         return _cmd_evaluate(args)
     if args.command == "bench":
         return _cmd_bench(args)
+    if args.command == "quantize":
+        return _cmd_quantize(args)
+    if args.command == "sweep-bits":
+        return _cmd_sweep(args)
     if args.command == "data":
         return _cmd_data(args)
     raise CliError(f"unknown command {args.command}")
@@ -153,7 +205,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(design=args.design, dataset=args.dataset, neurons=args.neurons,
                          epochs=args.epochs, train_samples=args.train_samples,
                          test_samples=args.test_samples, assign_samples=args.assign_samples,
-                         seed=args.seed, overrides=parse_overrides(args.set), engine=args.engine)
+                         seed=args.seed, overrides=parse_overrides(args.set), engine=args.engine,
+                         quant=args.quant, rounding=args.rounding)
     config.validate()
     with RichProgress(enabled=not args.quiet) as progress:
         manifest = train_run(config, Path(args.out), data_dir=args.data_dir, resume=args.resume,
@@ -173,6 +226,42 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         print_metrics(result, console())
+    return 0
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from dse.console import RichProgress, console, print_metrics
+    from dse.quantize_run import build_spec, quantize_run
+
+    spec = build_spec(args.weights, args.inh, args.vmem, args.vth)
+    with RichProgress(enabled=not args.quiet) as progress:
+        m = quantize_run(Path(args.run_dir), Path(args.out), spec, args.rounding, data_dir=args.data_dir,
+                         test_samples=args.test_samples, engine=args.engine, progress=progress)
+    con = console()
+    q = m["quantization"]
+    con.print(f"PTQ {q['spec']} ({q['rounding']}) of {args.run_dir}: FP32 {100 * q['fp32_accuracy']:.2f}% -> "
+              f"{100 * m['metrics']['accuracy']:.2f}% ({100 * q['accuracy_change']:+.2f} points); "
+              f"weights stored as {q['weight_storage']}")
+    print_metrics(m, con)
+    con.print(f"run folder  {args.out}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from dse.console import console
+    from dse.sweep import sweep_bits
+
+    con = console()
+
+    def show(row: dict[str, Any]) -> None:
+        con.print(f"{row['design']:9s} {row['bits']:3d} bits {row['format']:7s} accuracy {100 * row['accuracy']:6.2f}% "
+                  f"(FP32 {100 * row['fp32_accuracy']:.2f}%)")
+
+    sweep_bits(Path(args.out), designs=tuple(args.designs), dataset=args.dataset, neurons=args.neurons,
+               bits=tuple(args.bits), scheme=args.scheme, rounding=args.rounding, epochs=args.epochs,
+               train_samples=args.train_samples, test_samples=args.test_samples, seed=args.seed,
+               data_dir=args.data_dir, on_row=show)
+    con.print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'sweep.html'}")
     return 0
 
 

@@ -13,7 +13,7 @@ from dse.train import ProgressSink
 def console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 class RichProgress(ProgressSink):

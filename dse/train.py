@@ -17,7 +17,8 @@ import numpy as np
 from dse import run as rundir
 from dse.evaluate import assign_labels, evaluate_counts, predict_all_activity
 from dse.models.counts import counts_to_dict, new_counts, per_image
-from dse.models.network import NetworkState, Simulator, init_state
+from dse.models.network import NetworkState, Simulator, float_weights, init_state
+from dse.models.quantize import QuantConfig, parse_quant
 from dse.models.recipes import Recipe, load_recipe
 
 # Stream offsets keep training, assignment and test inputs independent.
@@ -39,6 +40,13 @@ class TrainConfig:
     overrides: dict[str, str] = field(default_factory=dict)
     engine: str = "auto"               # inference engine
     checkpoint_every: int = 5_000      # images between checkpoints
+    quant: str | None = None           # in-training quantization spec, e.g. "weights=Q0.8"
+    rounding: str = "nearest"
+
+    def quant_config(self) -> QuantConfig | None:
+        if not self.quant:
+            return None
+        return parse_quant(self.quant, self.rounding, seed=self.seed)
 
     def validate(self) -> None:
         if self.neurons <= 0:
@@ -53,6 +61,7 @@ class TrainConfig:
             raise ValueError(f"--seed must be >= 0, got {self.seed}")
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine '{self.engine}': choose one of {', '.join(ENGINES)}")
+        self.quant_config()
 
     def identity(self) -> dict[str, Any]:
         """The fields a checkpoint must match to be resumed."""
@@ -96,7 +105,7 @@ def run_inference(sim: Simulator, state: NetworkState, images: np.ndarray, first
     for lo in range(0, len(images), step):
         hi = min(lo + step, len(images))
         out[lo:hi] = infer_torch(state.weights, state.theta, images[lo:hi], first_index + lo,
-                                 seed, sim.consts, counts)
+                                 seed, sim.consts, counts)  # codes go in as floats: sums stay exact
         if on_chunk is not None:
             on_chunk(hi, out[lo:hi])
     return out
@@ -145,9 +154,10 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     out_dir = Path(out_dir)
     train_x, train_y = select(dataset.train_images, dataset.train_labels, config.train_samples)
     test_x, test_y = select(dataset.test_images, dataset.test_labels, config.test_samples)
-    sim = Simulator(recipe)
+    quant = config.quant_config()
+    sim = Simulator(recipe, quant=quant)
     identity = {**config.identity(), "data_sha256": dataset.sha256, "n_train": len(train_x)}
-    state, train_counts, position = _start_or_resume(out_dir, config, recipe, identity, resume)
+    state, train_counts, position = _start_or_resume(out_dir, config, recipe, identity, resume, quant)
 
     compile_s = _warm_up(sim, state)
     total = config.epochs * len(train_x)
@@ -194,12 +204,34 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
                          evaluation.to_dict(), train_counts, infer_counts,
                          {"train_s": train_s, "trained_this_session": trained_now,
                           "infer_s": infer_s, "compile_s": compile_s})
-    _write_results(out_dir, state, evaluation.assignment.labels, manifest)
+    manifest["quantization"] = quant_record(quant, "itq" if quant else None)
+    manifest["ranges"] = observed_ranges(recipe, state, quant)
+    write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
     return manifest
 
 
+def quant_record(quant: QuantConfig | None, scheme: str | None) -> dict[str, Any]:
+    if quant is None:
+        return {"scheme": "fp32", "spec": "fp32"}
+    return {"scheme": scheme, "spec": quant.spec(), **quant.to_dict(),
+            "weight_storage": str(quant.weights.storage_dtype) if quant.weights else "float32"}
+
+
+def observed_ranges(recipe: Recipe, state: NetworkState, quant: QuantConfig | None) -> dict[str, float]:
+    """Largest magnitudes each quantizable value takes, for choosing integer bits (Q*.f)."""
+    w = float_weights(state, quant)
+    v_th = recipe.get("excitatory", "v_th_mv")
+    thr_hi, thr_lo = v_th + float(state.theta.max()), v_th + float(state.theta.min())
+    inh = recipe.lateral_strength if recipe.scheme == "lateral" else max(
+        recipe.get("inhibition", "w_ie"), recipe.get("inhibition", "w_ei"))
+    return {"weights": float(w.max()), "inh": float(inh),
+            # V lives in [E_inh, threshold]: it is clamped below and reset above
+            "vmem": max(abs(recipe.get("excitatory", "e_inh_mv")), abs(thr_hi), abs(thr_lo)),
+            "vth": max(abs(thr_hi), abs(thr_lo)), "theta_max": float(state.theta.max())}
+
+
 def _start_or_resume(out_dir: Path, config: TrainConfig, recipe: Recipe, identity: dict[str, Any],
-                     resume: bool) -> tuple[NetworkState, np.ndarray, int]:
+                     resume: bool, quant: QuantConfig | None) -> tuple[NetworkState, np.ndarray, int]:
     ckpt_meta = out_dir / rundir.CHECKPOINT_META
     if resume:
         if not ckpt_meta.exists():
@@ -221,7 +253,7 @@ def _start_or_resume(out_dir: Path, config: TrainConfig, recipe: Recipe, identit
         raise rundir.RunError(f"{out_dir}: holds an interrupted run; add --resume to continue it or choose another --out")
     if (out_dir / rundir.MANIFEST).exists():
         raise rundir.RunError(f"{out_dir}: already holds a finished run; choose another --out")
-    return init_state(config.neurons, recipe, config.seed), new_counts(), 0
+    return init_state(config.neurons, recipe, config.seed, quant=quant), new_counts(), 0
 
 
 def _save_checkpoint(out_dir: Path, state: NetworkState, counts: np.ndarray, position: int,
@@ -236,7 +268,7 @@ def _warm_up(sim: Simulator, state: NetworkState) -> float:
     """Compile (or load from cache) the kernels outside the timed region."""
     t = time.perf_counter()
     scratch_state = NetworkState(state.weights.copy(), state.theta.copy())
-    blank = np.zeros((1, 784), dtype=np.uint8)
+    blank = np.zeros((1, 784), dtype=np.uint8)  # silent input: compiles without learning anything
     sim.train(scratch_state, blank, 0, 0, new_counts())
     sim.infer(scratch_state, blank, 0, 0, new_counts())
     return time.perf_counter() - t
@@ -274,13 +306,14 @@ def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n
     }
 
 
-def _write_results(out_dir: Path, state: NetworkState, neuron_labels: np.ndarray,
-                   manifest: dict[str, Any]) -> None:
+def write_results(out_dir: Path, state: NetworkState, neuron_labels: np.ndarray,
+                   manifest: dict[str, Any], quant: QuantConfig | None = None) -> None:
     from dse.weight_image import write_weight_png
 
+    # Weights are stored as they live in the engine: float32, or integer codes.
     rundir.atomic_save_npz(out_dir / rundir.WEIGHTS, weights=state.weights, theta=state.theta,
                            neuron_labels=np.asarray(neuron_labels, dtype=np.int64))
-    write_weight_png(out_dir / rundir.WEIGHTS_PNG, state.weights, class_labels=neuron_labels)
+    write_weight_png(out_dir / rundir.WEIGHTS_PNG, float_weights(state, quant), class_labels=neuron_labels)
     # The manifest goes last: its presence marks a complete run.
     rundir.atomic_write_json(out_dir / rundir.MANIFEST, manifest)
     for name in (rundir.CHECKPOINT, rundir.CHECKPOINT_META):
@@ -301,7 +334,7 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
     state = NetworkState(np.ascontiguousarray(arrays["weights"]), np.ascontiguousarray(arrays["theta"]))
     if state.weights.shape != (784, cfg["neurons"]):
         raise rundir.RunError(f"{run_dir}: weights have shape {state.weights.shape}, manifest says {cfg['neurons']} neurons")
-    sim = Simulator(recipe)
+    sim = Simulator(recipe, quant=run_quant(manifest))
     train_x, train_y = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
     assign_x, assign_y = select(train_x, train_y, cfg.get("assign_samples"))
     test_x, test_y = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
@@ -327,3 +360,13 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
                           "infer_images_per_s": round((len(assign_x) + len(test_x)) / elapsed, 1)}}
     rundir.atomic_write_json(Path(run_dir) / "evaluation.json", result)
     return result
+
+
+def run_quant(manifest: dict[str, Any]) -> QuantConfig | None:
+    """The fixed-point settings a run's weights were stored and evaluated with."""
+    q = manifest.get("quantization") or {}
+    if q.get("scheme") in (None, "fp32"):
+        return None
+    spec = ",".join(f"{k}={q[k]}" for k in ("weights", "inh", "vmem", "vth") if q.get(k))
+    # Potential formats are recorded with their sign ("sQ7.8"), which parse_quant accepts.
+    return parse_quant(spec, q["rounding"], seed=int(q.get("seed", 0)))

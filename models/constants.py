@@ -19,13 +19,18 @@ from .recipes import Recipe
 (FC_V_REST, FC_V_RESET, FC_V_TH, FC_E_EXC, FC_E_INH, FC_DT_TAU_M, FC_GE_DECAY, FC_GI_DECAY,
  FC_GE_GAIN, FC_GI_GAIN, FC_THETA_PLUS, FC_THETA_DECAY, FC_W_MAX, FC_ETA_PRE, FC_ETA_POST,
  FC_MU, FC_X_TAR, FC_W_INH, FC_W_EI, FC_NORM_TOTAL, FC_S_TH, FC_K_MAX,
- FI_V_REST, FI_V_RESET, FI_V_TH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN) = range(29)
-N_FC = 29
+ FI_V_REST, FI_V_RESET, FI_V_TH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN,
+ FC_W_SCALE, FC_V_EPS, FC_V_LO, FC_V_HI, FC_TH_EPS, FC_TH_LO, FC_TH_HI) = range(36)
+N_FC = 36
 
 # integer constants
 (IC_STEPS, IC_REFRAC, IC_I_REFRAC, IC_RULE, IC_SCHEME, IC_POST_EVERY, IC_WINDOW,
- IC_MIN_SPIKES, IC_MAX_REPRES) = range(9)
-N_IC = 9
+ IC_MIN_SPIKES, IC_MAX_REPRES, IC_QW, IC_W_MAX_CODE, IC_QV, IC_QTH) = range(13)
+N_IC = 13
+
+# rounding codes of the engine (0: no quantization, plain float storage)
+Q_NONE, Q_TRUNCATE, Q_NEAREST, Q_STOCHASTIC = 0, 1, 2, 3
+ROUNDING_CODES = {"truncate": Q_TRUNCATE, "nearest": Q_NEAREST, "stochastic": Q_STOCHASTIC}
 
 RULE_PAIRWISE, RULE_SL, RULE_FSPINN = 0, 1, 2
 SCHEME_LAYER, SCHEME_LATERAL = 0, 1
@@ -59,7 +64,8 @@ def steps_of(ms: float, dt_ms: float) -> int:
     return int(round(ms / dt_ms))
 
 
-def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32) -> EngineConstants:
+def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -> EngineConstants:
+    """Constants of a recipe; `quant` (models.quantize.QuantConfig) switches on fixed point."""
     g = recipe.get
     dt = g("input", "dt_ms")
     steps = g("input", "presentation_steps")
@@ -106,6 +112,9 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32) -> EngineCons
         ic[IC_I_REFRAC] = steps_of(g("inhibitory", "refractory_ms"), dt)
     else:
         fc[FC_W_INH] = recipe.lateral_strength
+    fc[FC_W_SCALE] = 1.0
+    if quant is not None:
+        _apply_quant(fc, ic, quant)
     k = np.arange(steps + 1, dtype=np.float64)
     pre = np.exp(-k * dt / g("plasticity", "tau_pre_ms"))
     post = np.exp(-k * dt / g("plasticity", "tau_post_ms", g("plasticity", "tau_pre_ms")))
@@ -114,3 +123,27 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32) -> EngineCons
         f_max_hz=g("input", "f_max_hz"), rate_boost_hz=g("input", "rate_boost_hz"), dt_ms=dt,
         n_steps=steps,
     )
+
+
+def _apply_quant(fc: np.ndarray, ic: np.ndarray, quant) -> None:
+    """Fixed-point settings: weights as integer codes, potentials on a grid.
+
+    Input weights are stored as codes (value = code x eps); the engine sums
+    codes, so the excitatory gain absorbs eps. Inhibition strengths are
+    one-off constants, rounded here once.
+    """
+    mode = ROUNDING_CODES[quant.rounding]
+    if quant.weights is not None:
+        fc[FC_W_SCALE] = quant.weights.eps
+        fc[FC_GE_GAIN] *= quant.weights.eps
+        ic[IC_QW] = mode
+        ic[IC_W_MAX_CODE] = quant.weights.max_code
+    if quant.inhibition is not None:
+        for k in (FC_W_INH, FC_W_EI):
+            fc[k] = quant.round_constant(fc[k], quant.inhibition)
+    if quant.vmem is not None:
+        ic[IC_QV] = mode
+        fc[FC_V_EPS], fc[FC_V_LO], fc[FC_V_HI] = quant.vmem.eps, quant.vmem.min_value, quant.vmem.max_value
+    if quant.vth is not None:
+        ic[IC_QTH] = mode
+        fc[FC_TH_EPS], fc[FC_TH_LO], fc[FC_TH_HI] = quant.vth.eps, quant.vth.min_value, quant.vth.max_value

@@ -16,7 +16,8 @@ from .constants import (
     FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_GE_DECAY, FC_GE_GAIN, FC_GI_DECAY, FC_GI_GAIN,
     FC_V_RESET, FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY,
     FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH, IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES,
-    IC_REFRAC, IC_SCHEME, SCHEME_LATERAL, EngineConstants,
+    IC_REFRAC, IC_SCHEME, SCHEME_LATERAL, EngineConstants, FC_V_EPS, FC_V_LO, FC_V_HI,
+    FC_TH_EPS, FC_TH_LO, FC_TH_HI, IC_QV, IC_QTH, Q_NONE, Q_NEAREST, Q_STOCHASTIC,
 )
 from .counts import (
     C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES, C_NEURON_UPDATES, C_PRESENTATIONS,
@@ -56,9 +57,15 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
     iv_rest, iv_reset, iv_th = const(FI_V_REST), const(FI_V_RESET), const(FI_V_TH)
     idt_tau, ie_exc, ige_decay, ige_gain = const(FI_DT_TAU_M), const(FI_E_EXC), const(FI_GE_DECAY), const(FI_GE_GAIN)
     refrac, irefrac = int(ic[IC_REFRAC]), int(ic[IC_I_REFRAC])
+    qv, qth = int(ic[IC_QV]), int(ic[IC_QTH])
+    if Q_STOCHASTIC in (qv, qth):
+        raise ValueError("stochastic rounding of potentials runs only in the compiled engine: use --engine numba")
+    round_v = _rounder(qv, const(FC_V_EPS), const(FC_V_LO), const(FC_V_HI))
+    round_th = _rounder(qth, const(FC_TH_EPS), const(FC_TH_LO), const(FC_TH_HI))
+    v_reset = round_v(v_reset)
 
     zeros = torch.zeros((b, n), dtype=dtype, device=device)
-    v, ge, gi = zeros + v_rest, zeros.clone(), zeros.clone()
+    v, ge, gi = zeros + round_v(v_rest), zeros.clone(), zeros.clone()
     vi, gei = zeros + iv_rest, zeros.clone()
     refr = torch.zeros((b, n), dtype=torch.int32, device=device)
     refri = refr.clone()
@@ -66,7 +73,7 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
     prev_inh = prev.clone()
     counts = torch.zeros((b, n), dtype=torch.int64, device=device)
     raster = torch.zeros((b, steps, n), dtype=torch.bool, device=device) if record else None
-    threshold = v_th + theta.to(dtype)
+    threshold = round_th(v_th + theta.to(dtype))
     inh_total = 0
     spikes = spikes.to(dtype)
 
@@ -88,7 +95,7 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
             inh_total += int(spk_i.sum())
             prev_inh = spk_i
         vn = v + dt_tau * ((v_rest - v) + ge * ge_gain * (e_exc - v) + gi * gi_gain * (e_inh - v))
-        vn = torch.maximum(vn, e_inh)
+        vn = round_v(torch.maximum(vn, e_inh))
         v = torch.where(refr == 0, vn, v)
         refr = torch.where(refr > 0, refr - 1, 0)
         ge = ge * ge_decay
@@ -144,3 +151,20 @@ def infer_torch(weights: np.ndarray, theta: np.ndarray, images: np.ndarray, firs
 def _inhibition_events(exc_counts: np.ndarray, inh_spikes: int, n: int, lateral: bool) -> int:
     exc = int(exc_counts.sum())
     return exc * (n - 1) if lateral else exc + inh_spikes * (n - 1)
+
+
+def _rounder(mode: int, eps, lo, hi):
+    """Potentials onto their fixed-point grid, with the compiled engine's exact float ops."""
+    import torch
+
+    if mode == Q_NONE:
+        return lambda x: x
+
+    def round_(x):
+        y = torch.clamp(x, lo, hi) / eps
+        r = torch.floor(y)
+        if mode == Q_NEAREST:
+            r = torch.where(y - r >= 0.5, r + 1, r)
+        return r * eps
+
+    return round_

@@ -16,6 +16,7 @@ import numpy as np
 from . import engine_numba as eng
 from .constants import EngineConstants, engine_constants
 from .counts import N_COUNTS
+from .quantize import QuantConfig
 from .recipes import Recipe
 
 N_INPUTS = 784
@@ -33,15 +34,28 @@ class NetworkState:
         return int(self.weights.shape[1])
 
 
-def init_state(n_neurons: int, recipe: Recipe, seed: int, dtype=np.float32) -> NetworkState:
-    """Uniform [0, init_max) weights, each column normalised, theta = 0."""
+def init_state(n_neurons: int, recipe: Recipe, seed: int, dtype=np.float32,
+               quant: QuantConfig | None = None) -> NetworkState:
+    """Uniform [0, init_max) weights, each column normalised, theta = 0.
+
+    With a weight format, the weights are stored as integer codes from the start.
+    """
     if n_neurons <= 0:
         raise ValueError(f"number of neurons must be > 0, got {n_neurons}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
     w = rng.uniform(0.0, recipe.get("weights", "init_max"), size=(N_INPUTS, n_neurons))
     w *= recipe.get("weights", "norm_total") / w.sum(axis=0, keepdims=True)
+    if quant is not None and quant.weights is not None:
+        return NetworkState(weights=quant.weight_codes(w), theta=np.zeros(n_neurons, dtype=dtype))
     return NetworkState(weights=np.ascontiguousarray(w, dtype=dtype),
                         theta=np.zeros(n_neurons, dtype=dtype))
+
+
+def float_weights(state: NetworkState, quant: QuantConfig | None) -> np.ndarray:
+    """The weight values, whatever the storage (float, or integer codes x eps)."""
+    if quant is not None and quant.weights is not None:
+        return state.weights.astype(np.float64) * quant.weights.eps
+    return state.weights
 
 
 @dataclass
@@ -50,10 +64,19 @@ class Simulator:
 
     recipe: Recipe
     dtype: type = np.float32
+    quant: QuantConfig | None = None
     consts: EngineConstants = field(init=False)
 
     def __post_init__(self) -> None:
-        self.consts = engine_constants(self.recipe, self.dtype)
+        self.consts = engine_constants(self.recipe, self.dtype, self.quant)
+
+    def check_state(self, state: NetworkState) -> None:
+        """Weights must be codes exactly when a weight format is set."""
+        coded = self.quant is not None and self.quant.weights is not None
+        if coded and state.weights.dtype != self.quant.weights.storage_dtype:
+            raise ValueError(f"weights are {state.weights.dtype}, expected {self.quant.weights} codes")
+        if not coded and state.weights.dtype.kind != "f":
+            raise ValueError("integer weight codes need a weight format (--quant weights=...)")
 
     @property
     def rate_scale(self) -> float:
@@ -72,6 +95,7 @@ class Simulator:
         resumed run draws the same input spikes as an uninterrupted one.
         """
         images = _as_images(images)
+        self.check_state(state)
         c = self.consts
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
         for lo in range(0, len(images), chunk):
@@ -88,6 +112,7 @@ class Simulator:
               on_chunk: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
         """Spike counts (n, N) with learning off and thresholds frozen; parallel over images."""
         images = _as_images(images)
+        self.check_state(state)
         c = self.consts
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
         n_blocks = max(1, numba.get_num_threads() * 4)

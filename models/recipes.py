@@ -1,6 +1,6 @@
 """Design recipes: the constants of each network design, kept as TOML data.
 
-A recipe is a flat-per-section TOML file in ``models/recipes/``. Every key is
+A recipe is a flat-per-section TOML file in ``models/designs/``. Every key is
 checked against the schema below, so a typo is an error rather than a silently
 ignored constant. Overrides (``--set plasticity.rho=3``) go through the same
 checks.
@@ -107,7 +107,7 @@ class Recipe:
 def recipe_path(design: str) -> Path:
     if design not in DESIGNS:
         raise RecipeError(f"unknown design '{design}': choose one of {', '.join(DESIGNS)}")
-    return Path(str(resources.files("dse.models") / "recipes" / f"{design}.toml"))
+    return Path(str(resources.files("dse.models") / "designs" / f"{design}.toml"))
 
 
 def load_recipe(design_or_path: str, overrides: Mapping[str, str] | None = None) -> Recipe:

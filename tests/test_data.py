@@ -281,7 +281,7 @@ def test_incomplete_cache_is_skipped(isolated_lookup: dict[str, Path]) -> None:
 def test_no_data_and_no_bundled_is_an_error() -> None:
     with pytest.raises(DataError) as exc:
         data.load_dataset("mnist", allow_bundled=False)
-    _assert_one_line_naming(exc, "fetch_dataset('mnist')")
+    _assert_one_line_naming(exc, "dse data fetch mnist")
 
 
 def test_debian_layout(isolated_lookup: dict[str, Path]) -> None:

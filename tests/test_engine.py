@@ -199,7 +199,7 @@ def test_normalise_dirty_only_touches_changed_columns():
     w = np.random.default_rng(0).uniform(0, 1, (784, 4))
     dirty = np.array([1, 0, 1, 0], dtype=np.uint8)
     before = w.copy()
-    en.normalise_dirty(w, dirty, 78.4)
+    en.normalise_dirty(w, dirty, 78.4, 0, 1.0, 0, np.zeros(1, np.uint64))
     np.testing.assert_allclose(w[:, [0, 2]].sum(axis=0), 78.4)
     np.testing.assert_array_equal(w[:, [1, 3]], before[:, [1, 3]])
     assert not dirty.any()

@@ -1,0 +1,117 @@
+"""Post-training quantization (PTQ) of a finished FP32 run into a new run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dse import run as rundir
+from dse.models.counts import counts_to_dict, new_counts, per_image
+from dse.models.network import NetworkState, Simulator
+from dse.models.quantize import parse_quant
+from dse.models.recipes import load_recipe
+from dse.train import (ASSIGN_STREAM, TEST_STREAM, ProgressSink, observed_ranges, quant_record,
+                       resolve_engine, run_inference, select, write_results)
+
+
+def build_spec(weights: str | None = None, inh: str | None = None, vmem: str | None = None,
+               vth: str | None = None) -> str:
+    parts = [f"{k}={v}" for k, v in (("weights", weights), ("inh", inh), ("vmem", vmem), ("vth", vth)) if v]
+    if not parts:
+        raise ValueError("nothing to quantize: give at least one of --weights, --inh, --vmem, --vth")
+    return ",".join(parts)
+
+
+def load_fp32_run(run_dir: Path) -> tuple[dict[str, Any], NetworkState]:
+    manifest = rundir.read_manifest(run_dir)
+    if (manifest.get("quantization") or {}).get("scheme", "fp32") != "fp32":
+        raise rundir.RunError(f"{run_dir}: already quantized ({manifest['quantization']['spec']}); "
+                              "quantize the FP32 run it came from")
+    arrays = rundir.load_npz(Path(run_dir) / rundir.WEIGHTS)
+    if arrays["weights"].dtype.kind != "f":
+        raise rundir.RunError(f"{run_dir}: weights.npz holds integer codes but the manifest says FP32")
+    return manifest, NetworkState(np.ascontiguousarray(arrays["weights"]), np.ascontiguousarray(arrays["theta"]))
+
+
+def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data_dir: str | None = None,
+                 test_samples: int | None = None, engine: str = "auto",
+                 progress: ProgressSink | None = None) -> dict[str, Any]:
+    """Quantize a trained FP32 run with `spec` (e.g. "weights=Q0.8"), evaluate, write `out_dir`."""
+    from dse.data import load_dataset
+
+    progress = progress or ProgressSink()
+    out_dir = Path(out_dir)
+    if (out_dir / rundir.MANIFEST).exists():
+        raise rundir.RunError(f"{out_dir}: already holds a finished run; choose another --out")
+    source, fp32 = load_fp32_run(Path(run_dir))
+    cfg = source["config"]
+    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    quant = parse_quant(spec, rounding, seed=int(cfg["seed"]), ranges=source.get("ranges"))
+    state = NetworkState(quant.weight_codes(fp32.weights) if quant.weights else fp32.weights.copy(),
+                         fp32.theta.copy())
+    dataset = load_dataset(cfg["dataset"], data_dir)
+    if dataset.sha256 != source["data"]["sha256"]:
+        raise rundir.RunError(f"{run_dir}: was trained on data {source['data']['sha256'][:12]}..., "
+                              f"but {dataset.source} is {dataset.sha256[:12]}...; give the same --data-dir")
+    sim = Simulator(recipe, quant=quant)
+    evaluation, counts, infer_s, n_images = _assign_and_test(sim, state, dataset, cfg, test_samples,
+                                                             engine, progress)
+    metrics = evaluation.to_dict()
+    manifest = {
+        **{k: source[k] for k in ("schema_version", "config", "data", "ranges") if k in source},
+        "kind": "quantize",
+        "created": rundir.now_iso(),
+        "versions": rundir.versions(),
+        "quantization": {**quant_record(quant, "ptq"), "source_run": str(run_dir),
+                         "fp32_accuracy": source["metrics"]["accuracy"],
+                         "fp32_accuracy_proportion": source["metrics"]["accuracy_proportion"],
+                         "accuracy_change": metrics["accuracy"] - source["metrics"]["accuracy"]},
+        "metrics": metrics,
+        "counts": {"training": source["counts"]["training"],
+                   "training_per_image": source["counts"]["training_per_image"],
+                   "inference": counts_to_dict(counts),
+                   "inference_per_image": per_image(counts_to_dict(counts))},
+        "timings": {"measured_on": rundir.cpu_model(), "infer_s": round(infer_s, 3),
+                    "infer_images_per_s": round(n_images / infer_s, 1) if infer_s > 0 else None,
+                    "engine": resolve_engine(engine), "training": "see source_run",
+                    "note": "measured wall-clock time on this machine"},
+        "files": {"weights": rundir.WEIGHTS, "weights_png": rundir.WEIGHTS_PNG},
+    }
+    manifest["data"] = {**manifest["data"], "n_test_used": metrics["n_test"]}
+    manifest["ranges_after"] = observed_ranges(recipe, state, quant)
+    write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
+    return manifest
+
+
+def _assign_and_test(sim: Simulator, state: NetworkState, dataset: Any, cfg: dict[str, Any],
+                     test_samples: int | None, engine: str, progress: ProgressSink):
+    from dse.evaluate import evaluate_counts
+
+    train_x, train_y = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
+    assign_x, assign_y = select(train_x, train_y, cfg.get("assign_samples"))
+    test_x, test_y = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
+    counts = new_counts()
+    t = time.perf_counter()
+    progress.start("assign", len(assign_x))
+    a = run_inference(sim, state, assign_x, ASSIGN_STREAM, cfg["seed"], counts, engine,
+                      lambda d, _s: progress.advance("assign", d))
+    progress.finish("assign")
+    progress.start("test", len(test_x))
+    s = run_inference(sim, state, test_x, TEST_STREAM, cfg["seed"], counts, engine,
+                      lambda d, _s: progress.advance("test", d))
+    progress.finish("test")
+    elapsed = time.perf_counter() - t
+    return evaluate_counts(a, assign_y, s, test_y), counts, elapsed, len(assign_x) + len(test_x)
+
+
+def weight_format_for_bits(bits: int, max_weight: float) -> str:
+    """Qi.f of `bits` bits whose integer part covers the run's largest weight."""
+    from dse.models.fixedpoint import choose_int_bits
+
+    int_bits = choose_int_bits(max_weight)
+    if bits <= int_bits:
+        raise ValueError(f"{bits} bits cannot hold weights up to {max_weight:.3g} (need > {int_bits} bits)")
+    return f"Q{int_bits}.{bits - int_bits}"
