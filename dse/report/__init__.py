@@ -1,0 +1,1 @@
+"""Reports: pure figure builders and self-contained HTML writers."""

@@ -1,0 +1,1 @@
+"""Design-space search: space, objectives and constraints, strategies, Pareto fronts."""
