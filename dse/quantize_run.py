@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dse import run as rundir
-from dse.models.counts import counts_to_dict, new_counts, per_image
+from dse.models.counts import counts_to_dict, per_image
 from dse.models.network import NetworkState, Simulator
 from dse.models.quantize import parse_quant
 from dse.models.recipes import load_recipe
-from dse.train import (ASSIGN_STREAM, TEST_STREAM, ProgressSink, observed_ranges, quant_record,
-                       resolve_engine, run_inference, select, write_results)
+from dse.train import (ProgressSink, assign_and_test, observed_ranges, quant_record, resolve_engine,
+                       select, write_results)
 
 
 def build_spec(weights: str | None = None, inh: str | None = None, vmem: str | None = None,
@@ -57,8 +56,10 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
         raise rundir.RunError(f"{run_dir}: was trained on data {source['data']['sha256'][:12]}..., "
                               f"but {dataset.source} is {dataset.sha256[:12]}...; give the same --data-dir")
     sim = Simulator(recipe, quant=quant)
-    evaluation, counts, infer_s, n_images = _assign_and_test(sim, state, dataset, cfg, test_samples,
-                                                             engine, progress)
+    train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
+    test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
+    evaluation, counts, infer_s, n_images = assign_and_test(
+        sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress)
     metrics = evaluation.to_dict()
     manifest = {
         **{k: source[k] for k in ("schema_version", "config", "data", "ranges") if k in source},
@@ -84,27 +85,6 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
     manifest["ranges_after"] = observed_ranges(recipe, state, quant)
     write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
     return manifest
-
-
-def _assign_and_test(sim: Simulator, state: NetworkState, dataset: Any, cfg: dict[str, Any],
-                     test_samples: int | None, engine: str, progress: ProgressSink):
-    from dse.evaluate import evaluate_counts
-
-    train_x, train_y = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
-    assign_x, assign_y = select(train_x, train_y, cfg.get("assign_samples"))
-    test_x, test_y = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
-    counts = new_counts()
-    t = time.perf_counter()
-    progress.start("assign", len(assign_x))
-    a = run_inference(sim, state, assign_x, ASSIGN_STREAM, cfg["seed"], counts, engine,
-                      lambda d, _s: progress.advance("assign", d))
-    progress.finish("assign")
-    progress.start("test", len(test_x))
-    s = run_inference(sim, state, test_x, TEST_STREAM, cfg["seed"], counts, engine,
-                      lambda d, _s: progress.advance("test", d))
-    progress.finish("test")
-    elapsed = time.perf_counter() - t
-    return evaluate_counts(a, assign_y, s, test_y), counts, elapsed, len(assign_x) + len(test_x)
 
 
 def weight_format_for_bits(bits: int, max_weight: float) -> str:

@@ -186,19 +186,10 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     train_s = time.perf_counter() - t0
     progress.finish("train")
 
-    infer_counts = new_counts()
-    assign_x, assign_y = select(train_x, train_y, config.assign_samples)
-    t1 = time.perf_counter()
-    progress.start("assign", len(assign_x))
-    assign_spikes = run_inference(sim, state, assign_x, ASSIGN_STREAM, config.seed, infer_counts,
-                                  config.engine, lambda d, _s: progress.advance("assign", d))
-    progress.finish("assign")
-    progress.start("test", len(test_x))
-    test_spikes = run_inference(sim, state, test_x, TEST_STREAM, config.seed, infer_counts,
-                                config.engine, lambda d, _s: progress.advance("test", d))
-    progress.finish("test")
-    infer_s = time.perf_counter() - t1
-    evaluation = evaluate_counts(assign_spikes, assign_y, test_spikes, test_y)
+    evaluation, infer_counts, infer_s, _ = assign_and_test(
+        sim, state, (train_x, train_y), (test_x, test_y), config.assign_samples, config.seed,
+        config.engine, progress)
+    assign_x = train_x[:min(config.assign_samples, len(train_x))]
 
     manifest = _manifest(config, recipe, dataset, len(train_x), len(test_x), len(assign_x),
                          evaluation.to_dict(), train_counts, infer_counts,
@@ -335,21 +326,11 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
     if state.weights.shape != (784, cfg["neurons"]):
         raise rundir.RunError(f"{run_dir}: weights have shape {state.weights.shape}, manifest says {cfg['neurons']} neurons")
     sim = Simulator(recipe, quant=run_quant(manifest))
-    train_x, train_y = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
-    assign_x, assign_y = select(train_x, train_y, cfg.get("assign_samples"))
-    test_x, test_y = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
-    counts = new_counts()
-    t = time.perf_counter()
-    progress.start("assign", len(assign_x))
-    a = run_inference(sim, state, assign_x, ASSIGN_STREAM, cfg["seed"], counts, engine,
-                      lambda d, _s: progress.advance("assign", d))
-    progress.finish("assign")
-    progress.start("test", len(test_x))
-    s = run_inference(sim, state, test_x, TEST_STREAM, cfg["seed"], counts, engine,
-                      lambda d, _s: progress.advance("test", d))
-    progress.finish("test")
-    elapsed = time.perf_counter() - t
-    evaluation = evaluate_counts(a, assign_y, s, test_y)
+    train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
+    test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
+    evaluation, counts, elapsed, n_images = assign_and_test(
+        sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress)
+    test_x = test[0]
     result = {"kind": "evaluate", "created": rundir.now_iso(), "run": str(run_dir),
               "engine": resolve_engine(engine),
               "data": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
@@ -357,7 +338,7 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
                        "n_test_used": len(test_x)},
               "metrics": evaluation.to_dict(), "counts": {"inference": counts_to_dict(counts)},
               "timings": {"infer_s": round(elapsed, 3),
-                          "infer_images_per_s": round((len(assign_x) + len(test_x)) / elapsed, 1)}}
+                          "infer_images_per_s": round(n_images / elapsed, 1)}}
     rundir.atomic_write_json(Path(run_dir) / "evaluation.json", result)
     return result
 
@@ -370,3 +351,26 @@ def run_quant(manifest: dict[str, Any]) -> QuantConfig | None:
     spec = ",".join(f"{k}={q[k]}" for k in ("weights", "inh", "vmem", "vth") if q.get(k))
     # Potential formats are recorded with their sign ("sQ7.8"), which parse_quant accepts.
     return parse_quant(spec, q["rounding"], seed=int(q.get("seed", 0)))
+
+
+def assign_and_test(sim: Simulator, state: NetworkState, train: tuple[np.ndarray, np.ndarray],
+                    test: tuple[np.ndarray, np.ndarray], assign_samples: int | None, seed: int,
+                    engine: str, progress: ProgressSink):
+    """Label assignment on the first training images, then the test; learning off.
+
+    Returns (Evaluation, inference counts, seconds, images simulated).
+    """
+    assign_x, assign_y = select(train[0], train[1], assign_samples)
+    test_x, test_y = test
+    counts = new_counts()
+    t = time.perf_counter()
+    progress.start("assign", len(assign_x))
+    a = run_inference(sim, state, assign_x, ASSIGN_STREAM, seed, counts, engine,
+                      lambda d, _s: progress.advance("assign", d))
+    progress.finish("assign")
+    progress.start("test", len(test_x))
+    s = run_inference(sim, state, test_x, TEST_STREAM, seed, counts, engine,
+                      lambda d, _s: progress.advance("test", d))
+    progress.finish("test")
+    elapsed = time.perf_counter() - t
+    return evaluate_counts(a, assign_y, s, test_y), counts, elapsed, len(assign_x) + len(test_x)

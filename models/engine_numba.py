@@ -122,6 +122,24 @@ def _round_value(x, mode, eps, lo, hi, rng):
     return _round_units(x / eps, mode, rng) * eps
 
 
+@njit(cache=True, inline="always")
+def _post_update(w, j, t, t_last_pre, pre_table, eta, x_tar, w_max, mu, qw, w_scale, max_code, rng):
+    """Post-spike rule on column j: dw = eta (x_pre - x_tar) (w_max - w)^mu, clipped to [0, w_max].
+
+    x_tar = 0 gives the pair-wise potentiation (FSpiNN Eq. 3); x_tar > 0 SL-STDP.
+    """
+    zero = pre_table[0] * 0
+    for i in range(w.shape[0]):
+        x = _trace(pre_table, t, t_last_pre[i])
+        wij = w[i, j] * w_scale
+        room = w_max - wij
+        room = room if room > zero else zero
+        pot = room if mu == 1 else room ** mu
+        wij = wij + eta * (x - x_tar) * pot
+        wij = wij if wij > zero else zero
+        _store_weight(w, i, j, wij if wij < w_max else w_max, qw, w_scale, max_code, rng)
+
+
 @njit(cache=True)
 def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, counts,
             spike_counts, record, raster):
@@ -300,29 +318,16 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
                 continue
             theta[j] += theta_plus
             if rule == RULE_PAIRWISE:
-                for i in range(n_inputs):
-                    x = _trace(pre_table, t, t_last_pre[i])
-                    wij = w[i, j] * w_scale
-                    room = w_max - wij
-                    room = room if room > zero else zero
-                    pot = room if mu_is_one else room ** mu
-                    wij = wij + eta_post * x * pot
-                    _store_weight(w, i, j, wij if wij < w_max else w_max, qw, w_scale, max_code, rng)
+                _post_update(w, j, t, t_last_pre, pre_table, eta_post, zero, w_max, mu, qw, w_scale,
+                             max_code, rng)
                 dirty[j] = 1
                 wupd += n_inputs
             elif rule == RULE_SL:
                 n_acc[j] += 1
                 if n_acc[j] >= post_every:
                     n_acc[j] = 0
-                    for i in range(n_inputs):
-                        x = _trace(pre_table, t, t_last_pre[i])
-                        wij = w[i, j] * w_scale
-                        room = w_max - wij
-                        room = room if room > zero else zero
-                        pot = room if mu_is_one else room ** mu
-                        wij = wij + eta_post * (x - x_tar) * pot
-                        wij = wij if wij > zero else zero
-                        _store_weight(w, i, j, wij if wij < w_max else w_max, qw, w_scale, max_code, rng)
+                    _post_update(w, j, t, t_last_pre, pre_table, eta_post, x_tar, w_max, mu, qw,
+                                 w_scale, max_code, rng)
                     dirty[j] = 1
                     wupd += n_inputs
             else:

@@ -31,6 +31,7 @@ static power x time; the per-step overhead carries only static energy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ ENERGY_COEFFICIENTS = (
     "energy_per_byte_dram_pj",
 )
 PJ = 1e-12
+CACHE_LINE_BYTES = 64
 
 
 def default_execution(profile: HardwareProfile) -> str:
@@ -143,20 +145,30 @@ def phase_work(s: DesignStructure, neurons: int, phase: str, counts: Mapping[str
     streams = l2_cache_bytes is None or weight_matrix_bytes > l2_cache_bytes
     syn = g("synaptic_events")
     neuron = g("neuron_updates")
-    weight = 0.0
+    row_ops, column_ops = 0.0, 0.0
     if training:
         exc = g("exc_spikes")
         if s.rule == "pairwise":
-            # potentiation: 784 per exc spike; depression: each input spike
-            # touches the neurons that have fired so far in the presentation,
-            # on average half of those that fire (at most min(N, exc spikes)).
-            weight = N_INPUTS * exc + g("input_spikes") * min(float(n), exc) / 2
+            # Neurons that fire in a presentation, if spikes fell uniformly on the N neurons.
+            fired = n * -math.expm1(-exc / n)
+            # depression: each input spike touches, in its (cached) weight row,
+            # the neurons that have fired so far: on average half of them
+            row_ops = g("input_spikes") * fired / 2
+            column_ops = N_INPUTS * exc  # potentiation of each spiking neuron's column
+            changed = fired
         else:
-            weight = g("weight_updates")
-        # at most one renormalisation per neuron that fired
-        weight += N_INPUTS * min(g("normalisations"), exc)
-    input_rows = g("input_spikes") * n * w_bytes
-    dram = (input_rows + 2 * weight * w_bytes) if streams else 0.0
+            column_ops = g("weight_updates")
+            changed = column_ops / N_INPUTS  # at most one changed column per update
+        if s.rule == "fspinn":
+            row_ops += N_INPUTS * exc  # the 784 pre traces recorded at every spike (a contiguous row)
+        # the changed columns are renormalised: one pass to sum, one to scale
+        column_ops += 2 * N_INPUTS * min(changed, g("normalisations"))
+    weight = row_ops + column_ops
+    # Weights are stored input-major (784 rows of N): a spiking input's row is
+    # read contiguously (and stays cached for its depression), but a column
+    # update touches one cache line per weight, which misses once the matrix
+    # outgrows the cache.
+    dram = column_ops * CACHE_LINE_BYTES if streams else 0.0
     if training:
         return Work(syn, neuron, weight, dram, steps, device_share=1.0 / cores, images_in_parallel=1.0)
     return Work(syn, neuron, weight, dram, steps, device_share=1.0 / cores, images_in_parallel=float(cores))

@@ -1,0 +1,114 @@
+"""One design on many devices: the rows of `dse compare-hw` (pure; rendering is elsewhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .model import CostReport, estimate_cost, profile_label
+from .profiles import HardwareProfile
+from .quant import Precision
+
+__all__ = ["PAPER_ENERGY_RATIOS", "HwRow", "compare_hw", "measured_row", "paper_reference", "rows_to_json"]
+
+# FSpiNN (TCAD 2020) Sec. V-D / abstract: FSpiNN 8-bit vs the baseline at Net4900, energy-efficiency
+# improvement averaged over MNIST and Fashion-MNIST and the GTX 1060, GTX 1080 Ti and RTX 2080 Ti.
+PAPER_ENERGY_RATIOS = {"training": 3.5, "inference": 1.8}
+PAPER_GPUS = ("gtx1060", "gtx1080ti", "rtx2080ti")
+
+
+@dataclass(frozen=True)
+class HwRow:
+    profile: str
+    display_name: str
+    kind: str
+    execution: str
+    memory_bytes: Mapping[str, int] | None     # by phase; None for a measured row
+    fits: Mapping[str, bool] | None
+    time_s: Mapping[str, float]                # training_per_image, inference_per_image, training_per_epoch
+    energy_j: Mapping[str, float]
+    label: str                                 # "modelled" | "measured"
+    source: str                                # where the figures came from
+    energy_ratio: Mapping[str, float] | None = None  # vs design: its energy / this design's energy, by phase
+
+
+def _row(r: CostReport, vs: CostReport | None) -> HwRow:
+    ratio = None
+    if vs is not None:
+        e, ev = r.energy_j(), vs.energy_j()
+        ratio = {ph: ev[f"{ph}_per_image"] / e[f"{ph}_per_image"] if e[f"{ph}_per_image"] > 0 else float("inf")
+                 for ph in ("training", "inference")}
+    return HwRow(profile=r.profile.name, display_name=r.profile.display_name, kind=r.profile.kind,
+                 execution=r.execution,
+                 memory_bytes={ph: r.memory_bytes(ph) for ph in ("training", "inference")},
+                 fits={ph: r.fits(ph) for ph in ("training", "inference")},
+                 time_s=r.time_s(), energy_j=r.energy_j(), label="modelled", source=profile_label(r.profile),
+                 energy_ratio=ratio)
+
+
+def compare_hw(design: str, neurons: int, profiles: Sequence[HardwareProfile], *, precision: Precision,
+               accounting: str = "dense", execution: str | None = None, dataset: str = "mnist",
+               vs: tuple[str, Precision] | None = None) -> list[HwRow]:
+    """One modelled row per profile; with ``vs`` (design, precision), energy ratios vs / this design."""
+    rows = []
+    for p in profiles:
+        r = estimate_cost(design, neurons, p, precision=precision, accounting=accounting, execution=execution,
+                          dataset=dataset)
+        other = None
+        if vs is not None:
+            other = estimate_cost(vs[0], neurons, p, precision=vs[1], accounting=accounting, execution=execution,
+                                  dataset=dataset)
+        rows.append(_row(r, other))
+    return rows
+
+
+def _find(records: Sequence[Mapping[str, Any]], design: str, neurons: int, spec: str, phase: str):
+    for rec in records:
+        if (rec.get("design"), int(rec.get("neurons", -1)), rec.get("precision"), rec.get("phase")) == (
+                design, neurons, spec, phase):
+            return rec
+    return None
+
+
+def measured_row(doc: Mapping[str, Any], design: str, neurons: int, precision: Precision,
+                 vs: tuple[str, Precision] | None = None, epoch_images: int = 60_000) -> HwRow | None:
+    """The row of this machine from `dse measure` records, if the cell was measured (both phases)."""
+    records = doc.get("records", [])
+    tr = _find(records, design, neurons, precision.spec(), "training")
+    inf = _find(records, design, neurons, precision.spec(), "inference")
+    if tr is None or inf is None:
+        return None
+    time_s = {"training_per_image": tr["wall_s_per_image"], "inference_per_image": inf["wall_s_per_image"],
+              "training_per_epoch": tr["wall_s_per_image"] * epoch_images}
+    energy_j = {"training_per_image": tr["energy_j_per_image"], "inference_per_image": inf["energy_j_per_image"],
+                "training_per_epoch": tr["energy_j_per_image"] * epoch_images}
+    ratio = None
+    if vs is not None:
+        vtr = _find(records, vs[0], neurons, vs[1].spec(), "training")
+        vinf = _find(records, vs[0], neurons, vs[1].spec(), "inference")
+        if vtr is not None and vinf is not None:
+            ratio = {"training": vtr["energy_j_per_image"] / tr["energy_j_per_image"],
+                     "inference": vinf["energy_j_per_image"] / inf["energy_j_per_image"]}
+    machine = doc.get("machine", {}).get("cpu", "this machine")
+    return HwRow(profile="this-machine", display_name=f"{machine} (measured)", kind="measured", execution="event",
+                 memory_bytes=None, fits=None, time_s=time_s, energy_j=energy_j, label="measured",
+                 source=f"{tr['time_label']}; energy: {tr['energy_label']}", energy_ratio=ratio)
+
+
+def paper_reference(design: str, precision: Precision, vs: tuple[str, Precision] | None, neurons: int) -> str | None:
+    """The paper's figure to print beside ours, when the comparison is the paper's own."""
+    if (vs is None or design != "fspinn" or neurons != 4900 or vs[0] != "baseline" or not vs[1].is_fp32
+            or precision.bits("weights") != 8):
+        return None
+    return (f"FSpiNN paper (Sec. V-D): {PAPER_ENERGY_RATIOS['training']}x training, "
+            f"{PAPER_ENERGY_RATIOS['inference']}x inference energy efficiency, FSpiNN 8-bit vs baseline at "
+            "Net4900, measured (nvidia-smi power x time) and averaged over GTX 1060, GTX 1080 Ti, RTX 2080 Ti")
+
+
+def rows_to_json(rows: Sequence[HwRow]) -> list[dict[str, Any]]:
+    return [{"profile": r.profile, "display_name": r.display_name, "kind": r.kind, "execution": r.execution,
+             "memory_bytes": dict(r.memory_bytes) if r.memory_bytes else None,
+             "fits": dict(r.fits) if r.fits else None, "time_s": dict(r.time_s), "energy_j": dict(r.energy_j),
+             "label": r.label, "source": r.source,
+             "energy_ratio": dict(r.energy_ratio) if r.energy_ratio else None} for r in rows]
