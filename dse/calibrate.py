@@ -10,10 +10,12 @@ The trust figure is leave-one-size-out: for every network size, fit on the
 other sizes and predict the held-out one; the mean absolute percentage error
 over all held-out records is reported and written into the new profile.
 
-Energy coefficients are fitted the same way (against measured energy minus
-nothing: static power is a fitted term) only when every record carries a
-measured energy (NVML or RAPL); modelled energies would make the fit circular,
-so otherwise the base profile's priors are kept and the profile says so.
+Energy coefficients are fitted the same way (dynamic energy per operation and
+static power x measured time) only when every record carries a measured
+energy (NVML or RAPL); modelled energies would make that fit circular, so
+otherwise the dynamic energy per operation is re-derived from the fitted
+times by the priors' own rule (busy device at board power), and DRAM energy
+and static power stay the base profile's; the profile says which.
 
 The base profile is never edited: the result is a new file whose name is its
 stem, with a ``[calibration]`` table naming the measurement files.
@@ -41,6 +43,12 @@ __all__ = ["nnls", "TimeFit", "HeldOut", "design_matrix", "fit_time", "leave_one
            "calibrated_profile", "calibrate", "CalibrationResult", "TARGETS"]
 
 TARGETS = ("cpu", "wall")
+# time coefficient -> the dynamic energy coefficient derived from it (hw_profiles/README.md)
+_ENERGY_OF_TIME = {
+    "time_per_synaptic_event_ns": "energy_per_synaptic_event_pj",
+    "time_per_neuron_update_ns": "energy_per_neuron_update_pj",
+    "time_per_weight_update_ns": "energy_per_weight_update_pj",
+}
 _NAME_RE_TEXT = "[a-z0-9][a-z0-9._-]*"
 
 
@@ -223,8 +231,10 @@ def _check_out_path(out: Path, base: HardwareProfile, force: bool) -> str:
     if name == base.name or name in list_profiles():
         raise ValueError(f"--out {out}: {name!r} is a bundled profile name; calibration writes a new profile "
                          f"(e.g. {base.name}-calibrated.toml)")
-    bundled = Path(load_profile(base.name).path).resolve().parent if base.calibration is None else None
-    if bundled is not None and out.resolve().parent == bundled:
+    from importlib import resources
+
+    bundled = Path(str(resources.files("dse.hw_profiles"))).resolve()
+    if out.resolve().parent == bundled:
         raise ValueError(f"--out {out}: never write into the bundled hw_profiles folder")
     if out.exists() and not force:
         raise ValueError(f"--out {out}: file exists (add --force to replace it)")
@@ -247,6 +257,17 @@ def calibrated_profile(base: HardwareProfile, name: str, time_fit: TimeFit, ener
         for key, value in energy.items():
             coef[key] = _round_sig(value)
             sources[key] = f"fitted: NNLS of measured energy on {n_records} records ({where})"
+    else:
+        # No measured energy: keep the priors' rule (a busy device draws its
+        # board power) but apply it to the fitted times, so modelled energy
+        # stays modelled power x modelled time.
+        dynamic_w = max(base.specs.board_power_w - coef["static_power_w"], 0.0)
+        for t_key, e_key in _ENERGY_OF_TIME.items():
+            if time_fit.identifiable[t_key]:
+                coef[e_key] = _round_sig(coef[t_key] * dynamic_w * 1000.0)
+                sources[e_key] = (f"derived from the fitted time: coefficients.{t_key} x (specs.board_power_w - "
+                                  "static power) x 1000 (ns x W = pJ x 1000); a busy device is assumed to draw "
+                                  "its full board power")
     cal = Calibration(
         base_profile=base.name, fit_date=fit_date or _dt.date.today().isoformat(),
         measurement_files=tuple(files), method=method, n_measurements=n_records,
@@ -306,7 +327,8 @@ def calibrate(measurement_paths: Sequence[str | Path], base_name: str, out: str 
     notes = (f"leave-one-size-out MAPE {100 * held.mape():.1f}% ({per_phase}) over sizes "
              f"{', '.join(map(str, held.sizes))}; measurement sha256 {', '.join(digests)}; "
              + ("energy coefficients fitted to measured energy" if energy is not None
-                else "energy coefficients are the base profile's priors (no energy counter in the measurements)"))
+                else "no energy counter in the measurements: dynamic energy per operation re-derived from the "
+                     "fitted times x (board - static power), DRAM and static power kept from the base profile"))
     profile = calibrated_profile(base, name, tfit, energy, files, len(records), method, notes)
     rundir.atomic_write_bytes(out, profile_to_toml(profile).encode("utf-8"))
     try:

@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that contribute subcommands through a `register(subparsers)` function.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("dse.cost_cli", "dse.explore_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,7 @@ def hw_figure(rows: Sequence[HwRow], title: str, design_label: str, vs_label: st
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    names = [html.escape(r.display_name) + (" *" if r.label == "measured" else "") for r in rows]
+    names = [html.escape(r.display_name) + (" *" if r.label != "modelled" else "") for r in rows]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("energy per image (J)", "time per image (s)"))
     for phase, colour in (("training", "#1f77b4"), ("inference", "#ff7f0e")):
         key = f"{phase}_per_image"

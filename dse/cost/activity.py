@@ -129,6 +129,9 @@ class ActivityTable:
     source: str
     points: Mapping[tuple[str, str, str], tuple[tuple[int, ActivityStats], ...]]
 
+    def sizes(self, dataset: str, design: str, phase: str) -> tuple[int, ...]:
+        return tuple(n for n, _ in self.points.get((dataset, design, phase), ()))
+
     def stats(self, dataset: str, design: str, phase: str, neurons: int) -> ActivityStats:
         key = (dataset, design, phase)
         if key not in self.points:

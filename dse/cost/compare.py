@@ -91,8 +91,10 @@ def measured_row(doc: Mapping[str, Any], design: str, neurons: int, precision: P
             ratio = {"training": vtr["energy_j_per_image"] / tr["energy_j_per_image"],
                      "inference": vinf["energy_j_per_image"] / inf["energy_j_per_image"]}
     machine = doc.get("machine", {}).get("cpu", "this machine")
+    counted = all(r.get("energy_source") in ("nvml", "rapl") for r in (tr, inf))
+    label = "measured" if counted else "measured time x modelled power"
     return HwRow(profile="this-machine", display_name=f"{machine} (measured)", kind="measured", execution="event",
-                 memory_bytes=None, fits=None, time_s=time_s, energy_j=energy_j, label="measured",
+                 memory_bytes=None, fits=None, time_s=time_s, energy_j=energy_j, label=label,
                  source=f"{tr['time_label']}; energy: {tr['energy_label']}", energy_ratio=ratio)
 
 

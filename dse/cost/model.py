@@ -47,7 +47,10 @@ def run_counts(run_dir: str | Path) -> RunCounts:
         counts = {"training": manifest["counts"]["training_per_image"],
                   "inference": manifest["counts"]["inference_per_image"]}
         per_phase = {ph: {k: float(c.get(k, 0.0)) for k in PER_IMAGE_KEYS} for ph, c in counts.items()}
-        return RunCounts(design=str(cfg["design"]), neurons=int(cfg["neurons"]), quant=cfg.get("quant"),
+        # in-training quantization is in the config; post-training (`dse quantize`) in "quantization"
+        recorded = (manifest.get("quantization") or {}).get("spec")
+        quant = cfg.get("quant") or (recorded if recorded not in (None, "fp32") else None)
+        return RunCounts(design=str(cfg["design"]), neurons=int(cfg["neurons"]), quant=quant,
                          dataset=str(cfg.get("dataset", "mnist")), counts=per_phase,
                          label=f"measured run {run_dir}")
     except (KeyError, TypeError, ValueError) as exc:
@@ -61,9 +64,10 @@ def profile_label(profile: HardwareProfile) -> str:
         how = "uncalibrated priors derived from published specs"
     else:
         files = ", ".join(cal.measurement_files)
-        how = f"calibration: {cal.method or 'fit'} of {cal.base_profile} on {cal.fit_date} to {files}"
+        method = (cal.method or "fit").split(";")[0].strip()  # the rest is in the profile's [calibration]
+        how = f"calibration: {method} of {cal.base_profile} on {cal.fit_date} to {files}"
         if cal.notes:
-            how += f"; {cal.notes}"
+            how += f"; {cal.notes.split(';')[0].strip()}"
     return f"modelled from profile {profile.name} ({how})"
 
 
@@ -126,7 +130,14 @@ def estimate_cost(design: str, neurons: int, profile: HardwareProfile, *, precis
         raise ValueError(f"unknown data set {dataset!r}: choose one of {', '.join(DATASET_SIZES)}")
     if counts is None:
         counts = {ph: estimate_counts(design, neurons, ph, dataset) for ph in PHASES}
-        counts_label = f"estimated from activity model ({load_activity_table().source})"
+        table = load_activity_table()
+        sizes = table.sizes(dataset, design, "inference")
+        outside = ""
+        if sizes and not sizes[0] <= neurons <= sizes[-1]:
+            nearest = sizes[0] if neurons < sizes[0] else sizes[-1]
+            outside = (f"; N={neurons} is outside the measured sizes {sizes[0]}-{sizes[-1]}: per-presentation "
+                       f"statistics of N={nearest} used")
+        counts_label = f"estimated from activity model (dse/cost/activity.toml: {table.source}){outside}"
     memory = {ph: memory_report(design, neurons, ph, precision, accounting) for ph in PHASES}
     phases = {}
     for ph in PHASES:

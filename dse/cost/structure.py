@@ -57,7 +57,7 @@ def check_neurons(neurons: int) -> int:
 
 @lru_cache(maxsize=None)
 def design_structure(design: str) -> DesignStructure:
-    """Structure of a bundled design; RecipeError (a ValueError) names the choices otherwise."""
+    """Structure of a bundled design; a ValueError names the choices otherwise."""
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design!r}: choose one of {', '.join(DESIGNS)}")
     r = load_recipe(design)

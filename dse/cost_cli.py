@@ -1,0 +1,369 @@
+"""Commands of the cost model: `dse cost`, `dse compare-hw`, `dse measure`, `dse calibrate`.
+
+Parse, call the library, print; errors are ValueErrors with one line, which
+the main CLI prints as ``error: ...`` with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+_DESIGNS = ("baseline", "sl-stdp", "fspinn")  # = dse.models.recipes.DESIGNS, kept literal so --help stays fast
+_DATASETS = ("mnist", "fashion-mnist")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _common_design_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument("--design", choices=_DESIGNS, required=required)
+    p.add_argument("--neurons", type=_positive_int, required=required, help="excitatory neurons N")
+    p.add_argument("--quant", default="fp32", metavar="SPEC",
+                   help="precision: fp32 (default), 16bit, 8bit, or KEY=FORMAT items such as "
+                        "weights=Q0.8,inh=Q5.3,vmem=Q7.8,vth=Q7.8 (values left out stay FP32)")
+    p.add_argument("--accounting", choices=("dense", "minimal"), default="dense",
+                   help="dense: as the papers' simulator stores it (default); minimal: what the network needs")
+    p.add_argument("--execution", choices=("auto", "dense", "event"), default="auto",
+                   help="how the simulator runs: dense clock-driven (GPU default) or event-driven (CPU default)")
+    p.add_argument("--dataset", choices=_DATASETS, default="mnist")
+
+
+def register(subparsers: Any) -> None:
+    c = subparsers.add_parser(
+        "cost", help="memory, time and energy of a design on one device (modelled)",
+        description="Predict memory per component, and time and energy per image and per epoch, of a design "
+                    "on a hardware profile. Counts come from the activity model, or from a finished run "
+                    "(--from-run).")
+    _common_design_args(c, required=False)
+    c.add_argument("--profile", default="cpu", help="bundled profile name or a profile .toml (default cpu)")
+    c.add_argument("--phase", choices=("inference", "training"), default="inference",
+                   help="phase whose memory is the JSON's memory_bytes (default inference)")
+    c.add_argument("--from-run", metavar="RUN_DIR", help="use the per-image counts of a finished `dse train` run")
+    c.add_argument("--json", action="store_true", help="print a JSON document")
+    c.set_defaults(handler=cmd_cost)
+
+    h = subparsers.add_parser(
+        "compare-hw", help="one design on every hardware profile: fits? time and energy per image",
+        description="One row per hardware profile: does it fit in memory, time and energy per image for "
+                    "training and inference, energy per training epoch; measured or modelled.")
+    _common_design_args(h, required=True)
+    h.add_argument("--profiles", action="append", default=[], metavar="NAME[,NAME...]",
+                   help="profiles or profile files to compare (default: every bundled profile)")
+    h.add_argument("--vs-design", choices=_DESIGNS, help="report energy ratios against this design")
+    h.add_argument("--vs-quant", default="fp32", metavar="SPEC", help="precision of --vs-design (default fp32)")
+    h.add_argument("--measurements", metavar="FILE", help="add this machine's measured row from `dse measure`")
+    h.add_argument("--html", metavar="PATH", help="write a self-contained plotly chart")
+    h.add_argument("--title", help="chart title")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(handler=cmd_compare_hw)
+
+    m = subparsers.add_parser(
+        "measure", help="measure time and energy per image of a grid of designs on this machine",
+        description="Train on the first K training images and infer on the first K test images for each "
+                    "design x size x precision; record wall time, CPU time and energy per image "
+                    "(NVML, RAPL or modelled power x time, labelled) in OUT/measurements.json. "
+                    "Cells already measured are skipped.")
+    m.add_argument("--designs", nargs="+", choices=_DESIGNS, default=list(_DESIGNS))
+    m.add_argument("--sizes", nargs="+", default=None, metavar="N", help="network sizes (default 100 225 400 625 900)")
+    m.add_argument("--quant", action="append", default=[], metavar="SPEC",
+                   help="precision to measure (repeatable; default fp32)")
+    m.add_argument("--images", type=_positive_int, default=None, help="images per phase and cell (default 300)")
+    m.add_argument("--repeats", type=_positive_int, default=None,
+                   help="rounds over the grid; each record keeps its fastest sample (default 5)")
+    m.add_argument("--dataset", choices=_DATASETS, default="mnist")
+    m.add_argument("--data-dir", help="folder with the IDX files (default: the usual lookup, bundled subset last)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--engine", choices=("numba", "torch", "auto"), default="numba", help="inference engine")
+    m.add_argument("--profile", default="cpu", help="profile whose power models energy without a counter")
+    m.add_argument("--out", required=True, help="folder for measurements.json")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(handler=cmd_measure)
+
+    k = subparsers.add_parser(
+        "calibrate", help="fit a profile's time coefficients to measurements; write a new profile",
+        description="Non-negative least squares fit of the time coefficients to `dse measure` records, "
+                    "leave-one-size-out error, and a NEW profile file (the base profile is never edited).")
+    k.add_argument("measurements", nargs="+", help="measurements.json files")
+    k.add_argument("--profile", default="cpu", help="base profile (default cpu)")
+    k.add_argument("--out", required=True, help="new profile file, e.g. reports/cpu-calibrated.toml")
+    k.add_argument("--target", choices=("cpu", "wall"), default="cpu",
+                   help="fit process CPU time (default; robust on a shared machine) or wall time")
+    k.add_argument("--execution", choices=("auto", "dense", "event"), default="auto")
+    k.add_argument("--force", action="store_true", help="replace --out if it exists")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(handler=cmd_calibrate)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _console():
+    import sys
+
+    from rich.console import Console
+
+    # Piped output (files, CI logs) gets a wide console so tables keep one line per row.
+    width = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, soft_wrap=True, width=width)
+
+
+def _execution(args: argparse.Namespace) -> str | None:
+    return None if args.execution == "auto" else args.execution
+
+
+def _si(x: float, unit: str) -> str:
+    if x == 0:
+        return f"0 {unit}"
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
+                           (1e-12, "p")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
+
+
+def _bytes(x: int) -> str:
+    return _si(float(x), "B")
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from dse.cost.model import cost_to_json, estimate_cost, run_counts
+    from dse.cost.profiles import load_profile
+    from dse.cost.quant import parse_precision
+
+    counts = label = None
+    design, neurons, dataset, quant = args.design, args.neurons, args.dataset, args.quant
+    if args.from_run:
+        rc = run_counts(args.from_run)
+        for flag, given, run_value in (("--design", design, rc.design), ("--neurons", neurons, rc.neurons)):
+            if given is not None and given != run_value:
+                raise ValueError(f"{flag} {given} disagrees with the run in {args.from_run} ({run_value})")
+        design, neurons, dataset = rc.design, rc.neurons, rc.dataset
+        if quant == "fp32" and rc.quant:
+            quant = rc.quant
+        counts, label = rc.counts, rc.label
+    if design is None or neurons is None:
+        raise ValueError("give --design and --neurons (or --from-run RUN_DIR)")
+    precision = parse_precision(quant)
+    profile = load_profile(args.profile)
+    report = estimate_cost(design, neurons, profile, precision=precision, accounting=args.accounting,
+                           execution=_execution(args), dataset=dataset, counts=counts, counts_label=label)
+    doc = cost_to_json(report, args.phase)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    _print_cost(doc)
+    return 0
+
+
+def _print_cost(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    con = _console()
+    con.print(f"{doc['design']} Net{doc['neurons']}, precision {doc['quant']}, {doc['accounting']} accounting, "
+              f"profile {doc['profile']} ({doc['execution']} execution)", markup=False)
+    mem = Table(title="memory", title_justify="left")
+    mem.add_column("component")
+    mem.add_column("inference", justify="right")
+    mem.add_column("training", justify="right")
+    names = list(doc["memory"]["training"]["components"])
+    for name in names:
+        inf = doc["memory"]["inference"]["components"].get(name)
+        mem.add_row(name, "-" if inf is None else _bytes(inf), _bytes(doc["memory"]["training"]["components"][name]))
+    fits = doc["fits_in_device_memory"]
+    mem.add_row("total", _bytes(doc["memory"]["inference"]["total_bytes"]),
+                _bytes(doc["memory"]["training"]["total_bytes"]), style="bold")
+    mem.add_row(f"fits in {_bytes(doc['device_memory_bytes'])}?", "yes" if fits["inference"] else "NO",
+                "yes" if fits["training"] else "NO")
+    con.print(mem)
+    cost = Table(title="time and energy per image", title_justify="left")
+    cost.add_column("component")
+    for ph in ("training", "inference"):
+        cost.add_column(f"{ph} time", justify="right")
+        cost.add_column(f"{ph} energy", justify="right")
+    comps = list(doc["breakdown"]["training"]["time_s"]) + ["static"]
+    for comp in comps:
+        cells = []
+        for ph in ("training", "inference"):
+            t = doc["breakdown"][ph]["time_s"].get(comp)
+            e = doc["breakdown"][ph]["energy_j"].get(comp)
+            cells += ["-" if t is None else _si(t, "s"), "-" if e is None else _si(e, "J")]
+        cost.add_row(comp, *cells)
+    t, e = doc["time_s"], doc["energy_j"]
+    cost.add_row("total", _si(t["training_per_image"], "s"), _si(e["training_per_image"], "J"),
+                 _si(t["inference_per_image"], "s"), _si(e["inference_per_image"], "J"), style="bold")
+    con.print(cost)
+    con.print(f"per epoch (60,000 images): training {_si(t['training_per_epoch'], 's')}, "
+              f"{_si(e['training_per_epoch'], 'J')}; test set (10,000): {_si(t['inference_per_test_set'], 's')}, "
+              f"{_si(e['inference_per_test_set'], 'J')}", markup=False)
+    for key, text in doc["labels"].items():
+        con.print(f"{key}: {text}", markup=False)
+
+
+# --------------------------------------------------------------------------- compare-hw
+
+
+def _profiles(items: list[str]) -> list[Any]:
+    from dse.cost.profiles import list_profiles, load_profile
+
+    names = [n.strip() for item in items for n in item.split(",") if n.strip()] or list_profiles()
+    return [load_profile(n) for n in names]
+
+
+def cmd_compare_hw(args: argparse.Namespace) -> int:
+    from dse.cost.compare import compare_hw, measured_row, paper_reference, rows_to_json
+    from dse.cost.quant import parse_precision
+
+    precision = parse_precision(args.quant)
+    vs = (args.vs_design, parse_precision(args.vs_quant)) if args.vs_design else None
+    profiles = _profiles(args.profiles)
+    rows = compare_hw(args.design, args.neurons, profiles, precision=precision, accounting=args.accounting,
+                      execution=_execution(args), dataset=args.dataset, vs=vs)
+    notes = []
+    if args.measurements:
+        from dse.measure import load_measurements
+
+        doc = load_measurements(Path(args.measurements))
+        row = measured_row(doc, args.design, args.neurons, precision, vs)
+        if row is None:
+            notes.append(f"{args.measurements}: no measurement of {args.design} Net{args.neurons} "
+                         f"{precision.spec()} (both phases)")
+        else:
+            rows.append(row)
+    paper = paper_reference(args.design, precision, vs, args.neurons)
+    if paper:
+        notes.append(paper)
+    design_label = f"{args.design} {precision.label}"
+    vs_label = f"{vs[0]} {vs[1].label}" if vs else None
+    title = args.title or f"{design_label} Net{args.neurons} on {len(profiles)} devices"
+    if args.html:
+        from dse.report_hw import write_hw_html
+
+        write_hw_html(args.html, rows, title, design_label, vs_label, notes)
+    if args.json:
+        print(json.dumps({"design": args.design, "neurons": args.neurons, "quant": precision.label,
+                          "accounting": args.accounting, "vs": vs_label, "rows": rows_to_json(rows),
+                          "notes": notes, "html": args.html}, indent=2))
+        return 0
+    _print_rows(rows, title, vs_label, notes, args.html)
+    return 0
+
+
+def _print_rows(rows: list[Any], title: str, vs_label: str | None, notes: list[str], html_path: str | None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = _console()
+    table = Table(title=escape(title), title_justify="left")
+    for col in ("device", "fits train/infer", "train s/img", "infer s/img", "train J/img", "infer J/img",
+                "train J/epoch"):
+        table.add_column(col, justify="left" if col == "device" else "right")
+    if vs_label:
+        table.add_column(f"energy ratio {escape(vs_label)} / this (train, infer)", justify="right")
+    table.add_column("figures")
+    for r in rows:
+        fits = "n/a" if r.fits is None else "/".join("yes" if r.fits[p] else "NO" for p in ("training", "inference"))
+        cells = [escape(r.profile), fits, _si(r.time_s["training_per_image"], "s"),
+                 _si(r.time_s["inference_per_image"], "s"), _si(r.energy_j["training_per_image"], "J"),
+                 _si(r.energy_j["inference_per_image"], "J"), _si(r.energy_j["training_per_epoch"], "J")]
+        if vs_label:
+            cells.append(f"{r.energy_ratio['training']:.2f}x, {r.energy_ratio['inference']:.2f}x"
+                         if r.energy_ratio else "n/a")
+        cells.append(r.label)
+        table.add_row(*cells)
+    con.print(table)
+    sources = sorted({r.source for r in rows})
+    for s in sources:
+        con.print(f"source: {s}", markup=False)
+    for n in notes:
+        con.print(n, markup=False)
+    if html_path:
+        con.print(f"chart written to {html_path}", markup=False)
+
+
+# --------------------------------------------------------------------------- measure
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from dse.measure import DEFAULT_IMAGES, DEFAULT_REPEATS, DEFAULT_SIZES, Settings, measure_grid, parse_sizes
+
+    sizes = parse_sizes(args.sizes) if args.sizes else list(DEFAULT_SIZES)
+    settings = Settings(images=args.images or DEFAULT_IMAGES, dataset=args.dataset, data_dir=args.data_dir,
+                        seed=args.seed, engine=args.engine, repeats=args.repeats or DEFAULT_REPEATS)
+    con = _console()
+    quiet = args.json
+
+    def on_record(r: dict[str, Any], skipped: bool) -> None:
+        if quiet:
+            return
+        what = "kept " if skipped else ""
+        con.print(f"{what}{r['key']}: {1e3 * r['wall_s_per_image']:.3f} ms wall, "
+                  f"{1e3 * r['cpu_s_per_image']:.3f} ms CPU, {r['energy_j_per_image']:.3g} J per image "
+                  f"({r['energy_source']})", markup=False)
+
+    doc = measure_grid(args.designs, sizes, args.quant or ["fp32"], settings, Path(args.out),
+                       profile_name=args.profile, on_record=on_record)
+    path = Path(args.out) / "measurements.json"
+    if args.json:
+        print(json.dumps({"file": str(path), "records": len(doc["records"]), "machine": doc["machine"]}, indent=2))
+        return 0
+    machine = doc["machine"]
+    con.print(f"{len(doc['records'])} records in {path}", markup=False)
+    con.print(f"machine: {machine['cpu']}, {machine['cores']} cores; GPU: {machine['nvidia']}; {machine['rapl']}",
+              markup=False)
+    return 0
+
+
+# --------------------------------------------------------------------------- calibrate
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from dse.calibrate import calibrate
+
+    res = calibrate(args.measurements, args.profile, args.out, target=args.target, execution=_execution(args),
+                    force=args.force)
+    held = res.held_out
+    phases = sorted(set(held.phases))
+    doc = {
+        "profile": res.profile.name, "file": str(res.out_path), "base_profile": args.profile,
+        "target": res.target, "execution": res.execution, "records": res.n_records,
+        "coefficients": {k: getattr(res.profile.coefficients, k) for k in res.time_fit.coefficients},
+        "exercised": dict(res.time_fit.identifiable),
+        "in_sample": {"rms_fraction": res.time_fit.rms_fraction, "max_fraction": res.time_fit.max_fraction},
+        "leave_one_size_out": {"mape": held.mape(), "by_phase": {ph: held.mape(ph) for ph in phases},
+                               "by_size": {str(k): v for k, v in held.mape_by_size().items()}},
+        "energy_fitted": res.energy_fitted,
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    con = _console()
+    con.print(f"fitted {res.n_records} records ({res.target} time per image, {res.execution} execution) "
+              f"-> {res.out_path} (profile {res.profile.name})", markup=False)
+    for k, v in doc["coefficients"].items():
+        note = "" if doc["exercised"][k] else "  (not exercised: prior kept)"
+        con.print(f"  {k:28s} {v:.4g}{note}", markup=False)
+    con.print(f"in-sample relative error: rms {100 * res.time_fit.rms_fraction:.1f}%, "
+              f"max {100 * res.time_fit.max_fraction:.1f}%", markup=False)
+    by_phase = ", ".join(f"{ph} {100 * v:.1f}%" for ph, v in doc["leave_one_size_out"]["by_phase"].items())
+    by_size = ", ".join(f"N={k}: {100 * v:.1f}%" for k, v in doc["leave_one_size_out"]["by_size"].items())
+    con.print(f"held-out (leave one size out) MAPE {100 * held.mape():.1f}% ({by_phase}); {by_size}", markup=False)
+    if not res.energy_fitted:
+        con.print("energy: no measured energy in these records; energy per operation re-derived from the fitted "
+                  "times (busy device at board power), DRAM energy and static power kept from the base profile",
+                  markup=False)
+    return 0

@@ -1,0 +1,220 @@
+"""`dse explore` and `dse report`: parse, call dse.search / dse.report, print, exit.
+
+Registered by dse.cli through ``register(subparsers)``. Exit status: 0 done,
+1 the search ran but no trial fits the budgets (the closest candidates are
+listed), 2 bad input (one line on stderr), 130 interrupted (rerun the same
+command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+EXIT_NOTHING_FEASIBLE = 1
+DEFAULT_CACHE = "reports/cache"
+DEFAULT_ASSIGN = 2_000
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def register(sub: Any) -> None:
+    from dse.cli import _positive_int, _seed
+    from dse.data import DATASETS
+    from dse.search.objectives import STRATEGIES
+    from dse.search.select import SELECTIONS
+    from dse.search.study import DEFAULT_STORAGE
+
+    x = sub.add_parser(
+        "explore", help="multi-objective search under memory and energy budgets, with Pareto reports",
+        description="Search designs, sizes, bit-widths, rounding, PTQ/ITQ, inhibition ratio and update window for "
+                    "the most accurate SNNs within a memory budget (and an energy budget), with memory and energy "
+                    "per image modelled on a hardware profile. Prints the feasible Pareto set and the selected "
+                    "model, writes trials.csv, pareto.json and an HTML report; the Optuna study stays in its "
+                    "storage, and rerunning the same command resumes it.")
+    x.add_argument("--budget-mb", type=_positive_float, metavar="M", help="memory budget in MB (10^6 bytes); required")
+    x.add_argument("--budget-mj", type=_positive_float, metavar="E", help="energy budget in mJ per image (modelled)")
+    x.add_argument("--phase", choices=("inference", "training"), default="inference",
+                   help="phase whose memory and energy the budgets and objectives take (default inference)")
+    x.add_argument("--profile", default="jetson-nano", metavar="P",
+                   help="hardware profile for energy (a bundled name or a .toml file; default jetson-nano)")
+    x.add_argument("--accounting", choices=("dense", "minimal"), default="dense",
+                   help="memory accounting (default dense: the papers' simulator; see docs/search.md)")
+    x.add_argument("--dataset", choices=DATASETS, default="mnist")
+    x.add_argument("--data-dir", help="folder with the IDX files (default: DSE_DATA_DIR, cache, system, bundled subset)")
+    x.add_argument("--train-samples", type=_positive_int, metavar="K",
+                   help="training images at full fidelity (default: all of the data found)")
+    x.add_argument("--assign-samples", type=_positive_int, default=DEFAULT_ASSIGN, metavar="K",
+                   help=f"training images used to assign neuron labels, at most (default {DEFAULT_ASSIGN})")
+    x.add_argument("--test-samples", type=_positive_int, metavar="K", help="test images (default: all)")
+    x.add_argument("--fidelities", default="0.2,0.5,1", metavar="LIST",
+                   help="training set sizes a trial climbs (optuna strategy): fractions ending at 1, or image "
+                        "counts (default 0.2,0.5,1)")
+    x.add_argument("--strategy", choices=STRATEGIES, default="optuna",
+                   help="optuna (default), incremental (FSpiNN Algorithm 2) or grid (exhaustive)")
+    x.add_argument("--trials", type=_positive_int, metavar="T",
+                   help="trials that train (default 25 for optuna; grid and incremental: all they need)")
+    x.add_argument("--timeout", type=_positive_float, metavar="SEC", help="start no new trial after SEC seconds")
+    x.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
+                   help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    x.add_argument("--study-name", metavar="NAME", help="default: from data, budgets, phase, profile and strategy")
+    x.add_argument("--seed", type=_seed, default=0)
+    x.add_argument("--select", choices=SELECTIONS, default="accuracy",
+                   help="how to pick one model from the front: accuracy (FSpiNN) or reward (tinySNN)")
+    x.add_argument("--mu", type=_non_negative_float, default=0.5, help="tinySNN trade-off coefficient (default 0.5)")
+    x.add_argument("--space", action="append", default=[], metavar="NAME=VALUES",
+                   help="restrict a dimension, e.g. --space design=fspinn --space neurons=100..900 (repeatable)")
+    x.add_argument("--show-space", action="store_true", help="print the search space and exit")
+    x.add_argument("--cache", default=DEFAULT_CACHE, metavar="DIR",
+                   help=f"folder of cached run folders, shared by studies (default {DEFAULT_CACHE})")
+    x.add_argument("--out", metavar="DIR", help="folder for trials.csv, pareto.json, report.html (default reports/STUDY)")
+    x.add_argument("--quiet", action="store_true", help="no line per trial")
+    x.set_defaults(handler=cmd_explore)
+
+    r = sub.add_parser("report", help="write the HTML report of an explore study",
+                       description="Rebuild the front of a `dse explore` study from its storage and write one "
+                                   "self-contained HTML file (works offline).")
+    r.add_argument("study", metavar="STUDY", help="study name (as printed by dse explore)")
+    r.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL")
+    r.add_argument("--out", metavar="FILE", help="HTML file to write (default reports/STUDY/report.html)")
+    r.add_argument("--select", choices=SELECTIONS, default="accuracy")
+    r.add_argument("--mu", type=_non_negative_float, default=0.5)
+    r.set_defaults(handler=cmd_report)
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", module="optuna")
+
+
+def _space(args: argparse.Namespace):
+    from dse.search.space import DEFAULT_SPACE, SpaceError
+
+    items: dict[str, str] = {}
+    for item in args.space:
+        name, sep, values = item.partition("=")
+        if not sep or not name.strip():
+            raise SpaceError(f"bad --space '{item}': write NAME=VALUES, e.g. neurons=100..900 or design=fspinn")
+        items[name.strip()] = values
+    return DEFAULT_SPACE.restricted(items)
+
+
+def _settings(args: argparse.Namespace, space: Any):
+    from dse.search.objectives import Budgets, ExploreSettings, parse_fidelities
+
+    budgets = Budgets(memory_mb=args.budget_mb, energy_mj=args.budget_mj, phase=args.phase)
+    return ExploreSettings(budgets=budgets, space=space, profile=args.profile, accounting=args.accounting,
+                           strategy=args.strategy, seed=args.seed, fidelities=parse_fidelities(args.fidelities))
+
+
+def _make_evaluator(args: argparse.Namespace) -> Any:
+    """The training behind each trial (tests replace this with the synthetic double)."""
+    from dse.search.evaluate import SnnEvaluator
+
+    return SnnEvaluator(dataset=args.dataset, cache_dir=Path(args.cache), data_dir=args.data_dir, seed=args.seed,
+                        train_samples=args.train_samples, assign_samples=args.assign_samples,
+                        test_samples=args.test_samples)
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from dse.console import console
+    from dse.report.build import report_data
+    from dse.report.html import write_report
+    from dse.report.terminal import print_result, print_space, trial_line
+    from dse.search import costs
+    from dse.search.explore import explore, write_outputs
+    from dse.search.records import record_from_trial
+    from dse.search.runner import capped_space
+    from dse.search.study import default_study_name, mask_url, slug
+
+    con = console()
+    space = _space(args)
+    if args.show_space and args.budget_mb is None:
+        print_space(space, con)
+        return 0
+    if args.budget_mb is None:
+        raise ValueError("dse explore: --budget-mb is required (e.g. --budget-mb 1), or give --show-space")
+    costs.check_profile(args.profile)
+    settings = _settings(args, space)
+    _, cap_note = capped_space(space, settings)
+    if args.show_space:
+        print_space(space, con, cap_note)
+        return 0
+    _quiet_optuna()
+    evaluator = _make_evaluator(args)
+    name = args.study_name or default_study_name(args.strategy, args.dataset, args.budget_mb, args.budget_mj,
+                                                 args.phase, args.profile)
+    out_dir = Path(args.out) if args.out else Path("reports") / slug(name)
+    source = getattr(evaluator, "data_source", None)
+    con.print(f"study {name!r} in {mask_url(args.storage)}; strategy {args.strategy}; "
+              f"budget {args.budget_mb:g} MB" + (f", {args.budget_mj:g} mJ/image" if args.budget_mj else "")
+              + f" ({args.phase}, profile {args.profile}, modelled)" + (f"; data: {source}" if source else ""),
+              markup=False)
+    if cap_note:
+        con.print(cap_note, markup=False)
+    budgets = settings.budgets
+
+    def on_trial(frozen: Any) -> None:
+        if not args.quiet:
+            con.print(trial_line(record_from_trial(frozen.number, frozen.state.name, frozen.values,
+                                                   frozen.user_attrs, budgets)), markup=False, highlight=False)
+
+    def on_rung(number: int, cand: Any, rung: dict[str, Any]) -> None:
+        if not args.quiet:
+            made = "trained" if rung["trainings"] else "cached"
+            con.print(f"     #{number} {rung['images']} images ({made}, {rung['seconds']:.1f} s): accuracy "
+                      f"{100 * rung['accuracy']:.2f}%", markup=False, highlight=False)
+
+    try:
+        result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=args.trials,
+                         timeout_s=args.timeout, select=args.select, mu=args.mu, on_trial=on_trial, on_rung=on_rung)
+    except KeyboardInterrupt:
+        print(f"interrupted: rerun the same command to resume study '{name}'", file=sys.stderr)
+        return 130
+    paths = write_outputs(result, out_dir)
+    report = write_report(out_dir / "report.html", report_data(result, (cap_note,) if cap_note else ()))
+    print_result(result, con)
+    con.print(f"wall time {result.wall_s:.1f} s; wrote {paths['trials']}, {paths['pareto']}", markup=False)
+    con.print(f"report: {report}", markup=False)
+    con.print(f"dashboard: optuna-dashboard {mask_url(args.storage)}", markup=False)
+    return 0 if result.front else EXIT_NOTHING_FEASIBLE
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dse.console import console
+    from dse.report.build import write_study_report
+    from dse.report.terminal import print_result
+    from dse.search.study import slug
+
+    _quiet_optuna()
+    out = Path(args.out) if args.out else Path("reports") / slug(args.study) / "report.html"
+    path, result = write_study_report(args.storage, args.study, out, select=args.select, mu=args.mu)
+    con = console()
+    print_result(result, con)
+    con.print(f"report: {path}", markup=False)
+    return 0

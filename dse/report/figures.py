@@ -1,0 +1,168 @@
+"""Pure figure builders for the exploration report: records in, plotly figures out.
+
+Nothing here reads files or the study; tests check the data behind each
+figure (the traces' x, y and names), the browser test checks the page.
+User-chosen strings (study names, paths) never enter a figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dse.search.objectives import Budgets
+from dse.search.pareto import non_dominated
+from dse.search.records import TrialRecord
+from dse.search.space import FP32_BITS
+
+__all__ = ["front_figure", "hardware_figure", "bits_figure", "confusion_figure", "AXES"]
+
+AXES = {"memory_mb": "memory (MB, modelled)", "energy_mj": "energy per image (mJ, modelled)"}
+COLORS = {"front": "#d62728", "feasible": "#1f77b4", "infeasible": "#7f7f7f", "pruned": "#bcbd22",
+          "rejected": "#c7c7c7", "selected": "#2ca02c"}
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), height=430,
+               legend=dict(orientation="h", y=-0.18))
+
+
+def _hover(r: TrialRecord) -> str:
+    c = r.candidate
+    label = c.label() if c else "?"
+    acc = r.accuracy if r.accuracy is not None else r.last_accuracy
+    parts = [f"#{r.number} {label}", f"status {r.status}"]
+    if acc is not None:
+        parts.append(f"accuracy {100 * acc:.2f}%" + ("" if r.accuracy is not None else f" at {r.images} images"))
+    if r.memory_mb is not None:
+        parts.append(f"memory {r.memory_mb:.3g} MB")
+    if r.energy_mj is not None:
+        parts.append(f"energy {r.energy_mj:.3g} mJ/image")
+    return "<br>".join(parts)
+
+
+def _staircase(points: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """The 2-D front (max accuracy, min x) as a step line, in increasing x."""
+    idx = non_dominated([(x, -y) for x, y in points])
+    pts = sorted({points[i] for i in idx})
+    xs: list[float] = []
+    ys: list[float] = []
+    for k, (x, y) in enumerate(pts):
+        if k:
+            xs.append(x)
+            ys.append(ys[-1])
+        xs.append(x)
+        ys.append(y)
+    return xs, ys
+
+
+def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], budgets: Budgets, x: str,
+                 selected: TrialRecord | None = None):
+    """Accuracy versus memory or energy: feasible, front, infeasible, pruned and rejected trials apart."""
+    import plotly.graph_objects as go
+
+    if x not in AXES:
+        raise ValueError(f"unknown axis {x!r}")
+    on_front = {r.number for r in front}
+    groups: dict[str, list[TrialRecord]] = {k: [] for k in ("feasible", "infeasible", "pruned", "rejected")}
+    for r in records:
+        if r.status == "complete" and r.number not in on_front:
+            groups["feasible" if r.feasible else "infeasible"].append(r)
+        elif r.status == "pruned":
+            groups["pruned"].append(r)
+        elif r.status == "rejected" and x == "memory_mb":
+            groups["rejected"].append(r)
+    names = {"feasible": "feasible", "infeasible": "over budget (trained)",
+             "pruned": "stopped at a lower fidelity (accuracy there)", "rejected": "rejected before training (not trained)"}
+    fig = go.Figure()
+    for key, rs in groups.items():
+        rs = [r for r in rs if getattr(r, x) is not None]
+        fig.add_trace(go.Scatter(
+            x=[getattr(r, x) for r in rs],
+            y=[0.0 if r.status == "rejected" else 100 * r.last_accuracy for r in rs],
+            mode="markers", name=f"{names[key]} ({len(rs)})", text=[_hover(r) for r in rs], hoverinfo="text",
+            marker=dict(color=COLORS[key], size=7 if key != "rejected" else 6,
+                        symbol={"infeasible": "x", "pruned": "diamond-open", "rejected": "line-ns-open"}.get(key, "circle"),
+                        line=dict(width=1, color=COLORS[key]))))
+    fx = [getattr(r, x) for r in front]
+    fy = [100 * r.accuracy for r in front]
+    sx, sy = _staircase(list(zip(fx, fy)))
+    fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name="front in this view", hoverinfo="skip",
+                             line=dict(color=COLORS["front"], width=1, dash="dot")))
+    fig.add_trace(go.Scatter(x=fx, y=fy, mode="markers", name=f"feasible Pareto set ({len(front)})",
+                             text=[_hover(r) for r in front], hoverinfo="text",
+                             marker=dict(color=COLORS["front"], size=10, line=dict(width=1, color="black"))))
+    if selected is not None and getattr(selected, x) is not None:
+        fig.add_trace(go.Scatter(x=[getattr(selected, x)], y=[100 * selected.accuracy], mode="markers",
+                                 name="selected", text=[_hover(selected)], hoverinfo="text",
+                                 marker=dict(color=COLORS["selected"], size=18, symbol="star",
+                                             line=dict(width=1, color="black"))))
+    budget = budgets.memory_mb if x == "memory_mb" else budgets.energy_mj
+    if budget is not None:
+        # a trace, not a shape: shapes on log axes take log coordinates, traces take data
+        fig.add_trace(go.Scatter(x=[budget, budget], y=[0, 100], mode="lines", hoverinfo="name",
+                                 name=f"budget {budget:g} {'MB' if x == 'memory_mb' else 'mJ'}",
+                                 line=dict(color="black", dash="dash", width=1.5)))
+    fig.update_layout(title=f"Accuracy vs {AXES[x].split(' (')[0]} ({budgets.phase})", xaxis_title=AXES[x],
+                      yaxis_title="accuracy (%)", **_LAYOUT)
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def hardware_figure(rows: Sequence[Any], phase: str, budgets: Budgets | None = None):
+    """Modelled energy and time per image of one model on every hardware profile (bars, log scale)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("energy per image (mJ)", "time per image (ms)"))
+    names = [r.profile for r in rows]
+    fig.add_trace(go.Bar(x=names, y=[r.energy_per_image_mj for r in rows], name="energy (mJ)",
+                         marker_color="#1f77b4", text=[f"{r.energy_per_image_mj:.3g}" for r in rows],
+                         hovertext=[r.display_name for r in rows]), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[1e3 * r.time_per_image_s for r in rows], name="time (ms)",
+                         marker_color="#ff7f0e", text=[f"{1e3 * r.time_per_image_s:.3g}" for r in rows],
+                         hovertext=[r.display_name for r in rows]), row=1, col=2)
+    if budgets is not None and budgets.energy_mj is not None:
+        fig.add_trace(go.Scatter(x=names, y=[budgets.energy_mj] * len(names), mode="lines",
+                                 name=f"budget {budgets.energy_mj:g} mJ", line=dict(color="black", dash="dash")),
+                      row=1, col=1)
+    fig.update_yaxes(type="log")
+    fig.update_layout(title=f"Selected model on each hardware profile ({phase}, modelled)", showlegend=False,
+                      **_LAYOUT)
+    return fig
+
+
+def bits_figure(records: Sequence[TrialRecord]):
+    """Accuracy of complete trials versus their weight bit-width, one trace per design and scheme."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    done = [r for r in records if r.status == "complete" and r.candidate is not None]
+    keys = sorted({(r.candidate.design, r.candidate.scheme) for r in done})
+    widths = sorted({r.candidate.weights_bits for r in done})
+    for design, scheme in keys:
+        rs = sorted((r for r in done if (r.candidate.design, r.candidate.scheme) == (design, scheme)),
+                    key=lambda r: r.candidate.weights_bits)
+        fig.add_trace(go.Scatter(
+            x=[_bits_label(r.candidate.weights_bits) for r in rs], y=[100 * r.accuracy for r in rs],
+            mode="markers", name=f"{design} {scheme}", text=[_hover(r) for r in rs], hoverinfo="text",
+            marker=dict(size=8, symbol={"ptq": "circle", "itq": "diamond", "fp32": "square"}[scheme])))
+    fig.update_layout(title="Accuracy vs weight bit-width (complete trials)", xaxis_title="weight bits",
+                      yaxis_title="accuracy (%)", **_LAYOUT)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=[_bits_label(b) for b in widths])
+    return fig
+
+
+def _bits_label(bits: int) -> str:
+    return "FP32" if bits == FP32_BITS else str(bits)
+
+
+def confusion_figure(confusion: Sequence[Sequence[int]]):
+    """Confusion matrix: rows true class, columns predicted class plus "no decision"."""
+    import plotly.graph_objects as go
+
+    n_rows = len(confusion)
+    cols = [str(k) for k in range(n_rows)] + (["none"] if confusion and len(confusion[0]) > n_rows else [])
+    fig = go.Figure(go.Heatmap(z=[list(r) for r in confusion], x=cols, y=[str(k) for k in range(n_rows)],
+                               colorscale="Blues", texttemplate="%{z}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(title="Confusion matrix of the selected model (test set)", xaxis_title="predicted",
+                      yaxis_title="true", **{**_LAYOUT, "height": 480})
+    fig.update_yaxes(autorange="reversed")
+    return fig

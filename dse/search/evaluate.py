@@ -1,0 +1,176 @@
+"""Training a candidate and measuring it: run folders cached by configuration hash.
+
+The search asks an :class:`Evaluator` for the accuracy and activity counts of
+a candidate trained on a given number of images (the fidelity). The real one,
+:class:`SnnEvaluator`, trains with :func:`dse.train.train_run` and quantizes
+with :func:`dse.quantize_run.quantize_run`; the synthetic one
+(:mod:`dse.search.synthetic`) is its test double.
+
+Cache layout (``reports/cache/`` by default), one run folder per key:
+
+* ``train-<sha256>``: an FP32 training, or an ITQ training (the spec is in the key);
+* ``ptq-<sha256>``: a PTQ variant of an FP32 training, keyed by that training's key,
+  the spec and the rounding. Every PTQ variant of a network reuses one FP32 training.
+
+A key is the SHA-256 of the canonical JSON of everything that decides the
+result (design, neurons, dataset and its checksum, training images, assignment
+and test images, seed, recipe overrides, quantization). A folder is written
+under a temporary name and renamed into place when complete, so a reader never
+sees half a run and two workers racing on one key both end with the same
+folder; nothing is kept in memory between trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .space import Candidate, nominal_ranges, quant_spec
+
+__all__ = ["Evaluation", "Evaluator", "SnnEvaluator", "cache_key", "CACHE_SCHEMA"]
+
+CACHE_SCHEMA = 1  # bump when the simulator changes what a cached run means
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one training (or cache hit) of a candidate at one fidelity measured."""
+
+    accuracy: float
+    accuracy_ci95: tuple[float, float]
+    counts_per_image: Mapping[str, Mapping[str, float]]  # "training"/"inference" -> per-image counts
+    train_images: int          # images this fidelity trains on
+    trainings: int = 0         # trainings run now (0: every run came from the cache)
+    trained_images: int = 0    # images trained now
+    quantizations: int = 0     # PTQ evaluations run now
+    run_dir: str | None = None
+    fp32_run_dir: str | None = None
+    confusion: tuple[tuple[int, ...], ...] | None = None
+    seconds: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Evaluator(Protocol):
+    def identity(self) -> dict[str, Any]:
+        """What the results depend on besides the candidate (goes into the study's identity)."""
+
+    def full_images(self) -> int:
+        """Training images at full fidelity."""
+
+    def evaluate(self, candidate: Candidate, train_images: int) -> Evaluation:
+        """Train (or reuse) and test the candidate on ``train_images`` training images."""
+
+
+def cache_key(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, no whitespace) of ``payload``."""
+    text = json.dumps({"cache_schema": CACHE_SCHEMA, **payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class SnnEvaluator:
+    """Trains candidates with the simulator; every run folder is cached under ``cache_dir``."""
+
+    def __init__(self, *, dataset: str, cache_dir: Path, data_dir: str | None = None, seed: int = 0,
+                 train_samples: int | None = None, assign_samples: int = 2_000,
+                 test_samples: int | None = None, engine: str = "auto", progress: Any = None) -> None:
+        from dse.data import load_dataset
+
+        self.dataset_name = dataset
+        self.data_dir = data_dir
+        self.cache_dir = Path(cache_dir)
+        self.seed = seed
+        self.engine = engine
+        self.progress = progress
+        ds = load_dataset(dataset, data_dir)  # fails early, with one line, on missing or corrupt data
+        self.data_sha256 = ds.sha256
+        self.data_source = ds.source
+        self.n_train = len(ds.train_images) if train_samples is None else min(train_samples, len(ds.train_images))
+        self.n_test = len(ds.test_images) if test_samples is None else min(test_samples, len(ds.test_images))
+        self.assign_cap = assign_samples
+
+    def identity(self) -> dict[str, Any]:
+        return {"evaluator": "snn", "dataset": self.dataset_name, "data_sha256": self.data_sha256,
+                "train_images": self.n_train, "assign_samples": self.assign_cap, "test_images": self.n_test,
+                "seed": self.seed}
+
+    def full_images(self) -> int:
+        return self.n_train
+
+    def _train_payload(self, c: Candidate, images: int, quant: str | None) -> dict[str, Any]:
+        return {"kind": "train", "design": c.design, "neurons": c.neurons, "dataset": self.dataset_name,
+                "data_sha256": self.data_sha256, "train_samples": images,
+                "assign_samples": min(images, self.assign_cap), "test_samples": self.n_test, "seed": self.seed,
+                "overrides": c.overrides(), "quant": quant, "rounding": c.rounding if quant else None}
+
+    def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
+        from dse.train import TrainConfig, train_run
+
+        t0 = time.perf_counter()
+        trainings = trained = quantizations = 0
+        itq_spec = quant_spec(c, nominal_ranges(c)) if c.scheme == "itq" else None
+        payload = self._train_payload(c, train_images, itq_spec)
+        config = TrainConfig(design=c.design, dataset=self.dataset_name, neurons=c.neurons,
+                             train_samples=train_images, test_samples=self.n_test,
+                             assign_samples=min(train_images, self.assign_cap), seed=self.seed,
+                             overrides=c.overrides(), engine=self.engine, quant=itq_spec,
+                             rounding=c.rounding if itq_spec else "nearest")
+        train_dir = self.cache_dir / f"train-{cache_key(payload)}"
+        manifest, made = _cached_run(train_dir, lambda d: train_run(config, d, data_dir=self.data_dir,
+                                                                   progress=self.progress))
+        if made:
+            trainings, trained = 1, train_images
+        run_dir, fp32_dir = train_dir, (train_dir if c.scheme != "itq" else None)
+        if c.scheme == "ptq":
+            from dse.quantize_run import quantize_run
+
+            # PTQ formats take their integer bits from the trained run's observed ranges
+            # (largest weight, threshold), so the fraction gets every bit the range leaves.
+            spec = quant_spec(c, manifest["ranges"])
+            ptq_key = cache_key({"kind": "ptq", "source": train_dir.name, "spec": spec, "rounding": c.rounding,
+                                 "test_samples": self.n_test})
+            run_dir = self.cache_dir / f"ptq-{ptq_key}"
+            manifest, made = _cached_run(run_dir, lambda d: quantize_run(
+                train_dir, d, spec, c.rounding, data_dir=self.data_dir, test_samples=self.n_test,
+                engine=self.engine, progress=self.progress))
+            quantizations = int(made)
+        metrics = manifest["metrics"]
+        counts = {"training": dict(manifest["counts"]["training_per_image"]),
+                  "inference": dict(manifest["counts"]["inference_per_image"])}
+        return Evaluation(
+            accuracy=float(metrics["accuracy"]), accuracy_ci95=tuple(metrics["accuracy_ci95"]),
+            counts_per_image=counts, train_images=train_images, trainings=trainings, trained_images=trained,
+            quantizations=quantizations, run_dir=str(run_dir), fp32_run_dir=str(fp32_dir) if fp32_dir else None,
+            confusion=tuple(tuple(int(x) for x in row) for row in metrics["confusion_matrix"]),
+            seconds=time.perf_counter() - t0,
+            extra={"quant_spec": (manifest.get("quantization") or {}).get("spec", "fp32")})
+
+
+def _cached_run(final: Path, make: Any) -> tuple[dict[str, Any], bool]:
+    """The manifest of the run folder ``final``, made under a temporary name first if missing."""
+    from dse import run as rundir
+
+    if (final / rundir.MANIFEST).exists():
+        return rundir.read_manifest(final), False
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.parent / f".{final.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        manifest = make(partial)
+        try:
+            os.rename(partial, final)
+        except OSError:
+            # Another worker finished the same key first: its folder is as good as ours.
+            if not (final / rundir.MANIFEST).exists():
+                raise
+            return rundir.read_manifest(final), True
+        return manifest, True
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""`dse explore` as a library call: open or resume the study, run the strategy, read back the front.
+
+    settings = ExploreSettings(Budgets(memory_mb=1.0))
+    result = explore(settings, SnnEvaluator(dataset="mnist", cache_dir=Path("reports/cache")),
+                     storage="sqlite:///reports/explore.db", study_name="mnist-1mb")
+    result.front, result.selected
+
+The result is computed from what the storage holds (never from in-process
+state), so `dse report` rebuilds exactly the same result from the study alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .evaluate import Evaluator
+from .objectives import OBJECTIVES, Budgets, ExploreSettings
+from .records import CSV_FIELDS, TrialRecord, pareto_front, records_from_trials
+from .runner import TrialRunner, capped_space
+from .select import closest_candidates, select_model
+from .strategies import make_sampler, run_strategy
+from .study import fail_stale_trials, identity_of, mask_url, open_study
+
+__all__ = ["ExploreResult", "explore", "result_from_study", "write_outputs", "budgets_from_identity"]
+
+
+@dataclass(frozen=True)
+class ExploreResult:
+    study_name: str
+    storage: str | None
+    identity: dict[str, Any]
+    records: tuple[TrialRecord, ...]
+    front: tuple[TrialRecord, ...]
+    selected: TrialRecord | None
+    closest: tuple[TrialRecord, ...]
+    selection: str
+    mu: float
+    wall_s: float | None = None
+
+    @property
+    def budgets(self) -> Budgets:
+        return budgets_from_identity(self.identity)
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in ("complete", "pruned", "rejected", "failed", "running")}
+        for r in self.records:
+            out[r.status] += 1
+        out["feasible"] = sum(r.feasible for r in self.records)
+        out["trainings"] = sum(r.trainings for r in self.records)
+        out["trained_images"] = sum(r.trained_images for r in self.records)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """pareto.json: settings, the feasible front, the selected model, or the closest candidates."""
+        return {
+            "study": self.study_name, "storage": mask_url(self.storage), "objectives": list(OBJECTIVES),
+            "settings": self.identity, "selection": {"how": self.selection, "mu": self.mu},
+            "summary": self.counts(), "wall_s": None if self.wall_s is None else round(self.wall_s, 1),
+            "feasible": bool(self.front),
+            "front": [r.to_json() for r in self.front],
+            "selected": self.selected.to_json() if self.selected else None,
+            "closest": [r.to_json() for r in self.closest] if not self.front else [],
+            "labels": {"memory_mb": "modelled", "energy_mj": "modelled, from measured activity counts"},
+        }
+
+
+def budgets_from_identity(identity: dict[str, Any]) -> Budgets:
+    b = identity["budgets"]
+    return Budgets(memory_mb=float(b["memory_mb"]), energy_mj=b.get("energy_mj"), phase=b["phase"])
+
+
+def result_from_study(study: Any, storage: str | None, *, select: str = "accuracy", mu: float = 0.5,
+                      wall_s: float | None = None) -> ExploreResult:
+    identity = identity_of(study)
+    budgets = budgets_from_identity(identity)
+    records = records_from_trials(study.get_trials(deepcopy=False), budgets)
+    front = pareto_front(records)
+    return ExploreResult(study_name=study.study_name, storage=storage, identity=identity, records=tuple(records),
+                         front=tuple(front), selected=select_model(front, select, mu),
+                         closest=tuple(closest_candidates(records)) if not front else (),
+                         selection=select, mu=mu, wall_s=wall_s)
+
+
+def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | None, study_name: str,
+            n_trials: int | None = None, timeout_s: float | None = None, select: str = "accuracy",
+            mu: float = 0.5, on_trial: Callable[[Any], None] | None = None,
+            on_rung: Callable[..., None] | None = None, storage_obj: Any = None) -> ExploreResult:
+    """Run (or resume) the exploration; returns what the study holds afterwards."""
+    select_model([], select, mu)  # bad --select/--mu fail before any work
+    t0 = time.perf_counter()
+    full = evaluator.full_images()
+    rungs = settings.rungs(full)
+    identity = settings.identity(evaluator.identity(), full)
+    sampler = make_sampler(settings.strategy, settings.seed, n_trials or 0)
+    study = open_study(storage, study_name, identity, sampler=sampler, storage_obj=storage_obj)
+    retry = fail_stale_trials(study)
+    space, _ = capped_space(settings.space, settings)
+    runner = TrialRunner(settings, evaluator, study, on_rung=on_rung)
+    run_strategy(study, runner, space, settings.strategy, rungs=rungs, n_trials=n_trials,
+                 timeout_s=timeout_s, on_trial=on_trial, retry=retry)
+    return result_from_study(study, storage, select=select, mu=mu, wall_s=time.perf_counter() - t0)
+
+
+def trials_csv(records: tuple[TrialRecord, ...]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for r in records:
+        writer.writerow(r.row())
+    return buf.getvalue()
+
+
+def write_outputs(result: ExploreResult, out_dir: Path) -> dict[str, Path]:
+    """trials.csv and pareto.json in ``out_dir``, written atomically."""
+    from dse.run import atomic_write_bytes
+
+    out_dir = Path(out_dir)
+    paths = {"trials": out_dir / "trials.csv", "pareto": out_dir / "pareto.json"}
+    atomic_write_bytes(paths["trials"], trials_csv(result.records).encode())
+    atomic_write_bytes(paths["pareto"], (json.dumps(result.to_json(), indent=2) + "\n").encode())
+    return paths

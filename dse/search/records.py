@@ -1,0 +1,161 @@
+"""Trials as plain records: what each trial was, what it measured, and whether it fits the budgets.
+
+Pure conversion from Optuna's FrozenTrial (its state, values and the user
+attributes the trial runner sets) to :class:`TrialRecord`; feasibility and the
+front are recomputed here from the values and the budgets, never read back
+from a stored flag, so what is reported follows from one rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .objectives import Budgets
+from .pareto import non_dominated, objective_point
+from .space import FP32_BITS, Candidate
+
+__all__ = ["TrialRecord", "record_from_trial", "records_from_trials", "pareto_front", "CSV_FIELDS"]
+
+STATUSES = ("complete", "pruned", "rejected", "failed", "running")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    number: int
+    status: str                      # complete | pruned | rejected | failed | running
+    candidate: Candidate | None
+    accuracy: float | None = None    # full fidelity (complete trials) only
+    accuracy_ci95: tuple[float, float] | None = None
+    memory_mb: float | None = None
+    memory_fp32_mb: float | None = None
+    energy_mj: float | None = None   # at the last fidelity reached (final for complete trials)
+    energy_floor_mj: float | None = None
+    images: int | None = None        # training images of the last fidelity reached
+    rungs: tuple[Mapping[str, Any], ...] = ()
+    reason: str = ""
+    trainings: int = 0
+    trained_images: int = 0
+    seconds: float = 0.0
+    run_dir: str | None = None
+    fp32_run_dir: str | None = None
+    confusion: tuple[tuple[int, ...], ...] | None = None
+    counts_per_image: Mapping[str, Mapping[str, float]] | None = None
+    feasible: bool = False
+    excess: float = 0.0             # relative excess over the budgets (0 inside)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def point(self) -> tuple[float, ...]:
+        """Minimisation point (-accuracy, memory, energy) of a complete trial."""
+        return objective_point(self.accuracy, self.memory_mb, self.energy_mj)
+
+    @property
+    def last_accuracy(self) -> float | None:
+        """Accuracy at the last fidelity reached (pruned trials stop below full)."""
+        if self.accuracy is not None:
+            return self.accuracy
+        return self.rungs[-1]["accuracy"] if self.rungs else None
+
+    def reward(self, mu: float) -> float | None:
+        """tinySNN's R = A - mu x M with M = memory / memory in FP32."""
+        if self.accuracy is None or not self.memory_mb or not self.memory_fp32_mb:
+            return None
+        return self.accuracy - mu * self.memory_mb / self.memory_fp32_mb
+
+    def row(self) -> dict[str, Any]:
+        """One line of trials.csv."""
+        c = self.candidate
+        return {
+            "number": self.number, "status": self.status, "feasible": self.feasible,
+            "design": c.design if c else "", "neurons": c.neurons if c else "",
+            "weights_bits": _bits(c, "weights"), "inh_bits": _bits(c, "inh"), "vmem_bits": _bits(c, "vmem"),
+            "vth_bits": _bits(c, "vth"), "scheme": c.scheme if c else "", "rounding": c.rounding if c and c.quantized else "",
+            "rho": c.rho if c and c.rho is not None else "", "window_steps": c.window_steps if c and c.window_steps else "",
+            "images": self.images or "", "accuracy": _num(self.accuracy), "accuracy_at_last_fidelity": _num(self.last_accuracy),
+            "accuracy_low": _num(self.accuracy_ci95[0]) if self.accuracy_ci95 else "",
+            "accuracy_high": _num(self.accuracy_ci95[1]) if self.accuracy_ci95 else "",
+            "memory_mb": _num(self.memory_mb), "memory_fp32_mb": _num(self.memory_fp32_mb),
+            "energy_mj": _num(self.energy_mj), "energy_floor_mj": _num(self.energy_floor_mj),
+            "trainings": self.trainings, "trained_images": self.trained_images, "seconds": round(self.seconds, 2),
+            "reason": self.reason, "run_dir": self.run_dir or "",
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.row(), "candidate": self.candidate.to_dict() if self.candidate else None,
+                "accuracy_ci95": list(self.accuracy_ci95) if self.accuracy_ci95 else None,
+                "rungs": [dict(r) for r in self.rungs],
+                "confusion": [list(r) for r in self.confusion] if self.confusion else None}
+
+
+def _bits(c: Candidate | None, key: str) -> Any:
+    if c is None:
+        return ""
+    b = c.bits()[key]
+    return "fp32" if b == FP32_BITS else b
+
+
+def _num(x: float | None) -> Any:
+    return "" if x is None else round(float(x), 6)
+
+
+CSV_FIELDS = tuple(TrialRecord(number=0, status="complete", candidate=None).row().keys())
+
+
+def _status(state: str, attrs: Mapping[str, Any]) -> str:
+    if state == "COMPLETE":
+        return "complete"
+    if state == "PRUNED":
+        return "rejected" if attrs.get("status") == "rejected" else "pruned"
+    if state == "FAIL":
+        return "failed"
+    return "running"
+
+
+def record_from_trial(number: int, state: str, values: Sequence[float] | None, attrs: Mapping[str, Any],
+                      budgets: Budgets) -> TrialRecord:
+    """A record from a trial's state name, objective values and user attributes."""
+    cand = Candidate.from_dict(attrs["candidate"]) if attrs.get("candidate") else None
+    status = _status(state, attrs)
+    rungs = tuple(attrs.get("rungs") or ())
+    accuracy = energy = None
+    memory = attrs.get("memory_mb")
+    if status == "complete" and values is not None:
+        accuracy, memory, energy = (float(v) for v in values)
+    elif rungs:
+        energy = rungs[-1].get("energy_mj")
+    feasible = status == "complete" and budgets.fits(memory, energy)
+    ci = attrs.get("accuracy_ci95")
+    conf = attrs.get("confusion")
+    return TrialRecord(
+        number=number, status=status, candidate=cand, accuracy=accuracy,
+        accuracy_ci95=tuple(ci) if ci and status == "complete" else None,
+        memory_mb=memory, memory_fp32_mb=attrs.get("memory_fp32_mb"), energy_mj=energy,
+        energy_floor_mj=attrs.get("energy_floor_mj"), images=rungs[-1]["images"] if rungs else None,
+        rungs=rungs, reason=str(attrs.get("reason", "")), trainings=int(attrs.get("trainings", 0)),
+        trained_images=int(attrs.get("trained_images", 0)), seconds=float(attrs.get("seconds", 0.0)),
+        run_dir=attrs.get("run_dir"), fp32_run_dir=attrs.get("fp32_run_dir"),
+        confusion=tuple(tuple(r) for r in conf) if conf else None,
+        counts_per_image=attrs.get("counts_per_image"), feasible=feasible,
+        excess=budgets.relative_excess(memory, energy))
+
+
+def records_from_trials(trials: Iterable[Any], budgets: Budgets) -> list[TrialRecord]:
+    """Records of Optuna FrozenTrials (anything with number, state.name, values, user_attrs)."""
+    return [record_from_trial(t.number, t.state.name, t.values, t.user_attrs, budgets)
+            for t in sorted(trials, key=lambda t: t.number)]
+
+
+def pareto_front(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The feasible Pareto set: complete trials within budgets that no other such trial dominates.
+
+    Sorted by accuracy (best first), then memory and energy.
+    """
+    feasible = [r for r in records if r.feasible]
+    front = [feasible[i] for i in non_dominated([r.point for r in feasible])]
+    # A sampler may propose a candidate again (a cache hit): show it once, as its first trial.
+    unique: dict[Any, TrialRecord] = {}
+    for r in sorted(front, key=lambda r: r.number):
+        unique.setdefault(r.candidate if r.candidate is not None else r.number, r)
+    return sorted(unique.values(), key=lambda r: (-r.accuracy, r.memory_mb, r.energy_mj, r.number))

@@ -1,0 +1,170 @@
+"""One trial: cost the candidate, reject it early if it cannot fit, else train it up the fidelities.
+
+1. Prefilter (no training): the modelled memory of the candidate in the
+   budgeted phase, and a floor of its energy per image (the energy of a
+   network that never spikes; the energy model is monotone in every count).
+   If either already breaks its budget, the trial ends as *rejected*
+   (Optuna state PRUNED, with its constraint values set so the sampler
+   learns where the boundary is, and the reason in a user attribute).
+2. Fidelities (rungs): the candidate is trained on growing numbers of
+   training images. Multi-objective Optuna studies do not support
+   ``Trial.report``/pruners (Optuna 5 raises NotImplementedError), so the
+   rule is explicit and Pareto-aware: after a rung below the full one, the
+   candidate stops (*pruned*) if at least ``promote_k`` other trials measured
+   at the same rung, within the budgets, dominate it there in (accuracy,
+   memory, energy). Otherwise it goes on to the next rung.
+3. At the full fidelity the trial completes with objective values
+   (accuracy, memory MB, energy mJ) and its constraints
+   (``Trial.set_constraint``: value - budget, <= 0 feasible).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from . import costs
+from .evaluate import Evaluator
+from .objectives import Budgets, ExploreSettings
+from .pareto import dominates, objective_point
+from .space import BIT_KEYS, Candidate, SearchSpace
+
+__all__ = ["TrialRunner", "Rejected", "Pruned", "peer_points", "neuron_cap", "capped_space"]
+
+
+class Rejected(Exception):
+    """The candidate breaks a budget before any training."""
+
+
+class Pruned(Exception):
+    """The candidate is dominated at a lower fidelity and is not trained further."""
+
+
+@dataclass
+class TrialRunner:
+    settings: ExploreSettings
+    evaluator: Evaluator
+    study: Any
+    on_rung: Callable[[int, Candidate, dict[str, Any]], None] | None = None
+
+    @property
+    def budgets(self) -> Budgets:
+        return self.settings.budgets
+
+    def run(self, trial: Any, c: Candidate, rungs: tuple[int, ...]) -> tuple[float, float, float]:
+        s, b = self.settings, self.settings.budgets
+        trial.set_user_attr("candidate", c.to_dict())
+        trial.set_user_attr("label", c.label())
+        mem = costs.memory_mb(c, b.phase, s.accounting)
+        floor = costs.energy_floor_mj(c, b.phase, s.profile, s.accounting)
+        trial.set_user_attr("memory_mb", mem)
+        trial.set_user_attr("memory_fp32_mb", costs.fp32_memory_mb(c, b.phase, s.accounting))
+        trial.set_user_attr("energy_floor_mj", floor)
+        trial.set_constraint("memory_mb", mem - b.memory_mb)
+        reasons = []
+        if mem > b.memory_mb:
+            reasons.append(f"modelled memory {mem:.3g} MB > budget {b.memory_mb:g} MB")
+        if b.energy_mj is not None and floor > b.energy_mj:
+            reasons.append(f"energy floor {floor:.3g} mJ/image > budget {b.energy_mj:g} mJ")
+        if reasons:
+            if b.energy_mj is not None:
+                # a lower bound of the true violation: enough for the sampler to steer away
+                trial.set_constraint("energy_mj", floor - b.energy_mj)
+            trial.set_user_attr("status", "rejected")
+            trial.set_user_attr("reason", "rejected before training: " + "; ".join(reasons))
+            raise Rejected(reasons[0])
+
+        history: list[dict[str, Any]] = []
+        totals = {"trainings": 0, "trained_images": 0, "seconds": 0.0}
+        for k, images in enumerate(rungs):
+            ev = self.evaluator.evaluate(c, images)
+            energy = costs.energy_mj(c, b.phase, s.profile, ev.counts_per_image, s.accounting)
+            rung = {"images": images, "accuracy": ev.accuracy, "energy_mj": energy,
+                    "trainings": ev.trainings, "trained_images": ev.trained_images, "seconds": round(ev.seconds, 3)}
+            history.append(rung)
+            totals["trainings"] += ev.trainings
+            totals["trained_images"] += ev.trained_images
+            totals["seconds"] += ev.seconds
+            trial.set_user_attr("rungs", history)
+            for key, value in totals.items():
+                trial.set_user_attr(key, value)
+            if self.on_rung is not None:
+                self.on_rung(trial.number, c, rung)
+            if k + 1 < len(rungs):
+                better = self._dominating_peers(trial.number, images, ev.accuracy, mem, energy)
+                if len(better) >= s.promote_k:
+                    if b.energy_mj is not None:
+                        trial.set_constraint("energy_mj", energy - b.energy_mj)
+                    trial.set_user_attr("status", "pruned")
+                    shown = ", ".join(f"#{n}" for n in better[:4])
+                    trial.set_user_attr("reason", f"pruned at {images} images: dominated there by {shown}")
+                    raise Pruned(images)
+
+        if b.energy_mj is not None:
+            trial.set_constraint("energy_mj", energy - b.energy_mj)
+        trial.set_user_attr("status", "complete")
+        trial.set_user_attr("accuracy_ci95", list(ev.accuracy_ci95))
+        trial.set_user_attr("counts_per_image", {ph: dict(v) for ph, v in ev.counts_per_image.items()})
+        if ev.confusion is not None:
+            trial.set_user_attr("confusion", [list(r) for r in ev.confusion])
+        for key in ("run_dir", "fp32_run_dir"):
+            if getattr(ev, key):
+                trial.set_user_attr(key, getattr(ev, key))
+        for key, value in ev.extra.items():
+            trial.set_user_attr(key, value)
+        return ev.accuracy, mem, energy
+
+    def _dominating_peers(self, number: int, images: int, accuracy: float, mem: float, energy: float) -> list[int]:
+        """Trials measured at the same rung, within the budgets, that dominate this one there."""
+        me = objective_point(accuracy, mem, energy)
+        return [n for n, p in peer_points(self.study.get_trials(deepcopy=False), images, self.budgets)
+                if n != number and dominates(p, me)]
+
+
+def peer_points(trials: Any, images: int, budgets: Budgets) -> list[tuple[int, tuple[float, ...]]]:
+    """(trial number, minimisation point) of every trial measured at ``images`` and within the budgets there.
+
+    Read from the storage, so peers found by other workers count too.
+    """
+    out = []
+    for t in trials:
+        mem = t.user_attrs.get("memory_mb")
+        for r in t.user_attrs.get("rungs") or ():
+            if r.get("images") == images and budgets.fits(mem, r.get("energy_mj")):
+                out.append((t.number, objective_point(r["accuracy"], mem, r["energy_mj"])))
+    return out
+
+
+def neuron_cap(space: SearchSpace, settings: ExploreSettings) -> int | None:
+    """The largest size of the space at which some design can still fit the budgets, or None if none can.
+
+    Memory and the energy floor grow with N, so above this size every
+    candidate would be rejected before training: the search does not propose
+    them at all (the same prefilter, applied to the space once).
+    """
+    b = settings.budgets
+    sizes = sorted(space.dim("neurons").values(), reverse=True)
+    narrowest = {f"{k}_bits": min(space.dim(f"{k}_bits").values()) for k in BIT_KEYS}
+    first = {name: space.dim(name).values()[0] for name in ("rounding", "rho", "window_steps")}
+    for n in sizes:
+        for design in space.dim("design").values():
+            for scheme in space.dim("scheme").values():
+                c = space.candidate({"design": design, "neurons": n, "scheme": scheme, **narrowest, **first})
+                mem = costs.memory_mb(c, b.phase, settings.accounting)
+                if mem > b.memory_mb:
+                    continue
+                if b.energy_mj is None or costs.energy_floor_mj(c, b.phase, settings.profile,
+                                                                settings.accounting) <= b.energy_mj:
+                    return n
+    return None
+
+
+def capped_space(space: SearchSpace, settings: ExploreSettings) -> tuple[SearchSpace, str | None]:
+    """The space with its neuron range cut at :func:`neuron_cap`, and a sentence saying so (None if uncut)."""
+    dim = space.dim("neurons")
+    cap = neuron_cap(space, settings)
+    if cap is None or cap >= max(dim.values()):
+        return space, None
+    cut = space.replaced(replace(dim, high=cap))
+    return cut, (f"neurons capped at {cap}: above it no design fits the budgets even at the narrowest "
+                 f"bit-widths of the space (modelled), so those sizes are not proposed")

@@ -1,0 +1,97 @@
+"""A test double for training: a deterministic accuracy surface with a known Pareto front.
+
+:class:`SyntheticEvaluator` answers like :class:`~dse.search.evaluate.SnnEvaluator`
+(accuracy, activity counts, trainings spent) in microseconds, so the search
+machinery (prefilter, constraints, fidelities, strategies, reports) can be
+tested and benchmarked without the simulator. Memory and energy still come
+from the real cost model (through :mod:`dse.search.costs`), from activity
+counts that the structure of each design implies, so the trade-offs have the
+real shape. Because every point can be evaluated, the grid strategy yields the
+exact front of any finite space.
+
+The accuracy surface: each design saturates with size (fspinn highest),
+fewer weight bits lose accuracy (less with ITQ, least with stochastic
+rounding), 8-bit potentials cost a little, rho and T_w have an optimum at 2.5
+and 50. Lower fidelities see a scaled-down accuracy plus a deterministic
+per-candidate disturbance, so their ranking is informative but not exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .evaluate import Evaluation
+from .space import FP32_BITS, Candidate
+
+__all__ = ["SyntheticEvaluator", "synthetic_accuracy"]
+
+_BASE = {"baseline": 0.88, "sl-stdp": 0.86, "fspinn": 0.92}
+_SCALE = {"baseline": 500.0, "sl-stdp": 450.0, "fspinn": 350.0}
+# Per-presentation activity (the shape of dse.cost.activity.ActivityStats), typical of the designs.
+_STATS = {
+    "baseline": dict(presentations_per_image=1.05, input_spikes_per_presentation=4700.0,
+                     exc_spikes_per_presentation=22.0, inh_spikes_per_exc_spike=1.0, rule_updates_per_exc_spike=1.0),
+    "sl-stdp": dict(presentations_per_image=1.05, input_spikes_per_presentation=4700.0,
+                    exc_spikes_per_presentation=20.0, inh_spikes_per_exc_spike=1.0, rule_updates_per_exc_spike=0.5),
+    "fspinn": dict(presentations_per_image=1.0, input_spikes_per_presentation=4690.0,
+                   exc_spikes_per_presentation=24.0, window_updates_per_presentation=7.0),
+}
+
+
+def _jitter(c: Candidate, images: int) -> float:
+    """A deterministic number in [-0.5, 0.5) per (candidate, fidelity)."""
+    h = hashlib.sha256(f"{sorted(c.to_dict().items())}|{images}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 - 0.5
+
+
+def synthetic_accuracy(c: Candidate, images: int, full_images: int) -> float:
+    """Accuracy of a candidate trained on ``images`` of ``full_images`` (1.0 = full fidelity)."""
+    acc = _BASE[c.design] * (1.0 - 0.55 * math.exp(-c.neurons / _SCALE[c.design]))
+    if c.weights_bits < FP32_BITS:
+        loss = 0.6 * 2.0 ** -(c.weights_bits - 2)
+        loss *= 0.6 if c.scheme == "itq" else 1.0
+        loss *= {"stochastic": 0.5, "nearest": 1.0, "truncate": 1.6}[c.rounding]
+        acc -= loss
+    acc -= {8: 0.006}.get(c.inh_bits, 0.0)
+    acc -= {8: 0.03, 12: 0.004}.get(c.vmem_bits, 0.0) + {8: 0.02, 12: 0.003}.get(c.vth_bits, 0.0)
+    if c.design == "fspinn":
+        acc -= 0.02 * (c.rho - 2.5) ** 2 + 0.01 * abs(math.log2(c.window_steps / 50))
+    frac = min(images / full_images, 1.0)
+    acc = acc * (1.0 - 0.3 * (1.0 - frac) ** 1.5) + 0.04 * _jitter(c, images) * (1.0 - frac)
+    return min(max(acc, 0.0), 1.0)
+
+
+@dataclass
+class SyntheticEvaluator:
+    """Evaluator test double; `trained` remembers which trainings were "run" (PTQ variants share one)."""
+
+    full: int = 5_000
+    test_images: int = 1_000
+    trained: set[tuple[Any, ...]] = field(default_factory=set)
+    calls: int = 0
+
+    def identity(self) -> dict[str, Any]:
+        return {"evaluator": "synthetic", "train_images": self.full, "test_images": self.test_images}
+
+    def full_images(self) -> int:
+        return self.full
+
+    def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
+        from dse.cost.activity import ActivityStats, counts_from_stats
+        from dse.cost.structure import design_structure
+
+        self.calls += 1
+        key = (c.fp32() if c.scheme != "itq" else c, train_images)
+        made = key not in self.trained
+        self.trained.add(key)
+        acc = synthetic_accuracy(c, train_images, self.full)
+        half = 1.96 * math.sqrt(max(acc * (1 - acc), 1e-9) / self.test_images)
+        stats = ActivityStats(**_STATS[c.design])
+        s = design_structure(c.design)
+        counts = {ph: counts_from_stats(s, c.neurons, ph, stats) for ph in ("training", "inference")}
+        return Evaluation(accuracy=acc, accuracy_ci95=(max(acc - half, 0.0), min(acc + half, 1.0)),
+                          counts_per_image=counts, train_images=train_images, trainings=int(made),
+                          trained_images=train_images if made else 0, quantizations=int(c.scheme == "ptq"))

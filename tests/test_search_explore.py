@@ -1,0 +1,219 @@
+"""The search end to end on the synthetic test double: constraints, fidelities, strategies, resume, front."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dse.search import costs
+from dse.search.explore import explore, result_from_study, write_outputs
+from dse.search.objectives import Budgets, ExploreSettings
+from dse.search.pareto import dominates, hypervolume
+from dse.search.records import pareto_front, records_from_trials
+from dse.search.select import closest_candidates, select_model
+from dse.search.space import DEFAULT_SPACE, Candidate
+from dse.search.strategies import incremental_candidates, incremental_sizes
+from dse.search.study import StudyError, default_study_name, mask_url, slug
+from dse.search.synthetic import SyntheticEvaluator
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = DEFAULT_SPACE.restricted({"neurons": "100..1500", "vmem_bits": "32", "vth_bits": "32",
+                                  "rounding": "nearest", "rho": "2", "window_steps": "50"})
+
+
+def _run(budgets: Budgets, strategy: str = "optuna", trials: int | None = 12, space=SPACE, storage=None,
+         name: str = "s", seed: int = 0, **kw):
+    s = ExploreSettings(budgets, space=space, strategy=strategy, seed=seed)
+    return explore(s, SyntheticEvaluator(), storage=storage, study_name=name, n_trials=trials, **kw)
+
+
+def _check_invariants(result, budgets: Budgets) -> None:
+    numbers = {r.number for r in result.records}
+    for r in result.records:
+        if r.feasible:
+            # recompute from the cost model: a feasible trial fits every budget
+            assert r.status == "complete"
+            assert costs.memory_mb(r.candidate, budgets.phase) == r.memory_mb <= budgets.memory_mb
+            if budgets.energy_mj is not None:
+                assert r.energy_mj <= budgets.energy_mj
+        if r.status == "rejected":
+            assert r.accuracy is None and r.trainings == 0 and "rejected before training" in r.reason
+    for f in result.front:
+        assert f.number in numbers and f.feasible
+        assert not any(dominates(g.point, f.point) for g in result.records if g.feasible)
+    if result.front:
+        assert result.selected is not None and result.selected.number in {f.number for f in result.front}
+        assert not result.closest
+    else:
+        assert result.selected is None
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(0.03, 3.0), st.one_of(st.none(), st.floats(20.0, 400.0)), st.sampled_from(["inference", "training"]),
+       st.integers(0, 3))
+def test_no_budget_breaking_trial_is_ever_feasible(mem, energy, phase, seed):
+    budgets = Budgets(memory_mb=mem, energy_mj=energy, phase=phase)
+    _check_invariants(_run(budgets, trials=10, seed=seed), budgets)
+
+
+_attr = st.fixed_dictionaries({"memory_mb": st.floats(0.01, 5.0), "energy_mj": st.floats(1.0, 500.0),
+                               "accuracy": st.floats(0.0, 1.0), "state": st.sampled_from(["COMPLETE", "PRUNED", "FAIL"])})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_attr, max_size=25), st.floats(0.05, 5.0), st.one_of(st.none(), st.floats(1.0, 500.0)))
+def test_reported_front_is_non_dominated_feasible_subset(trials, mem_budget, energy_budget):
+    budgets = Budgets(memory_mb=mem_budget, energy_mj=energy_budget)
+    fake = []
+    for k, t in enumerate(trials):
+        cand = Candidate("baseline", 100 + k)
+        attrs = {"candidate": cand.to_dict(), "memory_mb": t["memory_mb"],
+                 "rungs": [{"images": 10, "accuracy": t["accuracy"], "energy_mj": t["energy_mj"]}]}
+        values = [t["accuracy"], t["memory_mb"], t["energy_mj"]] if t["state"] == "COMPLETE" else None
+        fake.append(SimpleNamespace(number=k, state=SimpleNamespace(name=t["state"]), values=values, user_attrs=attrs))
+    records = records_from_trials(fake, budgets)
+    front = pareto_front(records)
+    assert {r.number for r in front} <= {r.number for r in records}
+    for r in records:
+        if r.feasible:
+            assert r.memory_mb <= mem_budget and (energy_budget is None or r.energy_mj <= energy_budget)
+    for a in front:
+        assert a.feasible and not any(dominates(b.point, a.point) for b in records if b.feasible)
+    feasible = [r for r in records if r.feasible]
+    assert bool(front) == bool(feasible)
+    if not feasible:
+        near = closest_candidates(records)
+        assert len(near) == min(5, sum(r.status in ("complete", "pruned") for r in records))
+        assert [r.excess for r in near] == sorted(r.excess for r in near)
+
+
+def test_prefilter_rejects_before_training_and_constraints_reach_optuna():
+    budgets = Budgets(memory_mb=0.5, energy_mj=250.0)
+    res = _run(budgets, trials=12)
+    _check_invariants(res, budgets)
+    assert any(r.status == "rejected" for r in res.records) or res.counts()["complete"] >= 12
+    assert sum(r.status != "rejected" for r in res.records) == 12  # --trials counts trials that train
+
+
+def test_fidelity_rule_prunes_dominated_candidates():
+    res = _run(Budgets(memory_mb=1.0), trials=30)
+    pruned = [r for r in res.records if r.status == "pruned"]
+    assert pruned, "with 30 trials some candidate is dominated at a lower fidelity"
+    for r in pruned:
+        assert r.images < 5000 and r.accuracy is None and "dominated there by" in r.reason
+    complete = [r for r in res.records if r.status == "complete"]
+    assert all([g["images"] for g in r.rungs] == [1000, 2500, 5000] for r in complete)
+
+
+def test_optuna_reaches_the_grid_hypervolume_with_a_fraction_of_its_evaluations():
+    """Fast version of bench/search_hypervolume.py: >= 95% of the grid's hypervolume with <= 30% of its evaluations."""
+    budgets = Budgets(memory_mb=1.0, energy_mj=300.0)
+    space = SPACE.restricted({"neurons": "100..1000", "inh_bits": "8,32"})
+    ref = (0.0, budgets.memory_mb, budgets.energy_mj)
+    grid = _run(budgets, "grid", trials=None, space=space, name="grid")
+    grid_evals = sum(sum(g["images"] for g in r.rungs) for r in grid.records) / 5000
+    ratios = []
+    for seed in (0, 1):
+        opt = _run(budgets, trials=40, space=space, name=f"opt{seed}", seed=seed)
+        evals = sum(sum(g["images"] for g in r.rungs) for r in opt.records) / 5000
+        assert evals <= 0.30 * grid_evals
+        ratios.append(hypervolume([r.point for r in opt.front], ref) / hypervolume([r.point for r in grid.front], ref))
+    assert min(ratios) >= 0.95, ratios
+
+
+def test_resume_runs_only_the_missing_trials_and_refuses_other_settings(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    budgets = Budgets(memory_mb=1.0)
+    first = _run(budgets, trials=4, storage=url, name="resume")
+    assert sum(r.status != "rejected" for r in first.records) == 4
+    again = _run(budgets, trials=4, storage=url, name="resume")
+    assert [r.number for r in again.records] == [r.number for r in first.records]  # nothing repeated
+    more = _run(budgets, trials=6, storage=url, name="resume")
+    assert sum(r.status != "rejected" for r in more.records) == 6
+    with pytest.raises(StudyError, match="exists with other settings.*budgets.memory_mb") as exc:
+        _run(Budgets(memory_mb=2.0), trials=4, storage=url, name="resume")
+    assert "\n" not in str(exc.value)
+    with pytest.raises(StudyError, match="other settings"):
+        _run(budgets, trials=4, storage=url, name="resume", space=SPACE.restricted({"design": "fspinn"}))
+
+
+def test_interrupted_trial_is_failed_and_its_candidate_run_again(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    budgets = Budgets(memory_mb=1.0)
+    first = _run(budgets, trials=2, storage=url, name="cut")
+    study = optuna.load_study(study_name="cut", storage=url)
+    cand = next(c for c in SPACE.grid() if c.design == "fspinn" and c.neurons == 300)
+    study.enqueue_trial(SPACE.params(cand))
+    stale = study.ask()
+    SPACE.suggest(stale)  # its params are recorded; then the process "dies" with the trial RUNNING
+    assert stale.number == len(first.records)
+    res = _run(budgets, trials=3, storage=url, name="cut")
+    states = {r.number: r.status for r in res.records}
+    assert states[stale.number] == "failed"
+    assert res.records[stale.number + 1].candidate == cand  # retried first
+
+
+def test_nothing_feasible_lists_the_closest():
+    res = _run(Budgets(memory_mb=0.001), trials=3)
+    assert not res.front and res.selected is None
+    assert res.closest and all(r.status == "rejected" for r in res.closest)
+    assert [r.excess for r in res.closest] == sorted(r.excess for r in res.closest)
+
+
+def test_incremental_is_fspinn_algorithm_2():
+    space = SPACE.restricted({"design": "fspinn", "weights_bits": "8,32", "inh_bits": "8,32", "scheme": "ptq"})
+    assert incremental_sizes(space) == (100, 400, 900)
+    cands = incremental_candidates(space, "fspinn", 400)
+    assert [(c.weights_bits, c.inh_bits) for c in cands] == [(32, 32), (8, 8)]
+    res = _run(Budgets(memory_mb=1.0), "incremental", trials=None, space=space, name="inc")
+    tried = [(r.candidate.neurons, r.candidate.weights_bits, r.status) for r in res.records]
+    # grows N until nothing fits; the FP32 training at each size is shared by its PTQ variant
+    assert tried == [(100, 32, "complete"), (100, 8, "complete"), (400, 32, "rejected"), (400, 8, "complete"),
+                     (900, 32, "rejected"), (900, 8, "rejected")]
+    assert res.counts()["trainings"] == 2
+    best = max((r for r in res.records if r.feasible), key=lambda r: r.accuracy)
+    assert res.selected.number == best.number
+
+
+def test_grid_refuses_a_space_larger_than_the_trials():
+    with pytest.raises(ValueError, match="grid has"):
+        _run(Budgets(memory_mb=1.0), "grid", trials=5)
+
+
+def test_selection_by_reward_prefers_smaller_models_as_mu_grows():
+    res = _run(Budgets(memory_mb=1.0), trials=25)
+    front = list(res.front)
+    low, high = select_model(front, "reward", 0.0), select_model(front, "reward", 5.0)
+    assert low.accuracy == max(r.accuracy for r in front)
+    assert high.memory_mb / high.memory_fp32_mb <= low.memory_mb / low.memory_fp32_mb
+    with pytest.raises(ValueError):
+        select_model(front, "reward", -1)
+
+
+def test_outputs_are_written_and_rebuilt_from_the_storage_alone(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    res = _run(Budgets(memory_mb=1.0, energy_mj=300.0), trials=6, storage=url, name="out")
+    paths = write_outputs(res, tmp_path / "out")
+    doc = json.loads(paths["pareto"].read_text())
+    assert doc["feasible"] is True and len(doc["front"]) == len(res.front)
+    assert doc["selected"]["number"] == res.selected.number
+    lines = paths["trials"].read_text().splitlines()
+    assert len(lines) == 1 + len(res.records) and lines[0].startswith("number,status,feasible")
+    again = result_from_study(optuna.load_study(study_name="out", storage=url), url)
+    assert [r.number for r in again.front] == [r.number for r in res.front]
+
+
+def test_names_and_urls():
+    assert default_study_name("optuna", "mnist", 1.0, None, "inference", "jetson-nano") == \
+        "mnist-1mb-inference-jetson-nano-optuna"
+    assert default_study_name("grid", "mnist", 0.5, 20.0, "training", "cpu") == "mnist-0.5mb-20mj-training-cpu-grid"
+    assert mask_url("postgresql://user:secret@host/db") == "postgresql://user:***@host/db"
+    assert slug("<script>alert(1)</script>") == "script-alert-1-script"
