@@ -107,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep-bits", help="accuracy versus weight bit-width for the designs (FSpiNN Fig. 16/17)",
                         description="Train FP32 runs (or reuse them in --out), quantize their weights to each "
-                                    "bit-width (PTQ) or train at each bit-width (ITQ), and write sweep.csv and "
-                                    "an interactive sweep.html.")
+                                    "bit-width (PTQ) or train at each bit-width (ITQ), and write a CSV table and "
+                                    "an interactive HTML plot (sweep-SCHEME-ROUNDING.csv/.html).")
     sw.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS))
     sw.add_argument("--dataset", choices=DATASETS, default="mnist")
     sw.add_argument("--neurons", type=_positive_int, default=100)
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--test-samples", type=_positive_int)
     sw.add_argument("--seed", type=_seed, default=0)
     sw.add_argument("--data-dir")
-    sw.add_argument("--out", required=True, help="folder for the cell runs, sweep.csv and sweep.html")
+    sw.add_argument("--out", required=True, help="folder for the cell runs and the sweep outputs")
 
     b = sub.add_parser("bench", help="training and inference throughput of one design",
                        description="Measure training and inference images/s (compile excluded) on this machine.")
@@ -249,7 +249,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from dse.console import console
-    from dse.sweep import sweep_bits
+    from dse.sweep import output_stem, sweep_bits
 
     con = console()
 
@@ -261,7 +261,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                bits=tuple(args.bits), scheme=args.scheme, rounding=args.rounding, epochs=args.epochs,
                train_samples=args.train_samples, test_samples=args.test_samples, seed=args.seed,
                data_dir=args.data_dir, on_row=show)
-    con.print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'sweep.html'}")
+    stem = Path(args.out) / output_stem(args.scheme, args.rounding)
+    con.print(f"wrote {stem}.csv and {stem}.html")
     return 0
 
 

@@ -47,8 +47,14 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
             rows.append(row)
             if on_row:
                 on_row(row)
-    write_outputs(out_dir, rows, title=f"Accuracy vs weight bit-width: {dataset}, Net{neurons}, {scheme.upper()}, {rounding}")
+    write_outputs(out_dir, output_stem(scheme, rounding), rows,
+                  title=f"Accuracy vs weight bit-width: {dataset}, Net{neurons}, {scheme.upper()}, {rounding}")
     return rows
+
+
+def output_stem(scheme: str, rounding: str) -> str:
+    """Outputs are named by scheme and rounding so sweeps of one folder do not overwrite each other."""
+    return f"sweep-{scheme}-{rounding}"
 
 
 def _cached(path: Path, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
@@ -66,13 +72,13 @@ def _row(design, dataset, neurons, scheme, bits, fmt, rounding, m, fp32, cell) -
             "fp32_accuracy": fp32["metrics"]["accuracy"], "run": str(cell)}
 
 
-def write_outputs(out_dir: Path, rows: list[dict[str, Any]], title: str) -> None:
+def write_outputs(out_dir: Path, stem: str, rows: list[dict[str, Any]], title: str) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
     writer.writeheader()
     writer.writerows(rows)
-    rundir.atomic_write_bytes(out_dir / "sweep.csv", buf.getvalue().encode())
-    rundir.atomic_write_bytes(out_dir / "sweep.html", sweep_html(rows, title).encode())
+    rundir.atomic_write_bytes(out_dir / f"{stem}.csv", buf.getvalue().encode())
+    rundir.atomic_write_bytes(out_dir / f"{stem}.html", sweep_html(rows, title).encode())
 
 
 def sweep_figure(rows: list[dict[str, Any]], title: str):

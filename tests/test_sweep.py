@@ -26,9 +26,9 @@ def test_sweep_writes_rows_and_reuses_cells(tmp_path, bundled_only):
     rows = sweep_bits(out, **kw)
     assert [(r["design"], r["bits"]) for r in rows] == [("fspinn", 4), ("fspinn", 8), ("sl-stdp", 4), ("sl-stdp", 8)]
     assert all(0 <= r["accuracy_low"] <= r["accuracy"] <= r["accuracy_high"] <= 1 for r in rows)
-    with open(out / "sweep.csv") as fh:
+    with open(out / "sweep-ptq-nearest.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 4
-    html = (out / "sweep.html").read_text()
+    html = (out / "sweep-ptq-nearest.html").read_text()
     assert "plotly" in html.lower() and "Accuracy vs weight bit-width" in html
     stamp = (out / "fspinn-fp32" / "manifest.json").stat().st_mtime_ns
     again = sweep_bits(out, **kw)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from .evaluate import Evaluator
 from .objectives import OBJECTIVES, Budgets, ExploreSettings
-from .records import CSV_FIELDS, TrialRecord, pareto_front, records_from_trials
+from .records import CSV_FIELDS, STATUSES, TrialRecord, pareto_front, records_from_trials
 from .runner import TrialRunner, capped_space
 from .select import closest_candidates, select_model
 from .strategies import make_sampler, run_strategy
@@ -48,7 +48,7 @@ class ExploreResult:
         return budgets_from_identity(self.identity)
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in ("complete", "pruned", "rejected", "failed", "running")}
+        out = {s: 0 for s in STATUSES}
         for r in self.records:
             out[r.status] += 1
         out["feasible"] = sum(r.feasible for r in self.records)

@@ -18,13 +18,13 @@ from .space import FP32_BITS, Candidate
 
 __all__ = ["TrialRecord", "record_from_trial", "records_from_trials", "pareto_front", "CSV_FIELDS"]
 
-STATUSES = ("complete", "pruned", "rejected", "failed", "running")
+STATUSES = ("complete", "pruned", "rejected", "failed", "running", "queued")
 
 
 @dataclass(frozen=True)
 class TrialRecord:
     number: int
-    status: str                      # complete | pruned | rejected | failed | running
+    status: str                      # one of STATUSES
     candidate: Candidate | None
     accuracy: float | None = None    # full fidelity (complete trials) only
     accuracy_ci95: tuple[float, float] | None = None
@@ -110,7 +110,7 @@ def _status(state: str, attrs: Mapping[str, Any]) -> str:
         return "rejected" if attrs.get("status") == "rejected" else "pruned"
     if state == "FAIL":
         return "failed"
-    return "running"
+    return "queued" if state == "WAITING" else "running"
 
 
 def record_from_trial(number: int, state: str, values: Sequence[float] | None, attrs: Mapping[str, Any],

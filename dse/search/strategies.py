@@ -114,15 +114,15 @@ def run_strategy(study: Any, runner: TrialRunner, space: SearchSpace, strategy: 
     """Run the strategy until it is done, the study holds ``n_trials`` finished trials, or time is up."""
     loop = _Loop(study, runner, space, None if timeout_s is None else time.monotonic() + timeout_s, on_trial)
     if strategy == "optuna":
-        # --trials counts trials that train; rejections before training are recorded but nearly
-        # free, so they do not use up the budget (at most REJECT_FACTOR per trial, in case
-        # almost nothing fits).
+        # --trials counts trials that trained (complete, or stopped at a lower fidelity);
+        # rejections before training are recorded but nearly free, so they do not use up the
+        # budget (at most REJECT_FACTOR x T trials in all, in case almost nothing fits or all fail).
         target = DEFAULT_TRIALS if n_trials is None else n_trials
         for params in retry or ():  # candidates of trials an interruption cut short, first
             study.enqueue_trial(params)
         while loop.time_left():
             finished = _finished(study)
-            trained = sum(t.user_attrs.get("status") != "rejected" for t in finished)
+            trained = sum(t.user_attrs.get("status") in ("complete", "pruned") for t in finished)
             if trained >= target or len(finished) >= REJECT_FACTOR * target:
                 return
             loop.one(None, rungs)
