@@ -18,6 +18,7 @@ from typing import Any
 EXIT_NOTHING_FEASIBLE = 1
 DEFAULT_CACHE = "reports/cache"
 DEFAULT_ASSIGN = 2_000
+DEFAULT_TIME_BUDGET_S = 480  # the embedded default (`dse explore --budget-mb 1`) ends within 10 minutes
 
 
 def _positive_float(text: str) -> float:
@@ -45,6 +46,7 @@ def register(sub: Any) -> None:
     from dse.data import DATASETS
     from dse.search.objectives import STRATEGIES
     from dse.search.select import SELECTIONS
+    from dse.search.strategies import DEFAULT_TRIALS
     from dse.search.study import DEFAULT_STORAGE
 
     x = sub.add_parser(
@@ -69,14 +71,17 @@ def register(sub: Any) -> None:
     x.add_argument("--assign-samples", type=_positive_int, default=DEFAULT_ASSIGN, metavar="K",
                    help=f"training images used to assign neuron labels, at most (default {DEFAULT_ASSIGN})")
     x.add_argument("--test-samples", type=_positive_int, metavar="K", help="test images (default: all)")
-    x.add_argument("--fidelities", default="0.2,0.5,1", metavar="LIST",
+    x.add_argument("--fidelities", default="0.2,1", metavar="LIST",
                    help="training set sizes a trial climbs (optuna strategy): fractions ending at 1, or image "
-                        "counts (default 0.2,0.5,1)")
+                        "counts (default 0.2,1)")
     x.add_argument("--strategy", choices=STRATEGIES, default="optuna",
                    help="optuna (default), incremental (FSpiNN Algorithm 2) or grid (exhaustive)")
     x.add_argument("--trials", type=_positive_int, metavar="T",
-                   help="trials that train (default 25 for optuna; grid and incremental: all they need)")
-    x.add_argument("--timeout", type=_positive_float, metavar="SEC", help="start no new trial after SEC seconds")
+                   help=f"trials that train (optuna default {DEFAULT_TRIALS}; grid and incremental: all they need)")
+    x.add_argument("--timeout", type=_positive_float, metavar="SEC",
+                   help="start no new trial or fidelity after SEC seconds (optuna: with neither --trials nor "
+                        f"--timeout, {DEFAULT_TRIALS} trials or {DEFAULT_TIME_BUDGET_S // 60} minutes, whichever "
+                        "comes first)")
     x.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
                    help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     x.add_argument("--study-name", metavar="NAME", help="default: from data, budgets, phase, profile and strategy")
@@ -150,9 +155,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from dse.search.explore import explore, write_outputs
     from dse.search.records import record_from_trial
     from dse.search.runner import capped_space
+    from dse.search.strategies import DEFAULT_TRIALS
     from dse.search.study import default_study_name, mask_url, slug
 
     con = console()
+    if not con.is_terminal:
+        con.width = max(con.width, 150)  # logs and pipes: keep table rows on one line
     space = _space(args)
     if args.show_space and args.budget_mb is None:
         print_space(space, con)
@@ -177,6 +185,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
               markup=False)
     if cap_note:
         con.print(cap_note, markup=False)
+    trials, timeout = args.trials, args.timeout
+    if args.strategy == "optuna" and trials is None and timeout is None:
+        trials, timeout = DEFAULT_TRIALS, DEFAULT_TIME_BUDGET_S
+        con.print(f"budget of the search: {trials} trials or {timeout // 60} minutes, whichever comes first "
+                  "(--trials, --timeout)", markup=False)
     budgets = settings.budgets
 
     def on_trial(frozen: Any) -> None:
@@ -191,8 +204,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
                       f"{100 * rung['accuracy']:.2f}%", markup=False, highlight=False)
 
     try:
-        result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=args.trials,
-                         timeout_s=args.timeout, select=args.select, mu=args.mu, on_trial=on_trial, on_rung=on_rung)
+        result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
+                         timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial, on_rung=on_rung)
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to resume study '{name}'", file=sys.stderr)
         return 130

@@ -35,8 +35,9 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
         fp32 = _cached(out_dir / f"{design}-fp32", lambda d: train_run(base, d, data_dir=data_dir))
         max_w = fp32["ranges"]["weights"]
         for b in bits:
-            fmt = weight_format_for_bits(b, 1.0 if scheme == "itq" else max_w)
-            cell = out_dir / f"{design}-{scheme}-{rounding}-w{b}"
+            # ITQ uses the integer bits the FP32 run needed too, so both schemes compare like for like.
+            fmt = weight_format_for_bits(b, max_w)
+            cell = out_dir / f"{design}-{scheme}-{rounding}-{fmt.replace('.', '_')}"
             if scheme == "ptq":
                 m = _cached(cell, lambda d: quantize_run(out_dir / f"{design}-fp32", d, f"weights={fmt}",
                                                          rounding, data_dir=data_dir))

@@ -21,7 +21,7 @@ OBJECTIVES = ("accuracy", "memory_mb", "energy_mj")
 DIRECTIONS = ("maximize", "minimize", "minimize")
 STRATEGIES = ("optuna", "incremental", "grid")
 PHASES = ("inference", "training")
-DEFAULT_FIDELITIES = (0.2, 0.5, 1.0)
+DEFAULT_FIDELITIES = (0.2, 1.0)
 
 
 @dataclass(frozen=True)

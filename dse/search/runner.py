@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -46,6 +47,7 @@ class TrialRunner:
     evaluator: Evaluator
     study: Any
     on_rung: Callable[[int, Candidate, dict[str, Any]], None] | None = None
+    deadline: float | None = None  # time.monotonic() after which no trial starts another rung
 
     @property
     def budgets(self) -> Budgets:
@@ -92,12 +94,17 @@ class TrialRunner:
                 self.on_rung(trial.number, c, rung)
             if k + 1 < len(rungs):
                 better = self._dominating_peers(trial.number, images, ev.accuracy, mem, energy)
+                reason = None
                 if len(better) >= s.promote_k:
+                    shown = ", ".join(f"#{n}" for n in better[:4])
+                    reason = f"pruned at {images} images: dominated there by {shown}"
+                elif self.deadline is not None and time.monotonic() >= self.deadline:
+                    reason = f"stopped at {images} images: time budget reached"
+                if reason is not None:
                     if b.energy_mj is not None:
                         trial.set_constraint("energy_mj", energy - b.energy_mj)
                     trial.set_user_attr("status", "pruned")
-                    shown = ", ".join(f"#{n}" for n in better[:4])
-                    trial.set_user_attr("reason", f"pruned at {images} images: dominated there by {shown}")
+                    trial.set_user_attr("reason", reason)
                     raise Pruned(images)
 
         if b.energy_mj is not None:

@@ -113,6 +113,7 @@ def run_strategy(study: Any, runner: TrialRunner, space: SearchSpace, strategy: 
                  retry: list[dict[str, Any]] | None = None) -> None:
     """Run the strategy until it is done, the study holds ``n_trials`` finished trials, or time is up."""
     loop = _Loop(study, runner, space, None if timeout_s is None else time.monotonic() + timeout_s, on_trial)
+    runner.deadline = loop.deadline
     if strategy == "optuna":
         # --trials counts trials that trained (complete, or stopped at a lower fidelity);
         # rejections before training are recorded but nearly free, so they do not use up the
