@@ -213,8 +213,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     report = write_report(out_dir / "report.html", report_data(result, (cap_note,) if cap_note else ()))
     print_result(result, con)
     con.print(f"wall time {result.wall_s:.1f} s; wrote {paths['trials']}, {paths['pareto']}", markup=False)
-    con.print(f"report: {report}", markup=False)
     con.print(f"dashboard: optuna-dashboard {mask_url(args.storage)}", markup=False)
+    con.print(f"report: {report}", markup=False)
     return 0 if result.front else EXIT_NOTHING_FEASIBLE
 
 

@@ -62,7 +62,7 @@ def test_explore_prints_front_and_writes_outputs(tmp_path, capsys, synthetic, mo
     # the report command rebuilds from the storage alone
     code, out, _ = _cli(capsys, "report", name, "--out", str(tmp_path / "again.html"), "--select", "reward", "--mu", "2")
     assert code == 0 and (tmp_path / "again.html").stat().st_size > 1_000_000
-    assert "reward (mu=2)" in out
+    assert "R = A - 2 x M" in out
 
 
 def test_nothing_feasible_says_so_and_lists_closest(tmp_path, capsys, synthetic):
@@ -106,7 +106,7 @@ def test_incremental_and_grid_strategies(tmp_path, capsys, synthetic):
                           "--space", "rounding=nearest", "--space", "rho=2", "--space", "window_steps=50",
                           "--out", str(tmp_path / "grid"), "--quiet")
     assert code == 0, err
-    assert "5 complete" in out  # 3 sizes x (fp32, ptq/itq at 8 bits) within 1 MB, minus what is capped
+    assert "8 complete" in out and "1 rejected" in out  # 3 sizes x (fp32, ptq, itq); FP32 Net300 breaks 1 MB
 
 
 def test_study_name_with_markup_is_escaped_in_the_report(tmp_path, capsys, synthetic):

@@ -75,8 +75,9 @@ def test_reported_front_is_non_dominated_feasible_subset(trials, mem_budget, ene
     fake = []
     for k, t in enumerate(trials):
         cand = Candidate("baseline", 100 + k)
-        attrs = {"candidate": cand.to_dict(), "memory_mb": t["memory_mb"],
-                 "rungs": [{"images": 10, "accuracy": t["accuracy"], "energy_mj": t["energy_mj"]}]}
+        attrs = {"candidate": cand.to_dict(), "costs": {"memory_mb": t["memory_mb"]},
+                 "rungs": [{"images": 10, "accuracy": t["accuracy"], "energy_mj": t["energy_mj"],
+                            "memory_mb": t["memory_mb"]}]}
         values = [t["accuracy"], t["memory_mb"], t["energy_mj"]] if t["state"] == "COMPLETE" else None
         fake.append(SimpleNamespace(number=k, state=SimpleNamespace(name=t["state"]), values=values, user_attrs=attrs))
     records = records_from_trials(fake, budgets)
@@ -110,7 +111,7 @@ def test_fidelity_rule_prunes_dominated_candidates():
     for r in pruned:
         assert r.images < 5000 and r.accuracy is None and "dominated there by" in r.reason
     complete = [r for r in res.records if r.status == "complete"]
-    assert all([g["images"] for g in r.rungs] == [1000, 2500, 5000] for r in complete)
+    assert all([g["images"] for g in r.rungs] == [1000, 5000] for r in complete)
 
 
 def test_optuna_reaches_the_grid_hypervolume_with_a_fraction_of_its_evaluations():
@@ -159,6 +160,24 @@ def test_interrupted_trial_is_failed_and_its_candidate_run_again(tmp_path):
     states = {r.number: r.status for r in res.records}
     assert states[stale.number] == "failed"
     assert res.records[stale.number + 1].candidate == cand  # retried first
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(1e-5, 0.01), st.sampled_from(["inference", "training"]))
+def test_when_nothing_is_feasible_the_result_says_so_and_lists_the_closest(mem, phase):
+    from rich.console import Console
+
+    from dse.report.terminal import print_result
+
+    budgets = Budgets(memory_mb=mem, phase=phase)
+    res = _run(budgets, trials=2)
+    _check_invariants(res, budgets)
+    assert not res.front and res.closest
+    con = Console(record=True, width=200)
+    print_result(res, con)
+    text = con.export_text()
+    assert "No feasible model" in text and "Closest candidates" in text
+    assert all(f" {r.number} " in text for r in res.closest)
 
 
 def test_nothing_feasible_lists_the_closest():

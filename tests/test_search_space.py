@@ -136,7 +136,8 @@ def test_fidelities_and_rungs():
         with pytest.raises(ValueError):
             parse_fidelities(bad)
     s = ExploreSettings(Budgets(1.0))
-    assert s.rungs(5000) == (1000, 2500, 5000)
+    assert s.rungs(5000) == (1000, 5000)
+    assert ExploreSettings(Budgets(1.0), fidelities=(0.2, 0.5, 1.0)).rungs(5000) == (1000, 2500, 5000)
     assert ExploreSettings(Budgets(1.0), fidelities=(1000.0, 9000.0)).rungs(5000) == (1000, 5000)
     assert ExploreSettings(Budgets(1.0), strategy="grid").rungs(5000) == (5000,)
     with pytest.raises(ValueError):

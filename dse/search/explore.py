@@ -24,7 +24,7 @@ from .objectives import OBJECTIVES, Budgets, ExploreSettings
 from .records import CSV_FIELDS, STATUSES, TrialRecord, pareto_front, records_from_trials
 from .runner import TrialRunner, capped_space
 from .select import closest_candidates, select_model
-from .strategies import make_sampler, run_strategy
+from .strategies import check_grid, make_sampler, run_strategy
 from .study import fail_stale_trials, identity_of, mask_url, open_study
 
 __all__ = ["ExploreResult", "explore", "result_from_study", "write_outputs", "budgets_from_identity"]
@@ -97,10 +97,12 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     full = evaluator.full_images()
     rungs = settings.rungs(full)
     identity = settings.identity(evaluator.identity(), full)
+    space, _ = capped_space(settings.space, settings)
+    if settings.strategy == "grid":
+        check_grid(space, n_trials)  # before the study exists: a refused grid leaves nothing behind
     sampler = make_sampler(settings.strategy, settings.seed, n_trials or 0)
     study = open_study(storage, study_name, identity, sampler=sampler, storage_obj=storage_obj)
     retry = fail_stale_trials(study)
-    space, _ = capped_space(settings.space, settings)
     runner = TrialRunner(settings, evaluator, study, on_rung=on_rung)
     run_strategy(study, runner, space, settings.strategy, rungs=rungs, n_trials=n_trials,
                  timeout_s=timeout_s, on_trial=on_trial, retry=retry)

@@ -9,7 +9,7 @@ from a stored flag, so what is reported follows from one rule.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .objectives import Budgets
@@ -44,7 +44,6 @@ class TrialRecord:
     counts_per_image: Mapping[str, Mapping[str, float]] | None = None
     feasible: bool = False
     excess: float = 0.0             # relative excess over the budgets (0 inside)
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def point(self) -> tuple[float, ...]:
@@ -119,25 +118,28 @@ def record_from_trial(number: int, state: str, values: Sequence[float] | None, a
     cand = Candidate.from_dict(attrs["candidate"]) if attrs.get("candidate") else None
     status = _status(state, attrs)
     rungs = tuple(attrs.get("rungs") or ())
+    cost = attrs.get("costs") or {}
+    result = attrs.get("result") or {}
     accuracy = energy = None
-    memory = attrs.get("memory_mb")
+    memory = cost.get("memory_mb")
     if status == "complete" and values is not None:
         accuracy, memory, energy = (float(v) for v in values)
     elif rungs:
         energy = rungs[-1].get("energy_mj")
     feasible = status == "complete" and budgets.fits(memory, energy)
-    ci = attrs.get("accuracy_ci95")
-    conf = attrs.get("confusion")
+    ci = result.get("accuracy_ci95")
+    conf = result.get("confusion")
     return TrialRecord(
         number=number, status=status, candidate=cand, accuracy=accuracy,
         accuracy_ci95=tuple(ci) if ci and status == "complete" else None,
-        memory_mb=memory, memory_fp32_mb=attrs.get("memory_fp32_mb"), energy_mj=energy,
-        energy_floor_mj=attrs.get("energy_floor_mj"), images=rungs[-1]["images"] if rungs else None,
-        rungs=rungs, reason=str(attrs.get("reason", "")), trainings=int(attrs.get("trainings", 0)),
-        trained_images=int(attrs.get("trained_images", 0)), seconds=float(attrs.get("seconds", 0.0)),
-        run_dir=attrs.get("run_dir"), fp32_run_dir=attrs.get("fp32_run_dir"),
+        memory_mb=memory, memory_fp32_mb=cost.get("memory_fp32_mb"), energy_mj=energy,
+        energy_floor_mj=cost.get("energy_floor_mj"), images=rungs[-1]["images"] if rungs else None,
+        rungs=rungs, reason=str(attrs.get("reason", "")), trainings=sum(int(r.get("trainings", 0)) for r in rungs),
+        trained_images=sum(int(r.get("trained_images", 0)) for r in rungs),
+        seconds=sum(float(r.get("seconds", 0.0)) for r in rungs),
+        run_dir=result.get("run_dir"), fp32_run_dir=result.get("fp32_run_dir"),
         confusion=tuple(tuple(r) for r in conf) if conf else None,
-        counts_per_image=attrs.get("counts_per_image"), feasible=feasible,
+        counts_per_image=result.get("counts_per_image"), feasible=feasible,
         excess=budgets.relative_excess(memory, energy))
 
 

@@ -54,14 +54,14 @@ class TrialRunner:
         return self.settings.budgets
 
     def run(self, trial: Any, c: Candidate, rungs: tuple[int, ...]) -> tuple[float, float, float]:
+        # User attributes are grouped (candidate, costs, rungs, status, reason, result): each one
+        # is a storage commit, and with SQLite a commit is an fsync.
         s, b = self.settings, self.settings.budgets
-        trial.set_user_attr("candidate", c.to_dict())
-        trial.set_user_attr("label", c.label())
+        trial.set_user_attr("candidate", {**c.to_dict(), "label": c.label()})
         mem = costs.memory_mb(c, b.phase, s.accounting)
         floor = costs.energy_floor_mj(c, b.phase, s.profile, s.accounting)
-        trial.set_user_attr("memory_mb", mem)
-        trial.set_user_attr("memory_fp32_mb", costs.fp32_memory_mb(c, b.phase, s.accounting))
-        trial.set_user_attr("energy_floor_mj", floor)
+        trial.set_user_attr("costs", {"memory_mb": mem, "memory_fp32_mb": costs.fp32_memory_mb(c, b.phase, s.accounting),
+                                      "energy_floor_mj": floor})
         trial.set_constraint("memory_mb", mem - b.memory_mb)
         reasons = []
         if mem > b.memory_mb:
@@ -72,24 +72,17 @@ class TrialRunner:
             if b.energy_mj is not None:
                 # a lower bound of the true violation: enough for the sampler to steer away
                 trial.set_constraint("energy_mj", floor - b.energy_mj)
-            trial.set_user_attr("status", "rejected")
-            trial.set_user_attr("reason", "rejected before training: " + "; ".join(reasons))
+            self._end(trial, "rejected", "rejected before training: " + "; ".join(reasons))
             raise Rejected(reasons[0])
 
         history: list[dict[str, Any]] = []
-        totals = {"trainings": 0, "trained_images": 0, "seconds": 0.0}
         for k, images in enumerate(rungs):
             ev = self.evaluator.evaluate(c, images)
             energy = costs.energy_mj(c, b.phase, s.profile, ev.counts_per_image, s.accounting)
-            rung = {"images": images, "accuracy": ev.accuracy, "energy_mj": energy,
+            rung = {"images": images, "accuracy": ev.accuracy, "energy_mj": energy, "memory_mb": mem,
                     "trainings": ev.trainings, "trained_images": ev.trained_images, "seconds": round(ev.seconds, 3)}
             history.append(rung)
-            totals["trainings"] += ev.trainings
-            totals["trained_images"] += ev.trained_images
-            totals["seconds"] += ev.seconds
-            trial.set_user_attr("rungs", history)
-            for key, value in totals.items():
-                trial.set_user_attr(key, value)
+            trial.set_user_attr("rungs", history)  # peers at this rung (in any worker) read it from the storage
             if self.on_rung is not None:
                 self.on_rung(trial.number, c, rung)
             if k + 1 < len(rungs):
@@ -103,23 +96,25 @@ class TrialRunner:
                 if reason is not None:
                     if b.energy_mj is not None:
                         trial.set_constraint("energy_mj", energy - b.energy_mj)
-                    trial.set_user_attr("status", "pruned")
-                    trial.set_user_attr("reason", reason)
+                    self._end(trial, "pruned", reason)
                     raise Pruned(images)
 
         if b.energy_mj is not None:
             trial.set_constraint("energy_mj", energy - b.energy_mj)
-        trial.set_user_attr("status", "complete")
-        trial.set_user_attr("accuracy_ci95", list(ev.accuracy_ci95))
-        trial.set_user_attr("counts_per_image", {ph: dict(v) for ph, v in ev.counts_per_image.items()})
+        result: dict[str, Any] = {"accuracy_ci95": list(ev.accuracy_ci95),
+                                  "counts_per_image": {ph: dict(v) for ph, v in ev.counts_per_image.items()},
+                                  "run_dir": ev.run_dir, "fp32_run_dir": ev.fp32_run_dir, **dict(ev.extra)}
         if ev.confusion is not None:
-            trial.set_user_attr("confusion", [list(r) for r in ev.confusion])
-        for key in ("run_dir", "fp32_run_dir"):
-            if getattr(ev, key):
-                trial.set_user_attr(key, getattr(ev, key))
-        for key, value in ev.extra.items():
-            trial.set_user_attr(key, value)
+            result["confusion"] = [list(r) for r in ev.confusion]
+        trial.set_user_attr("result", result)
+        self._end(trial, "complete", None)
         return ev.accuracy, mem, energy
+
+    @staticmethod
+    def _end(trial: Any, status: str, reason: str | None) -> None:
+        trial.set_user_attr("status", status)
+        if reason:
+            trial.set_user_attr("reason", reason)
 
     def _dominating_peers(self, number: int, images: int, accuracy: float, mem: float, energy: float) -> list[int]:
         """Trials measured at the same rung, within the budgets, that dominate this one there."""
@@ -135,10 +130,9 @@ def peer_points(trials: Any, images: int, budgets: Budgets) -> list[tuple[int, t
     """
     out = []
     for t in trials:
-        mem = t.user_attrs.get("memory_mb")
         for r in t.user_attrs.get("rungs") or ():
-            if r.get("images") == images and budgets.fits(mem, r.get("energy_mj")):
-                out.append((t.number, objective_point(r["accuracy"], mem, r["energy_mj"])))
+            if r.get("images") == images and budgets.fits(r.get("memory_mb"), r.get("energy_mj")):
+                out.append((t.number, objective_point(r["accuracy"], r["memory_mb"], r["energy_mj"])))
     return out
 
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from .runner import Pruned, Rejected, TrialRunner
 from .space import FP32_BITS, Candidate, SearchSpace
 
-__all__ = ["run_strategy", "make_sampler", "incremental_sizes", "StrategyError", "DEFAULT_TRIALS"]
+__all__ = ["run_strategy", "make_sampler", "incremental_sizes", "check_grid", "StrategyError", "DEFAULT_TRIALS"]
 
 DEFAULT_TRIALS = 25
 REJECT_FACTOR = 10
@@ -80,6 +80,9 @@ class _Loop:
         except (ValueError, OSError) as exc:  # a candidate the simulator refuses; the search goes on
             trial.set_user_attr("status", "failed")
             trial.set_user_attr("reason", f"failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        except KeyboardInterrupt:
+            # Left RUNNING on purpose: rerunning the command marks it failed and runs its candidate again.
+            raise
         except BaseException:
             self.study.tell(trial, state=TrialState.FAIL)
             raise
@@ -129,13 +132,7 @@ def run_strategy(study: Any, runner: TrialRunner, space: SearchSpace, strategy: 
             loop.one(None, rungs)
         return
     if strategy == "grid":
-        size = space.grid_size(limit=GRID_LIMIT)
-        limit = GRID_LIMIT if n_trials is None else n_trials
-        if size > limit:
-            shown = f"more than {GRID_LIMIT:,}" if size > GRID_LIMIT else f"{size:,}"
-            raise StrategyError(f"the grid has {shown} candidates, over the {limit:,} trials allowed; "
-                                "narrow it with --space (e.g. --space design=fspinn --space neurons=100..900) "
-                                "or raise --trials")
+        check_grid(space, n_trials)
         candidates: Iterator[Candidate] = space.grid()
         done = _done_candidates(study)
         for c in candidates:
@@ -148,6 +145,18 @@ def run_strategy(study: Any, runner: TrialRunner, space: SearchSpace, strategy: 
         _incremental(loop, space, rungs[-1:], n_trials)
         return
     raise StrategyError(f"unknown strategy {strategy!r}")
+
+
+def check_grid(space: SearchSpace, n_trials: int | None) -> int:
+    """The grid's size, or StrategyError if it exceeds the trials allowed (checked before a study is made)."""
+    size = space.grid_size(limit=GRID_LIMIT)
+    limit = GRID_LIMIT if n_trials is None else n_trials
+    if size > limit:
+        shown = f"more than {GRID_LIMIT:,}" if size > GRID_LIMIT else f"{size:,}"
+        raise StrategyError(f"the grid has {shown} candidates, over the {limit:,} trials allowed; "
+                            "narrow it with --space (e.g. --space design=fspinn --space neurons=100..900) "
+                            "or raise --trials")
+    return size
 
 
 def incremental_sizes(space: SearchSpace) -> tuple[int, ...]:
@@ -189,7 +198,7 @@ def incremental_candidates(space: SearchSpace, design: str, neurons: int) -> lis
 
 def _incremental(loop: _Loop, space: SearchSpace, rungs: tuple[int, ...], n_trials: int | None) -> None:
     done = _done_candidates(loop.study)
-    count = len(_finished(loop.study))
+    count = sum(t.user_attrs.get("status") in ("complete", "pruned") for t in _finished(loop.study))
     for design in space.dim("design").values():
         for n in incremental_sizes(space):
             fits_any = False
@@ -199,7 +208,7 @@ def _incremental(loop: _Loop, space: SearchSpace, rungs: tuple[int, ...], n_tria
                 frozen = done.get(c)
                 if frozen is None:
                     frozen = loop.one(c, rungs)
-                    count += 1
+                    count += frozen.user_attrs.get("status") in ("complete", "pruned")
                 fits_any |= frozen.state.name == "COMPLETE" and all(v <= 0 for v in frozen.constraints.values())
             if not fits_any:
                 break  # memory and energy grow with N: no larger network fits either

@@ -94,4 +94,19 @@ class SyntheticEvaluator:
         counts = {ph: counts_from_stats(s, c.neurons, ph, stats) for ph in ("training", "inference")}
         return Evaluation(accuracy=acc, accuracy_ci95=(max(acc - half, 0.0), min(acc + half, 1.0)),
                           counts_per_image=counts, train_images=train_images, trainings=int(made),
-                          trained_images=train_images if made else 0, quantizations=int(c.scheme == "ptq"))
+                          trained_images=train_images if made else 0, quantizations=int(c.scheme == "ptq"),
+                          confusion=_confusion(acc, self.test_images))
+
+
+def _confusion(acc: float, test_images: int) -> tuple[tuple[int, ...], ...]:
+    """A confusion matrix with the given accuracy: errors spread over the next class and "no decision"."""
+    per_class = test_images // 10
+    right = int(round(acc * per_class))
+    rows = []
+    for k in range(10):
+        row = [0] * 11
+        row[k] = right
+        row[(k + 1) % 10] = (per_class - right) // 2
+        row[10] = per_class - right - (per_class - right) // 2
+        rows.append(tuple(row))
+    return tuple(rows)
