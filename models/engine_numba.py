@@ -123,12 +123,49 @@ def _round_value(x, mode, eps, lo, hi, rng):
 
 
 @njit(cache=True, inline="always")
+def _depress_row(w, i, t, fired, n_fired, t_last_post, post_table, eta_pre, mu, qw, w_scale,
+                 max_code, rng, dirty):
+    """Pair-wise rule on a presynaptic spike of input i: dw = -eta_pre x_post w^mu.
+
+    Only neurons that fired earlier in this presentation have x_post > 0.
+    """
+    zero = post_table[0] * 0
+    if qw == Q_NONE and mu == 1:
+        # the common case, kept free of the fixed-point and power branches
+        for q in range(n_fired):
+            j = fired[q]
+            wij = w[i, j]
+            wij -= eta_pre * post_table[t - t_last_post[j]] * wij
+            w[i, j] = wij if wij > zero else zero
+            dirty[j] = 1
+        return
+    for q in range(n_fired):
+        j = fired[q]
+        x_post = post_table[t - t_last_post[j]]
+        wij = w[i, j] * w_scale
+        dep = wij if mu == 1 else wij ** mu
+        wij -= eta_pre * x_post * dep
+        _store_weight(w, i, j, wij if wij > zero else zero, qw, w_scale, max_code, rng)
+        dirty[j] = 1
+
+
+@njit(cache=True, inline="always")
 def _post_update(w, j, t, t_last_pre, pre_table, eta, x_tar, w_max, mu, qw, w_scale, max_code, rng):
     """Post-spike rule on column j: dw = eta (x_pre - x_tar) (w_max - w)^mu, clipped to [0, w_max].
 
     x_tar = 0 gives the pair-wise potentiation (FSpiNN Eq. 3); x_tar > 0 SL-STDP.
     """
     zero = pre_table[0] * 0
+    if qw == Q_NONE and mu == 1:
+        for i in range(w.shape[0]):
+            x = _trace(pre_table, t, t_last_pre[i])
+            wij = w[i, j]
+            room = w_max - wij
+            room = room if room > zero else zero
+            wij = wij + eta * (x - x_tar) * room
+            wij = wij if wij > zero else zero
+            w[i, j] = wij if wij < w_max else w_max
+        return
     for i in range(w.shape[0]):
         x = _trace(pre_table, t, t_last_pre[i])
         wij = w[i, j] * w_scale
@@ -171,7 +208,6 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
     w_scale, max_code = fc[FC_W_SCALE], ic[IC_W_MAX_CODE]
     v_eps, v_lo, v_hi = fc[FC_V_EPS], fc[FC_V_LO], fc[FC_V_HI]
     th_eps, th_lo, th_hi = fc[FC_TH_EPS], fc[FC_TH_LO], fc[FC_TH_HI]
-    mu_is_one = mu == 1
     exc_now, exc_prev, inh_now, inh_prev, fired = lists[0], lists[1], lists[2], lists[3], lists[4]
     flag_exc, flag_inh = flags[0], flags[1]
     fbuf = np.empty(2, dtype=v.dtype)
@@ -218,26 +254,31 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         # The step's drive is summed apart, then added once: in fixed-point
         # mode it is an exact sum of integer codes, whatever the order.
         start, stop = ptr[t], ptr[t + 1]
-        if stop > start:
+        depress = learn and rule == RULE_PAIRWISE
+        if qw == Q_NONE:
+            for a in range(start, stop):
+                i = idx[a]
+                for j in range(n):
+                    ge[j] += w[i, j]
+                if depress:
+                    _depress_row(w, i, t, fired, n_fired, t_last_post, post_table, eta_pre, mu,
+                                 qw, w_scale, max_code, rng, dirty)
+                t_last_pre[i] = t
+        elif stop > start:
             for j in range(n):
                 drive[j] = zero
             for a in range(start, stop):
                 i = idx[a]
                 for j in range(n):
                     drive[j] += w[i, j]
-                if learn and rule == RULE_PAIRWISE:
-                    for q in range(n_fired):
-                        j = fired[q]
-                        x_post = post_table[t - t_last_post[j]]
-                        wij = w[i, j] * w_scale
-                        dep = wij if mu_is_one else wij ** mu
-                        wij -= eta_pre * x_post * dep
-                        _store_weight(w, i, j, wij if wij > zero else zero, qw, w_scale, max_code, rng)
-                        dirty[j] = 1
-                    wupd += n
+                if depress:
+                    _depress_row(w, i, t, fired, n_fired, t_last_post, post_table, eta_pre, mu,
+                                 qw, w_scale, max_code, rng, dirty)
                 t_last_pre[i] = t
             for j in range(n):
                 ge[j] += drive[j]
+        if depress:
+            wupd += (stop - start) * n
         n_in = stop - start
         n_in_total += n_in
         syn += n_in * n
@@ -295,15 +336,20 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         for q in range(n_prev):
             flag_exc[exc_prev[q]] = 0
         n_now = 0
-        for j in range(n):
-            thr = v_th + theta[j]
-            if qth != Q_NONE:
-                thr = _round_value(thr, qth, th_eps, th_lo, th_hi, rng)
-            if v[j] >= thr:
-                v[j] = v_reset if qv == Q_NONE else _round_value(v_reset, qv, v_eps, v_lo, v_hi, rng)
-                refr[j] = refrac
-                exc_now[n_now] = j
-                n_now += 1
+        if qth == Q_NONE:
+            for j in range(n):
+                if v[j] >= v_th + theta[j]:
+                    exc_now[n_now] = j
+                    n_now += 1
+        else:
+            for j in range(n):
+                if v[j] >= _round_value(v_th + theta[j], qth, th_eps, th_lo, th_hi, rng):
+                    exc_now[n_now] = j
+                    n_now += 1
+        for q in range(n_now):
+            j = exc_now[q]
+            v[j] = v_reset if qv == Q_NONE else _round_value(v_reset, qv, v_eps, v_lo, v_hi, rng)
+            refr[j] = refrac
         for q in range(n_now):
             j = exc_now[q]
             flag_exc[j] = 1
