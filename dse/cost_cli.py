@@ -11,20 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dse.cli import _positive_int  # one definition of the CLI number types
+
 __all__ = ["register"]
 
 _DESIGNS = ("baseline", "sl-stdp", "fspinn")  # = dse.models.recipes.DESIGNS, kept literal so --help stays fast
 _DATASETS = ("mnist", "fashion-mnist")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
 
 
 def _common_design_args(p: argparse.ArgumentParser, *, required: bool) -> None:
