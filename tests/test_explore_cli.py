@@ -150,3 +150,28 @@ def test_real_tiny_exploration_on_the_bundled_subset(tmp_path, capsys, bundled_o
     assert code == 0, err
     assert "(trained" not in out and "(cached" in out
     assert {p.name for p in (tmp_path / "cache").iterdir()} == trained
+
+
+def test_interrupted_explore_resumes_with_the_same_command(tmp_path, capsys, monkeypatch):
+    class Interrupting(SyntheticEvaluator):
+        def evaluate(self, c, train_images):
+            if self.calls == 3:
+                self.calls += 1
+                raise KeyboardInterrupt
+            return super().evaluate(c, train_images)
+
+    monkeypatch.setattr(explore_cli, "_make_evaluator", lambda args: Interrupting())
+    argv = ["explore", "--budget-mb", "1", "--trials", "4", *SMALL, "--storage", f"sqlite:///{tmp_path / 's.db'}",
+            "--out", str(tmp_path / "o"), "--fidelities", "1"]
+    code, _, err = _cli(capsys, *argv)
+    assert code == 130 and "rerun the same command to resume" in err
+    monkeypatch.setattr(explore_cli, "_make_evaluator", lambda args: SyntheticEvaluator())
+    code, out, err = _cli(capsys, *argv)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "o" / "trials.csv")))
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(failed) == 1  # the interrupted trial; its candidate ran again right after
+    nxt = rows[int(failed[0]["number"]) + 1]
+    assert (nxt["design"], nxt["neurons"], nxt["weights_bits"]) == (failed[0]["design"], failed[0]["neurons"],
+                                                                    failed[0]["weights_bits"])
+    assert sum(r["status"] == "complete" for r in rows) == 4

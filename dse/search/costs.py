@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .space import FP32_BITS, Candidate, nominal_ranges, quant_spec
+from .space import Candidate, nominal_ranges, quant_spec
 
 __all__ = ["ACCOUNTINGS", "PHASES", "memory_mb", "fp32_memory_mb", "energy_mj", "energy_floor_mj",
            "hardware_comparison", "check_profile", "profile_names", "cost_labels", "HardwareRow"]
@@ -90,11 +90,6 @@ def energy_mj(c: Candidate, phase: str, profile: str, counts: Mapping[str, Mappi
     return _cost(c, profile, counts, accounting, phase).phases[phase].total_energy_j * MJ_PER_J
 
 
-def time_s(c: Candidate, phase: str, profile: str, counts: Mapping[str, Mapping[str, float]],
-           accounting: str = "dense") -> float:
-    return _cost(c, profile, counts, accounting, phase).phases[phase].total_time_s
-
-
 @lru_cache(maxsize=4096)
 def energy_floor_mj(c: Candidate, phase: str, profile: str, accounting: str = "dense") -> float:
     """A lower bound of the energy per image, known before training.
@@ -151,7 +146,3 @@ def cost_labels(profile: str, accounting: str) -> dict[str, str]:
 
     return {"memory": f"modelled: {accounting} accounting (dse.cost.memory)",
             "energy": f"{profile_label(_profile(profile))}; per-image activity counts measured on the trial's run"}
-
-
-def bits_label(c: Candidate) -> str:
-    return ", ".join(f"{k} {'fp32' if b == FP32_BITS else b}" for k, b in c.bits().items())

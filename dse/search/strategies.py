@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .runner import Pruned, Rejected, TrialRunner
-from .space import FP32_BITS, Candidate, SearchSpace
+from .space import Candidate, SearchSpace
 
 __all__ = ["run_strategy", "make_sampler", "incremental_sizes", "check_grid", "StrategyError", "DEFAULT_TRIALS"]
 
