@@ -251,30 +251,25 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
                     gi[k] += self_in if flag_inh[k] else all_in
 
         # 2. input spikes: only the rows of inputs that fired are touched.
-        # The step's drive is summed apart, then added once: in fixed-point
-        # mode it is an exact sum of integer codes, whatever the order.
+        # Float weights add straight into g_e (the hot path). Integer codes are
+        # summed apart and added once: an exact sum, whatever the order, which
+        # keeps the batched engine bit-identical in fixed point.
         start, stop = ptr[t], ptr[t + 1]
         depress = learn and rule == RULE_PAIRWISE
-        if qw == Q_NONE:
-            for a in range(start, stop):
-                i = idx[a]
-                for j in range(n):
-                    ge[j] += w[i, j]
-                if depress:
-                    _depress_row(w, i, t, fired, n_fired, t_last_post, post_table, eta_pre, mu,
-                                 qw, w_scale, max_code, rng, dirty)
-                t_last_pre[i] = t
-        elif stop > start:
+        coded = qw != Q_NONE and stop > start
+        target = drive if coded else ge
+        if coded:
             for j in range(n):
                 drive[j] = zero
-            for a in range(start, stop):
-                i = idx[a]
-                for j in range(n):
-                    drive[j] += w[i, j]
-                if depress:
-                    _depress_row(w, i, t, fired, n_fired, t_last_post, post_table, eta_pre, mu,
-                                 qw, w_scale, max_code, rng, dirty)
-                t_last_pre[i] = t
+        for a in range(start, stop):
+            i = idx[a]
+            for j in range(n):
+                target[j] += w[i, j]
+            if depress:
+                _depress_row(w, i, t, fired, n_fired, t_last_post, post_table, eta_pre, mu,
+                             qw, w_scale, max_code, rng, dirty)
+            t_last_pre[i] = t
+        if coded:
             for j in range(n):
                 ge[j] += drive[j]
         if depress:
