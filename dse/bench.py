@@ -10,7 +10,7 @@ import numpy as np
 
 from dse import run as rundir
 from dse.models.counts import counts_to_dict, new_counts
-from dse.models.network import Simulator, init_state
+from dse.models.network import MAX_NEURONS, Simulator, init_state
 from dse.models.recipes import load_recipe
 
 
@@ -25,8 +25,8 @@ def run_bench(design: str, neurons: int, images: int, *, dataset: str = "mnist",
     from dse.data import load_dataset
     from dse.train import TEST_STREAM, run_inference
 
-    if images <= 0 or neurons <= 0:
-        raise ValueError("--images and --neurons must be > 0")
+    if images <= 0 or not 0 < neurons <= MAX_NEURONS:
+        raise ValueError(f"--images must be > 0, and --neurons > 0 and at most {MAX_NEURONS}")
     ds = load_dataset(dataset, data_dir)
     pool = ds.train_images
     idx = np.arange(images) % len(pool)

@@ -50,6 +50,8 @@ _ENERGY_OF_TIME = {
     "time_per_weight_update_ns": "energy_per_weight_update_pj",
 }
 _NAME_RE_TEXT = "[a-z0-9][a-z0-9._-]*"
+# Record fields the fits read (`dse measure` writes them all).
+_NEEDED = ("counts_per_image", "cpu_s_per_image", "wall_s_per_image", "energy_j_per_image")
 
 
 # --------------------------------------------------------------------------- NNLS
@@ -233,11 +235,16 @@ def _check_out_path(out: Path, base: HardwareProfile, force: bool) -> str:
                          f"(e.g. {base.name}-calibrated.toml)")
     from importlib import resources
 
+    from dse.run import check_out_dir
+
     bundled = Path(str(resources.files("dse.hw_profiles"))).resolve()
     if out.resolve().parent == bundled:
         raise ValueError(f"--out {out}: never write into the bundled hw_profiles folder")
+    if out.is_dir():
+        raise ValueError(f"--out {out}: is a folder; give a .toml file, e.g. {out / (base.name + '-calibrated.toml')}")
     if out.exists() and not force:
         raise ValueError(f"--out {out}: file exists (add --force to replace it)")
+    check_out_dir(out.parent)
     return name
 
 
@@ -311,7 +318,7 @@ def calibrate(measurement_paths: Sequence[str | Path], base_name: str, out: str 
     records: list[dict[str, Any]] = []
     digests = []
     for p in measurement_paths:
-        doc = load_measurements(Path(p))
+        doc = load_measurements(Path(p), _NEEDED)
         records += doc["records"]
         digests.append(hashlib.sha256(Path(p).read_bytes()).hexdigest()[:12])
     if not records:

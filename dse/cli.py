@@ -23,6 +23,8 @@ class CliError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, no usage dump
+        # argparse quotes what was typed (unrecognized arguments, bad numbers), line breaks included.
+        message = message.replace("\r", "\\r").replace("\n", "\\n")
         raise CliError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
@@ -33,6 +35,28 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _neurons(text: str) -> int:
+    from dse.models.network import MAX_NEURONS
+
+    value = _positive_int(text)
+    if value > MAX_NEURONS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_NEURONS} (the simulator holds 784 x N weights), "
+                                         f"got {value}")
+    return value
+
+
+# Images are held in memory (784 bytes each, plus a spike count per neuron); a
+# throughput figure needs far fewer than this.
+MAX_BENCH_IMAGES = 100_000
+
+
+def _bench_images(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_BENCH_IMAGES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BENCH_IMAGES}, got {value}")
     return value
 
 
@@ -60,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "manifest.json, weights.npz and weights.png to --out.")
     t.add_argument("--design", choices=DESIGNS, default="fspinn")
     t.add_argument("--dataset", choices=DATASETS, default="mnist")
-    t.add_argument("--neurons", type=_positive_int, default=100, help="excitatory neurons N (default 100)")
+    t.add_argument("--neurons", type=_neurons, default=100, help="excitatory neurons N (default 100)")
     t.add_argument("--epochs", type=_positive_int, default=1)
     t.add_argument("--train-samples", type=_positive_int, help="use the first K training images (default: all)")
     t.add_argument("--test-samples", type=_positive_int, help="use the first K test images (default: all)")
@@ -111,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "an interactive HTML plot (sweep-SCHEME-ROUNDING.csv/.html).")
     sw.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS))
     sw.add_argument("--dataset", choices=DATASETS, default="mnist")
-    sw.add_argument("--neurons", type=_positive_int, default=100)
+    sw.add_argument("--neurons", type=_neurons, default=100)
     sw.add_argument("--bits", type=_positive_int, nargs="+", default=[4, 6, 8, 10, 12, 16, 32])
     sw.add_argument("--scheme", choices=("ptq", "itq"), default="ptq")
     sw.add_argument("--rounding", choices=ROUNDING_MODES, default="nearest")
@@ -125,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="training and inference throughput of one design",
                        description="Measure training and inference images/s (compile excluded) on this machine.")
     b.add_argument("--design", choices=DESIGNS, default="fspinn")
-    b.add_argument("--neurons", type=_positive_int, default=400)
-    b.add_argument("--images", type=_positive_int, default=1000, help="images per measurement (default 1000)")
+    b.add_argument("--neurons", type=_neurons, default=400)
+    b.add_argument("--images", type=_bench_images, default=1000, help="images per measurement (default 1000)")
     b.add_argument("--engine", choices=("numba", "torch"), default="numba", help="inference engine")
     b.add_argument("--dataset", choices=DATASETS, default="mnist")
     b.add_argument("--data-dir")
@@ -150,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that contribute subcommands through a `register(subparsers)` function.
-_COMMAND_MODULES: tuple[str, ...] = ("dse.cost_cli", "dse.explore_cli")
+_COMMAND_MODULES: tuple[str, ...] = ("dse.cost_cli", "dse.explore_cli", "dse.worker_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,16 +183,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return _dispatch(args)
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_one_line(_scrubbed(f"error: {exc}", argv)), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: finished chunks are checkpointed; rerun with --resume", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - only our known error types are turned into one line
         if _is_known_error(exc):
-            print(f"error: {exc}", file=sys.stderr)
+            print(_one_line(_scrubbed(f"error: {exc}", argv)), file=sys.stderr)
             return EXIT_USAGE
-        raise
+        if not _storage_urls(argv):
+            raise
+        # An unexpected error with a database URL about: show the traceback without its password.
+        import traceback
+
+        print(_scrubbed("".join(traceback.format_exc()), argv), file=sys.stderr, end="")
+        return 1
+
+
+def _one_line(text: str) -> str:
+    """Line breaks that came in with user text (a path, a --space value) shown escaped: errors are one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _storage_urls(argv: Sequence[str]) -> list[str]:
+    """The storage URLs this command line names (--storage URL, --storage=URL, $DSE_STORAGE)."""
+    import os
+
+    urls = [os.environ["DSE_STORAGE"]] if os.environ.get("DSE_STORAGE") else []
+    for k, a in enumerate(argv):
+        if a == "--storage" and k + 1 < len(argv):
+            urls.append(argv[k + 1])
+        elif a.startswith("--storage="):
+            urls.append(a.partition("=")[2])
+    return urls
+
+
+def _scrubbed(text: str, argv: Sequence[str]) -> str:
+    """``text`` with the password of every storage URL of the command line replaced by ***."""
+    urls = _storage_urls(argv)
+    if not urls:
+        return text
+    from dse.search.study import scrub
+
+    for url in urls:
+        text = scrub(text, url)
+    return text
 
 
 def _is_known_error(exc: Exception) -> bool:

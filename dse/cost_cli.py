@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dse.cli import _positive_int  # one definition of the CLI number types
+from dse.cli import _bench_images, _positive_int, _seed  # one definition of the CLI number types
 
 __all__ = ["register"]
 
@@ -71,12 +71,12 @@ def register(subparsers: Any) -> None:
     m.add_argument("--sizes", nargs="+", default=None, metavar="N", help="network sizes (default 100 225 400 625 900)")
     m.add_argument("--quant", action="append", default=[], metavar="SPEC",
                    help="precision to measure (repeatable; default fp32)")
-    m.add_argument("--images", type=_positive_int, default=None, help="images per phase and cell (default 300)")
+    m.add_argument("--images", type=_bench_images, default=None, help="images per phase and cell (default 300)")
     m.add_argument("--repeats", type=_positive_int, default=None,
                    help="rounds over the grid; each record keeps its fastest sample (default 5)")
     m.add_argument("--dataset", choices=_DATASETS, default="mnist")
     m.add_argument("--data-dir", help="folder with the IDX files (default: the usual lookup, bundled subset last)")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=_seed, default=0)
     m.add_argument("--engine", choices=("numba", "torch", "auto"), default="numba", help="inference engine")
     m.add_argument("--profile", default="cpu", help="profile whose power models energy without a counter")
     m.add_argument("--out", required=True, help="folder for measurements.json")
@@ -223,13 +223,20 @@ def cmd_compare_hw(args: argparse.Namespace) -> int:
     precision = parse_precision(args.quant)
     vs = (args.vs_design, parse_precision(args.vs_quant)) if args.vs_design else None
     profiles = _profiles(args.profiles)
+    if args.html:
+        from dse.run import check_out_dir
+
+        html = Path(args.html)
+        if html.is_dir():
+            raise ValueError(f"--html {html}: is a folder; give a file name, e.g. {html / 'compare-hw.html'}")
+        check_out_dir(html.parent, "--html")
     rows = compare_hw(args.design, args.neurons, profiles, precision=precision, accounting=args.accounting,
                       execution=_execution(args), dataset=args.dataset, vs=vs)
     notes = []
     if args.measurements:
         from dse.measure import load_measurements
 
-        doc = load_measurements(Path(args.measurements))
+        doc = load_measurements(Path(args.measurements), ("wall_s_per_image", "energy_j_per_image"))
         row = measured_row(doc, args.design, args.neurons, precision, vs)
         if row is None:
             notes.append(f"{args.measurements}: no measurement of {args.design} Net{args.neurons} "

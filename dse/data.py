@@ -161,6 +161,10 @@ _CHUNK = 1 << 20
 class DataError(Exception):
     """A data set is unknown, missing, corrupt or cannot be downloaded."""
 
+    def __str__(self) -> str:
+        # Messages name user-given paths, which may hold line breaks; the CLI prints one line.
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:

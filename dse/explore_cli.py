@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -82,8 +83,7 @@ def register(sub: Any) -> None:
                    help="start no new trial or fidelity after SEC seconds (optuna: with neither --trials nor "
                         f"--timeout, {DEFAULT_TRIALS} trials or {DEFAULT_TIME_BUDGET_S // 60} minutes, whichever "
                         "comes first)")
-    x.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
-                   help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    add_storage_args(x)
     x.add_argument("--study-name", metavar="NAME", help="default: from data, budgets, phase, profile and strategy")
     x.add_argument("--seed", type=_seed, default=0)
     x.add_argument("--select", choices=SELECTIONS, default="accuracy",
@@ -96,17 +96,44 @@ def register(sub: Any) -> None:
                    help=f"folder of cached run folders, shared by studies (default {DEFAULT_CACHE})")
     x.add_argument("--out", metavar="DIR", help="folder for trials.csv, pareto.json, report.html (default reports/STUDY)")
     x.add_argument("--quiet", action="store_true", help="no line per trial")
+    x.add_argument("--evaluator", choices=("snn", "synthetic"), default="snn",
+                   help="snn (default): train and test each candidate; synthetic: a known accuracy surface and no "
+                        "training, to try budgets, storage and workers in seconds")
+    x.add_argument("--synthetic-seconds", type=_non_negative_float, default=0.0, metavar="SEC",
+                   help="with --evaluator synthetic: wall time each evaluation takes (default 0)")
     x.set_defaults(handler=cmd_explore)
 
     r = sub.add_parser("report", help="write the HTML report of an explore study",
                        description="Rebuild the front of a `dse explore` study from its storage and write one "
                                    "self-contained HTML file (works offline).")
     r.add_argument("study", metavar="STUDY", help="study name (as printed by dse explore)")
-    r.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL")
+    r.add_argument("--storage", default=default_storage(), metavar="URL",
+                   help=f"Optuna storage URL (default: $DSE_STORAGE, else {DEFAULT_STORAGE})")
     r.add_argument("--out", metavar="FILE", help="HTML file to write (default reports/STUDY/report.html)")
     r.add_argument("--select", choices=SELECTIONS, default="accuracy")
     r.add_argument("--mu", type=_non_negative_float, default=0.5)
     r.set_defaults(handler=cmd_report)
+
+
+def default_storage() -> str:
+    """$DSE_STORAGE if set (keeps a password out of shell history and process lists), else SQLite."""
+    from dse.search.study import DEFAULT_STORAGE
+
+    return os.environ.get("DSE_STORAGE") or DEFAULT_STORAGE
+
+
+def add_storage_args(p: Any) -> None:
+    """--storage and --heartbeat, shared by explore and worker."""
+    from dse.cli import _positive_int
+    from dse.search.liveness import DEFAULT_HEARTBEAT_S
+    from dse.search.study import DEFAULT_STORAGE
+
+    p.add_argument("--storage", default=default_storage(), metavar="URL",
+                   help=f"Optuna storage URL: sqlite:///FILE (one machine) or postgresql://USER@HOST/DB (several; "
+                        f"password from ~/.pgpass or the URL); default $DSE_STORAGE, else {DEFAULT_STORAGE}")
+    p.add_argument("--heartbeat", type=_positive_int, default=DEFAULT_HEARTBEAT_S, metavar="SEC",
+                   help=f"seconds between a running trial's heartbeats; a trial silent for 3x this is failed and "
+                        f"retried by another worker (default {DEFAULT_HEARTBEAT_S})")
 
 
 def _quiet_optuna() -> None:
@@ -140,6 +167,11 @@ def _settings(args: argparse.Namespace, space: Any):
 def _make_evaluator(args: argparse.Namespace) -> Any:
     """The training behind each trial (tests replace this with the synthetic double)."""
     from dse.search.evaluate import SnnEvaluator
+    from dse.search.synthetic import SyntheticEvaluator
+
+    if args.evaluator == "synthetic":
+        return SyntheticEvaluator(full=args.train_samples or 5_000, test_images=args.test_samples or 1_000,
+                                  seconds=args.synthetic_seconds)
 
     return SnnEvaluator(dataset=args.dataset, cache_dir=Path(args.cache), data_dir=args.data_dir, seed=args.seed,
                         train_samples=args.train_samples, assign_samples=args.assign_samples,
@@ -149,6 +181,7 @@ def _make_evaluator(args: argparse.Namespace) -> Any:
 def cmd_explore(args: argparse.Namespace) -> int:
     from dse.console import console
     from dse.report.build import report_data
+    from dse.run import check_out_dir
     from dse.report.html import write_report
     from dse.report.terminal import print_result, print_space, trial_line
     from dse.search import costs
@@ -178,6 +211,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     name = args.study_name or default_study_name(args.strategy, args.dataset, args.budget_mb, args.budget_mj,
                                                  args.phase, args.profile)
     out_dir = Path(args.out) if args.out else Path("reports") / slug(name)
+    check_out_dir(out_dir)  # before the search, not after it
+    check_out_dir(Path(args.cache), "--cache")
     source = getattr(evaluator, "data_source", None)
     con.print(f"study {name!r} in {mask_url(args.storage)}; strategy {args.strategy}; "
               f"budget {args.budget_mb:g} MB" + (f", {args.budget_mj:g} mJ/image" if args.budget_mj else "")
@@ -205,7 +240,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     try:
         result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
-                         timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial, on_rung=on_rung)
+                         timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial, on_rung=on_rung,
+                         heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet))
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to resume study '{name}'", file=sys.stderr)
         return 130
@@ -216,6 +252,18 @@ def cmd_explore(args: argparse.Namespace) -> int:
     con.print(f"dashboard: optuna-dashboard {mask_url(args.storage)}", markup=False)
     con.print(f"report: {report}", markup=False)
     return 0 if result.front else EXIT_NOTHING_FEASIBLE
+
+
+def waiting_printer(con: Any, quiet: bool) -> Any:
+    """Says once per distinct reason that this process waits for other workers' trials."""
+    said: set[str] = set()
+
+    def on_wait(why: str) -> None:
+        if not quiet and why not in said:
+            said.add(why)
+            con.print(f"     waiting: {why}", markup=False, highlight=False)
+
+    return on_wait
 
 
 def cmd_report(args: argparse.Namespace) -> int:

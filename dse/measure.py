@@ -24,6 +24,7 @@ paths with a fake library object and a fake sysfs tree.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -212,16 +213,54 @@ def record_key(design: str, neurons: int, precision: str, phase: str) -> str:
     return f"{design}/{neurons}/{precision}/{phase}"
 
 
-def load_measurements(path: Path) -> dict[str, Any]:
-    """Read a measurements file; ValueError with one line when it is not one."""
+# Record fields the readers index, by kind: the first four identify a record and are always needed.
+_RECORD_FIELDS = {"design": "str", "neurons": "count", "precision": "str", "phase": "phase", "key": "str",
+                  "images": "count", "counts_per_image": "numbers", "wall_s": "number", "cpu_s": "number",
+                  "wall_s_per_image": "number", "cpu_s_per_image": "number", "energy_j_per_image": "number",
+                  "wall_s_all": "numbers", "cpu_s_all": "numbers"}
+_RECORD_ID = ("design", "neurons", "precision", "phase")
+# What measure_grid needs to add samples to a record of its own file.
+_RESUME_FIELDS = ("key", "images", "wall_s", "cpu_s", "wall_s_all", "cpu_s_all")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+
+
+def _field_problem(kind: str, value: Any) -> str | None:
+    ok = {"str": lambda v: isinstance(v, str),
+          "count": lambda v: type(v) is int and v > 0,
+          "phase": lambda v: v in PHASES,
+          "number": _is_number,
+          "numbers": lambda v: (isinstance(v, dict) and all(map(_is_number, v.values())))
+                               or (isinstance(v, list) and all(map(_is_number, v)))}[kind](value)
+    return None if ok else f"is {_one_line(repr(value))[:40]}"
+
+
+def load_measurements(path: Path, require: Sequence[str] = ()) -> dict[str, Any]:
+    """Read a measurements file; ValueError with one line when it is not one.
+
+    Every record needs the identity fields and the ``require`` fields, and
+    every field a reader uses must have the right type.
+    """
     try:
         doc = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ValueError(f"{path}: no such measurements file (write one with `dse measure --out DIR`)") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not a readable measurements file ({_one_line(exc)})") from None
     if not isinstance(doc, dict) or doc.get("kind") != "measurements" or not isinstance(doc.get("records"), list):
         raise ValueError(f"{path}: not a `dse measure` measurements file")
+    for i, rec in enumerate(doc["records"]):
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}: record {i} is not an object; measure again with `dse measure`")
+        for name in (*_RECORD_ID, *require):
+            if name not in rec:
+                raise ValueError(f"{path}: record {i} has no {name!r}; measure again with `dse measure`")
+        for name, kind in _RECORD_FIELDS.items():
+            problem = _field_problem(kind, rec[name]) if name in rec else None
+            if problem:
+                raise ValueError(f"{path}: record {i} field {name!r} {problem}; measure again with `dse measure`")
     return doc
 
 
@@ -234,19 +273,21 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     from dse.cost.profiles import load_profile
     from dse.cost.quant import parse_precision
     from dse.data import load_dataset
+    from dse.models.network import MAX_NEURONS
     from dse.models.recipes import DESIGNS
 
     for d in designs:
         if d not in DESIGNS:
             raise ValueError(f"unknown design {d!r}: choose one of {', '.join(DESIGNS)}")
     for n in sizes:
-        if n <= 0:
-            raise ValueError(f"sizes must be > 0, got {n}")
+        if not 0 < n <= MAX_NEURONS:
+            raise ValueError(f"sizes must be > 0 and at most {MAX_NEURONS}, got {n}")
     if settings.images <= 0:
         raise ValueError(f"--images must be > 0, got {settings.images}")
     if settings.repeats <= 0:
         raise ValueError(f"--repeats must be > 0, got {settings.repeats}")
     canon = [parse_precision(p).spec() for p in precisions]
+    rundir.check_out_dir(Path(out_dir))
     profile = load_profile(profile_name)
     ds = load_dataset(settings.dataset, settings.data_dir)
     identity = settings.identity(ds.sha256)
@@ -257,7 +298,7 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     nv = NvmlCounter(nvml)
     rapl = RaplCounter(powercap_root)
     if path.exists():
-        doc = load_measurements(path)
+        doc = load_measurements(path, _RESUME_FIELDS)
         if doc.get("settings") != identity:
             raise ValueError(f"{path}: measured with other settings ({doc.get('settings')}); "
                              "use the same --images/--dataset/--seed/--engine or another --out")
@@ -391,6 +432,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def parse_sizes(values: Iterable[str]) -> list[int]:
+    from dse.models.network import MAX_NEURONS
+
     out = []
     for v in values:
         for part in str(v).replace(",", " ").split():
@@ -398,7 +441,7 @@ def parse_sizes(values: Iterable[str]) -> list[int]:
                 n = int(part)
             except ValueError:
                 raise ValueError(f"sizes must be whole numbers, got {part!r}") from None
-            if n <= 0:
-                raise ValueError(f"sizes must be > 0, got {n}")
+            if not 0 < n <= MAX_NEURONS:
+                raise ValueError(f"sizes must be > 0 and at most {MAX_NEURONS}, got {n}")
             out.append(n)
     return out

@@ -26,6 +26,9 @@ def build_spec(weights: str | None = None, inh: str | None = None, vmem: str | N
 
 def load_fp32_run(run_dir: Path) -> tuple[dict[str, Any], NetworkState]:
     manifest = rundir.read_manifest(run_dir)
+    rundir.require_keys(manifest, run_dir, {"config": ("design", "dataset", "seed"), "data": ("sha256",),
+                                            "metrics": ("accuracy", "accuracy_proportion"),
+                                            "counts": ("training", "training_per_image")})
     if (manifest.get("quantization") or {}).get("scheme", "fp32") != "fp32":
         raise rundir.RunError(f"{run_dir}: already quantized ({manifest['quantization']['spec']}); "
                               "quantize the FP32 run it came from")
@@ -43,6 +46,7 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
 
     progress = progress or ProgressSink()
     out_dir = Path(out_dir)
+    rundir.check_out_dir(out_dir)
     if (out_dir / rundir.MANIFEST).exists():
         raise rundir.RunError(f"{out_dir}: already holds a finished run; choose another --out")
     source, fp32 = load_fp32_run(Path(run_dir))

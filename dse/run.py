@@ -33,6 +33,22 @@ CHECKPOINT_META = "checkpoint.json"
 class RunError(ValueError):
     """A run directory is missing, incomplete or belongs to another configuration."""
 
+    def __str__(self) -> str:
+        # Messages name user-given paths, which may hold line breaks; the CLI prints one line.
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+
+
+def check_out_dir(path: Path, flag: str = "--out") -> None:
+    """Refuse, before any work, a folder to write that cannot be made (a file is in the way) or written."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.is_dir():
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise RunError(f"{flag} {path}: no permission to write in {p}; choose another {flag}")
+            return
+        if p.exists() or p.is_symlink():
+            raise RunError(f"{flag} {path}: {p} exists and is not a folder; choose another {flag}")
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
@@ -77,11 +93,26 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if not Path(run_dir).is_dir():
         raise RunError(f"{run_dir}: not a directory (give the --out folder of a `dse train` run)")
     try:
-        return json.loads(path.read_text())
+        doc = json.loads(path.read_text())
     except FileNotFoundError:
         raise RunError(f"{path}: no manifest (is this a finished `dse train` run?)") from None
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: corrupt manifest ({exc.msg} at line {exc.lineno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(doc, dict):
+        raise RunError(f"{path}: corrupt manifest (not a JSON object)")
+    return doc
+
+
+def require_keys(manifest: dict[str, Any], run_dir: Path, keys: dict[str, tuple[str, ...]]) -> None:
+    """Refuse, in one line, a manifest lacking what a reader indexes (``{"config": ("design", ...)}``)."""
+    for section, names in keys.items():
+        table = manifest.get(section)
+        for name in names:
+            if not isinstance(table, dict) or name not in table:
+                raise RunError(f"{Path(run_dir) / MANIFEST}: corrupt manifest (no {section}.{name}); "
+                               "give the --out folder of a finished `dse train` run")
 
 
 def code_version() -> str:

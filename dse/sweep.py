@@ -28,6 +28,7 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
     if not bits or any(b < 2 or b > 32 for b in bits):
         raise ValueError("bit-widths must be in 2..32")
     out_dir = Path(out_dir)
+    rundir.check_out_dir(out_dir)
     rows: list[dict[str, Any]] = []
     for design in designs:
         base = TrainConfig(design=design, dataset=dataset, neurons=neurons, epochs=epochs,

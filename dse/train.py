@@ -17,7 +17,7 @@ import numpy as np
 from dse import run as rundir
 from dse.evaluate import assign_labels, evaluate_counts, predict_all_activity
 from dse.models.counts import counts_to_dict, new_counts, per_image
-from dse.models.network import NetworkState, Simulator, float_weights, init_state
+from dse.models.network import MAX_NEURONS, NetworkState, Simulator, float_weights, init_state
 from dse.models.quantize import QuantConfig, parse_quant
 from dse.models.recipes import Recipe, load_recipe
 
@@ -49,8 +49,8 @@ class TrainConfig:
         return parse_quant(self.quant, self.rounding, seed=self.seed)
 
     def validate(self) -> None:
-        if self.neurons <= 0:
-            raise ValueError(f"--neurons must be > 0, got {self.neurons}")
+        if not 0 < self.neurons <= MAX_NEURONS:
+            raise ValueError(f"--neurons must be > 0 and at most {MAX_NEURONS}, got {self.neurons}")
         if self.epochs <= 0:
             raise ValueError(f"--epochs must be > 0, got {self.epochs}")
         for name in ("train_samples", "test_samples", "assign_samples"):
@@ -148,10 +148,11 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     from dse.data import load_dataset
 
     config.validate()
+    out_dir = Path(out_dir)
+    rundir.check_out_dir(out_dir)
     progress = progress or ProgressSink()
     recipe = load_recipe(config.design, config.overrides)
     dataset = load_dataset(config.dataset, data_dir)
-    out_dir = Path(out_dir)
     train_x, train_y = select(dataset.train_images, dataset.train_labels, config.train_samples)
     test_x, test_y = select(dataset.test_images, dataset.test_labels, config.test_samples)
     quant = config.quant_config()
@@ -318,6 +319,7 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
 
     progress = progress or ProgressSink()
     manifest = rundir.read_manifest(run_dir)
+    rundir.require_keys(manifest, run_dir, {"config": ("design", "dataset", "neurons", "seed"), "data": ("sha256",)})
     cfg = manifest["config"]
     arrays = rundir.load_npz(Path(run_dir) / rundir.WEIGHTS)
     recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})

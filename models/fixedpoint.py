@@ -78,6 +78,10 @@ class FormatError(ValueError):
     """A fixed-point format or rounding mode is malformed; the message is one line
     saying what is wrong and how to fix it."""
 
+    def __str__(self) -> str:
+        # Messages quote what the user typed, which may hold line breaks.
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+
 
 def _format_problem(int_bits: int, frac_bits: int, signed: bool) -> str | None:
     """Why (int_bits, frac_bits, signed) is not a valid format, or None if it is."""

@@ -34,14 +34,19 @@ class NetworkState:
         return int(self.weights.shape[1])
 
 
+# 784 x N weights (float64 while initialising) and a spike count per image and
+# neuron outgrow a workstation's memory beyond this; explore's space stops here too.
+MAX_NEURONS = 100_000
+
+
 def init_state(n_neurons: int, recipe: Recipe, seed: int, dtype=np.float32,
                quant: QuantConfig | None = None) -> NetworkState:
     """Uniform [0, init_max) weights, each column normalised, theta = 0.
 
     With a weight format, the weights are stored as integer codes from the start.
     """
-    if n_neurons <= 0:
-        raise ValueError(f"number of neurons must be > 0, got {n_neurons}")
+    if not 0 < n_neurons <= MAX_NEURONS:
+        raise ValueError(f"number of neurons must be > 0 and at most {MAX_NEURONS}, got {n_neurons}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
     w = rng.uniform(0.0, recipe.get("weights", "init_max"), size=(N_INPUTS, n_neurons))
     w *= recipe.get("weights", "norm_total") / w.sum(axis=0, keepdims=True)

@@ -92,7 +92,11 @@ def _parse_one(key: str, text: str, ranges: Mapping[str, float] | None) -> QForm
             raise FormatError(f"bad --quant {key}={text}: 'Q*' needs an observed range, which only "
                               "`dse quantize RUN_DIR` has; give the integer bits, e.g. Q7.8")
         frac = text.split(".", 1)[1]
-        int_bits = choose_int_bits(float(ranges[key]))
+        try:
+            int_bits = choose_int_bits(float(ranges[key]))
+        except (TypeError, ValueError):  # a hand-edited or damaged run manifest
+            raise FormatError(f"bad --quant {key}={text}: the run's observed range of {key} is "
+                              f"{ranges[key]!r}, not a number >= 0; give the integer bits, e.g. Q7.8") from None
         text = f"{text[: low.index('*')]}{int_bits}.{frac}"
         low = text.lower()
     if key in _SIGNED_KEYS:

@@ -24,6 +24,10 @@ SCHEMES = ("layer", "lateral")
 class RecipeError(ValueError):
     """A recipe or override is malformed; the message is one line."""
 
+    def __init__(self, message: str) -> None:
+        # Quoted TOML keys and paths may hold line breaks; escaping them keeps the one-line promise.
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
+
 
 # section -> key -> (type, required?)
 _F, _I, _S = float, int, str
@@ -65,6 +69,13 @@ _RULE_NEEDS = {
 _MAY_BE_ZERO = {"eta_pre", "eta_post", "theta_plus_mv", "x_tar", "rate_boost_hz", "max_representations",
                 "min_spikes", "refractory_ms", "w_ie", "w_ei", "rho", "w_lat", "e_exc_mv"}
 _SIGNED = {"v_rest_mv", "v_reset_mv", "v_th_mv", "e_exc_mv", "e_inh_mv"}
+# Far beyond any physical constant here (ms, mV, Hz, weights) on both sides; keeps
+# the engines' float32 constants and ratios such as tau / dt finite.
+MAX_MAGNITUDE = 1e9
+MIN_POSITIVE = 1e-9
+# The engines keep a 784 x presentation_steps spike buffer per image (12 bytes an
+# entry), so longer presentations exhaust memory; 10,000 is 10 s at dt = 1 ms.
+MAX_PRESENTATION_STEPS = 10_000
 
 
 @dataclass(frozen=True)
@@ -118,9 +129,15 @@ def load_recipe(design_or_path: str, overrides: Mapping[str, str] | None = None)
     elif path.suffix != ".toml":
         raise RecipeError(f"unknown design '{design_or_path}': choose one of {', '.join(DESIGNS)} or give a recipe .toml file")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"{path}: recipe file not found") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (OSError, ValueError) as exc:  # a folder, no permission, a NUL byte in the path
+        raise RecipeError(f"{path}: cannot read the recipe file ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML ({exc})") from None
     for dotted, text in (overrides or {}).items():
@@ -147,17 +164,21 @@ def _apply_override(raw: dict[str, Any], dotted: str, text: str, path: Path) -> 
         raise RecipeError(f"--set {dotted}: unknown key '{key}' in [{section}] (allowed: {', '.join(_SCHEMA[section])})")
     typ = _SCHEMA[section][key][0]
     try:
-        value: Any = typ(text) if typ is not int else int(text)
+        value: Any = typ(text)
     except ValueError:
-        raise RecipeError(f"--set {dotted}={text}: expected a {typ.__name__}") from None
-    raw.setdefault(section, {})[key] = value
+        what = "an int" if typ is int else "a float"
+        raise RecipeError(f"--set {dotted}={text}: expected {what}") from None
+    table = raw.setdefault(section, {})
+    if not isinstance(table, dict):
+        raise RecipeError(f"{path}: [{section}] must be a table")
+    table[key] = value
 
 
 def _validate(raw: dict[str, Any], where: str) -> Recipe:
     unknown = set(raw) - _TOP - set(_SCHEMA)
     if unknown:
         raise RecipeError(f"{where}: unknown top-level key '{sorted(unknown)[0]}'")
-    if raw.get("schema_version") != 1:
+    if type(raw.get("schema_version")) is not int or raw["schema_version"] != 1:
         raise RecipeError(f"{where}: schema_version must be 1")
     design = raw.get("design")
     if not isinstance(design, str):
@@ -194,16 +215,26 @@ def _check_value(where: str, section: str, key: str, value: Any, typ: type) -> A
             raise RecipeError(f"{where}: '{section}.{key}' must be a string")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RecipeError(f"{where}: '{section}.{key}' must be a number, got {value!r}")
+        raise RecipeError(f"{where}: '{section}.{key}' must be a number, got {_short(value)}")
+    # Checked before any conversion: float() of a huge TOML integer overflows.
+    if not (isinstance(value, int) or math.isfinite(value)) or abs(value) > MAX_MAGNITUDE:
+        raise RecipeError(f"{where}: '{section}.{key}' must be finite and within +-{MAX_MAGNITUDE:g}, "
+                          f"got {_short(value)}")
     if typ is int and (not float(value).is_integer()):
         raise RecipeError(f"{where}: '{section}.{key}' must be an integer, got {value!r}")
     value = int(value) if typ is int else float(value)
-    if not math.isfinite(value):
-        raise RecipeError(f"{where}: '{section}.{key}' must be finite")
     if key not in _SIGNED:
         if value < 0 or (value == 0 and key not in _MAY_BE_ZERO):
             raise RecipeError(f"{where}: '{section}.{key}' must be {'>= 0' if key in _MAY_BE_ZERO else '> 0'}, got {value}")
+        if 0 < value < MIN_POSITIVE:
+            raise RecipeError(f"{where}: '{section}.{key}' must be {'0 or ' if key in _MAY_BE_ZERO else ''}"
+                              f">= {MIN_POSITIVE:g}, got {value}")
     return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_consistency(r: Recipe, where: str) -> None:
@@ -227,7 +258,21 @@ def _check_consistency(r: Recipe, where: str) -> None:
     e = r.sections["excitatory"]
     if not e["e_inh_mv"] < e["v_reset_mv"] <= e["v_th_mv"] < e["e_exc_mv"] + 1e-9 or e["v_rest_mv"] >= e["v_th_mv"]:
         raise RecipeError(f"{where}: excitatory potentials must satisfy e_inh < v_reset <= v_th < e_exc and v_rest < v_th")
-    steps = r.get("input", "presentation_steps")
+    steps, dt = r.get("input", "presentation_steps"), r.get("input", "dt_ms")
+    if steps > MAX_PRESENTATION_STEPS:
+        raise RecipeError(f"{where}: input.presentation_steps must be <= {MAX_PRESENTATION_STEPS}, got {steps}")
+    for name in ("excitatory", "inhibitory"):
+        if name not in r.sections:
+            continue
+        # The membrane update is a forward-Euler step: past dt = tau_m it overshoots the
+        # resting potential, past 2 tau_m it diverges.
+        tau_m = r.get(name, "tau_m_ms")
+        if dt > tau_m:
+            raise RecipeError(f"{where}: input.dt_ms ({dt:g}) must be <= {name}.tau_m_ms ({tau_m:g})")
+        # Counted in whole steps by the engines; longer than a presentation is surely a unit mistake.
+        if r.get(name, "refractory_ms") > steps * dt:
+            raise RecipeError(f"{where}: {name}.refractory_ms must be <= one presentation "
+                              f"(input.presentation_steps x input.dt_ms = {steps * dt:g} ms)")
     if r.rule == "fspinn" and r.get("plasticity", "window_steps") > steps:
         raise RecipeError(f"{where}: plasticity.window_steps must be <= input.presentation_steps ({steps})")
     if r.rule == "sl-stdp" and not 1 <= r.get("plasticity", "post_every") <= 3:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from dse.cost.profiles import (
     profile_to_toml,
     spec_fields,
 )
+from tests.toml_writer import dump_toml
 
 EXPECTED_NAMES = [
     "a100",
@@ -46,58 +46,6 @@ EXPECTED_NAMES = [
 ]
 GIB = 1024**3
 REPO_PROFILES = Path(__file__).resolve().parents[1] / "hw_profiles"
-
-
-# --------------------------------------------------------------------------- a tiny TOML writer for tests
-# Independent of profile_to_toml on purpose: it must express anything (nested
-# tables, arrays, dates, NaN) so tests can feed the loader arbitrary documents.
-
-
-def _t_str(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _t_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _t_str(key)
-
-
-def _t_val(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return _t_str(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "[" + ", ".join(_t_val(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_t_key(k)} = {_t_val(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value))
-
-
-def dump_toml(doc: dict[str, Any]) -> str:
-    lines = [f"{_t_key(k)} = {_t_val(v)}" for k, v in doc.items() if not isinstance(v, dict)]
-    for key, table in doc.items():
-        if isinstance(table, dict):
-            lines.append(f"[{_t_key(key)}]")
-            lines += [f"{_t_key(k)} = {_t_val(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
 
 
 def bundled_doc(name: str) -> dict[str, Any]:

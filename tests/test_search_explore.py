@@ -16,6 +16,7 @@ from dse.search.explore import explore, result_from_study, write_outputs
 from dse.search.objectives import Budgets, ExploreSettings
 from dse.search.pareto import dominates, hypervolume
 from dse.search.records import pareto_front, records_from_trials
+from dse.search.runner import capped_space
 from dse.search.select import closest_candidates, select_model
 from dse.search.space import DEFAULT_SPACE, Candidate
 from dse.search.strategies import incremental_candidates, incremental_sizes
@@ -154,9 +155,10 @@ def test_interrupted_trial_is_failed_and_its_candidate_run_again(tmp_path):
     cand = next(c for c in SPACE.grid() if c.design == "fspinn" and c.neurons == 300)
     study.enqueue_trial(SPACE.params(cand))
     stale = study.ask()
-    SPACE.suggest(stale)  # its params are recorded; then the process "dies" with the trial RUNNING
+    space, _ = capped_space(SPACE, ExploreSettings(budgets, space=SPACE))  # what the search itself suggests from
+    space.suggest(stale)  # its params are recorded; then the process "dies" with the trial RUNNING
     assert stale.number == len(first.records)
-    res = _run(budgets, trials=3, storage=url, name="cut")
+    res = _run(budgets, trials=3, storage=url, name="cut", heartbeat_s=1)  # no worker named: failed after 3 s
     states = {r.number: r.status for r in res.records}
     assert states[stale.number] == "failed"
     assert res.records[stale.number + 1].candidate == cand  # retried first

@@ -621,8 +621,8 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> HardwareProfile:
             raw = path.read_bytes()
         except FileNotFoundError:
             raise ProfileError(origin, "no such profile file") from None
-        except OSError as exc:
-            raise ProfileError(origin, f"cannot read profile file ({exc.strerror or exc})") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+            raise ProfileError(origin, f"cannot read profile file ({getattr(exc, 'strerror', None) or exc})") from None
         return _load_bytes(raw, origin=origin, expected_name=path.stem, path=str(path))
 
     name = str(name_or_path)

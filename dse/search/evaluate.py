@@ -16,8 +16,10 @@ A key is the SHA-256 of the canonical JSON of everything that decides the
 result (design, neurons, dataset and its checksum, training images, assignment
 and test images, seed, recipe overrides, quantization). A folder is written
 under a temporary name and renamed into place when complete, so a reader never
-sees half a run and two workers racing on one key both end with the same
-folder; nothing is kept in memory between trials.
+sees half a run; workers sharing the cache folder lock a key while they make
+it, so a network is trained once however many workers ask for it. Run folders
+load without pickle (JSON manifests, ``np.load(..., allow_pickle=False)``), so
+a shared cache cannot execute code; nothing is kept in memory between trials.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -154,23 +157,51 @@ class SnnEvaluator:
 
 
 def _cached_run(final: Path, make: Any) -> tuple[dict[str, Any], bool]:
-    """The manifest of the run folder ``final``, made under a temporary name first if missing."""
+    """The manifest of the run folder ``final``, made under a temporary name first if missing.
+
+    Workers sharing the cache take the key's lock before making it: the second
+    waits for the first and reuses its folder instead of training the same
+    network again. Partial folders left by a worker that died are removed by the
+    next holder of the lock (only a lock holder writes them).
+    """
     from dse import run as rundir
 
     if (final / rundir.MANIFEST).exists():
         return rundir.read_manifest(final), False
     final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.parent / f".{final.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        manifest = make(partial)
+    with _key_lock(final.parent / f".{final.name}.lock"):
+        if (final / rundir.MANIFEST).exists():  # made by another worker while this one waited
+            return rundir.read_manifest(final), False
+        for stale in final.parent.glob(f".{final.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        partial = final.parent / f".{final.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
+            manifest = make(partial)
+            if final.exists():  # a folder without a manifest: an unfinished copy from an older version
+                shutil.rmtree(final)
             os.rename(partial, final)
-        except OSError:
-            # Another worker finished the same key first: its folder is as good as ours.
-            if not (final / rundir.MANIFEST).exists():
-                raise
-            return rundir.read_manifest(final), True
-        return manifest, True
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
+            return manifest, True
+        finally:
+            if partial.exists():
+                shutil.rmtree(partial, ignore_errors=True)
+
+
+@contextmanager
+def _key_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (flock) on ``path``; the kernel releases it if the process dies.
+
+    flock works between processes on one machine and on NFSv4 and most shared
+    file systems; where fcntl does not exist (Windows) the rename into place
+    still keeps the cache consistent, but two workers may train one key twice.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

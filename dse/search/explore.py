@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .evaluate import Evaluator
+from .liveness import DEFAULT_HEARTBEAT_S, WorkerInfo
 from .objectives import OBJECTIVES, Budgets, ExploreSettings
 from .records import CSV_FIELDS, STATUSES, TrialRecord, pareto_front, records_from_trials
 from .runner import TrialRunner, capped_space
 from .select import closest_candidates, select_model
 from .strategies import check_grid, make_sampler, run_strategy
-from .study import fail_stale_trials, identity_of, mask_url, open_study
+from .study import identity_of, mask_url, open_study, set_target
 
-__all__ = ["ExploreResult", "explore", "result_from_study", "write_outputs", "budgets_from_identity"]
+__all__ = ["ExploreResult", "explore", "run_study", "result_from_study", "write_outputs", "budgets_from_identity"]
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,13 @@ def result_from_study(study: Any, storage: str | None, *, select: str = "accurac
 def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | None, study_name: str,
             n_trials: int | None = None, timeout_s: float | None = None, select: str = "accuracy",
             mu: float = 0.5, on_trial: Callable[[Any], None] | None = None,
-            on_rung: Callable[..., None] | None = None, storage_obj: Any = None) -> ExploreResult:
-    """Run (or resume) the exploration; returns what the study holds afterwards."""
+            on_rung: Callable[..., None] | None = None, storage_obj: Any = None,
+            heartbeat_s: int | None = DEFAULT_HEARTBEAT_S, on_wait: Callable[[str], None] | None = None) -> ExploreResult:
+    """Run (or resume) the exploration; returns what the study holds afterwards.
+
+    The process that runs this is the study's first worker (its sampler takes the
+    study's seed, so one-process runs repeat); `dse worker` processes may join it.
+    """
     select_model([], select, mu)  # bad --select/--mu fail before any work
     t0 = time.perf_counter()
     full = evaluator.full_images()
@@ -100,13 +106,25 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     space, _ = capped_space(settings.space, settings)
     if settings.strategy == "grid":
         check_grid(space, n_trials)  # before the study exists: a refused grid leaves nothing behind
-    sampler = make_sampler(settings.strategy, settings.seed, n_trials or 0)
-    study = open_study(storage, study_name, identity, sampler=sampler, storage_obj=storage_obj)
-    retry = fail_stale_trials(study)
-    runner = TrialRunner(settings, evaluator, study, on_rung=on_rung)
-    run_strategy(study, runner, space, settings.strategy, rungs=rungs, n_trials=n_trials,
-                 timeout_s=timeout_s, on_trial=on_trial, retry=retry)
+    worker = WorkerInfo.here(None, settings.seed, derive=False)
+    sampler = make_sampler(settings.strategy, worker.sampler_seed, n_trials or 0)
+    study = open_study(storage, study_name, identity, sampler=sampler, storage_obj=storage_obj,
+                       heartbeat_s=heartbeat_s)
+    set_target(study, n_trials)
+    run_study(study, settings, evaluator, space, rungs, worker, n_trials=n_trials, timeout_s=timeout_s,
+              on_trial=on_trial, on_rung=on_rung, on_wait=on_wait)
     return result_from_study(study, storage, select=select, mu=mu, wall_s=time.perf_counter() - t0)
+
+
+def run_study(study: Any, settings: ExploreSettings, evaluator: Evaluator, space: Any, rungs: tuple[int, ...],
+              worker: WorkerInfo, *, n_trials: int | None, timeout_s: float | None,
+              on_trial: Callable[[Any], None] | None = None, on_rung: Callable[..., None] | None = None,
+              on_wait: Callable[[str], None] | None = None) -> None:
+    """One worker's share of a study: run trials until the strategy is done (shared by explore and worker)."""
+    beat = getattr(study._storage, "get_heartbeat_interval", lambda: None)()
+    runner = TrialRunner(settings, evaluator, study, on_rung=on_rung)
+    run_strategy(study, runner, space, settings.strategy, rungs=rungs, n_trials=n_trials, timeout_s=timeout_s,
+                 on_trial=on_trial, worker=worker, heartbeat_s=beat, on_wait=on_wait)
 
 
 def trials_csv(records: tuple[TrialRecord, ...]) -> str:

@@ -134,7 +134,7 @@ def record_from_trial(number: int, state: str, values: Sequence[float] | None, a
         accuracy_ci95=tuple(ci) if ci and status == "complete" else None,
         memory_mb=memory, memory_fp32_mb=cost.get("memory_fp32_mb"), energy_mj=energy,
         energy_floor_mj=cost.get("energy_floor_mj"), images=rungs[-1]["images"] if rungs else None,
-        rungs=rungs, reason=str(attrs.get("reason", "")), trainings=sum(int(r.get("trainings", 0)) for r in rungs),
+        rungs=rungs, reason=str(attrs.get("reason") or ""), trainings=sum(int(r.get("trainings", 0)) for r in rungs),
         trained_images=sum(int(r.get("trained_images", 0)) for r in rungs),
         seconds=sum(float(r.get("seconds", 0.0)) for r in rungs),
         run_dir=result.get("run_dir"), fp32_run_dir=result.get("fp32_run_dir"),

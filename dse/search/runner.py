@@ -141,23 +141,35 @@ def neuron_cap(space: SearchSpace, settings: ExploreSettings) -> int | None:
 
     Memory and the energy floor grow with N, so above this size every
     candidate would be rejected before training: the search does not propose
-    them at all (the same prefilter, applied to the space once).
+    them at all (the same prefilter, applied to the space once). Monotone in N,
+    so a bisection finds it (a space may hold thousands of sizes).
     """
     b = settings.budgets
-    sizes = sorted(space.dim("neurons").values(), reverse=True)
+    sizes = sorted(space.dim("neurons").values())
     narrowest = {f"{k}_bits": min(space.dim(f"{k}_bits").values()) for k in BIT_KEYS}
     first = {name: space.dim(name).values()[0] for name in ("rounding", "rho", "window_steps")}
-    for n in sizes:
+
+    def fits(n: int) -> bool:
         for design in space.dim("design").values():
             for scheme in space.dim("scheme").values():
                 c = space.candidate({"design": design, "neurons": n, "scheme": scheme, **narrowest, **first})
-                mem = costs.memory_mb(c, b.phase, settings.accounting)
-                if mem > b.memory_mb:
+                if costs.memory_mb(c, b.phase, settings.accounting) > b.memory_mb:
                     continue
                 if b.energy_mj is None or costs.energy_floor_mj(c, b.phase, settings.profile,
                                                                 settings.accounting) <= b.energy_mj:
-                    return n
-    return None
+                    return True
+        return False
+
+    if not fits(sizes[0]):
+        return None
+    lo, hi = 0, len(sizes) - 1  # invariant: sizes[lo] fits, everything above hi does not
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(sizes[mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return sizes[lo]
 
 
 def capped_space(space: SearchSpace, settings: ExploreSettings) -> tuple[SearchSpace, str | None]:

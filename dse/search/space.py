@@ -27,6 +27,9 @@ SCHEMES = ("ptq", "itq")
 CONDITIONS = ("always", "fspinn", "quantized")
 
 
+MAX_VALUES = 10_000  # values one numeric dimension may take
+
+
 class SpaceError(ValueError):
     """A malformed --space restriction or candidate; the message is one line."""
 
@@ -114,6 +117,8 @@ class Dimension:
             raise SpaceError(f"--space {self.name}={text}: low is above high")
         if step <= 0:
             raise SpaceError(f"--space {self.name}={text}: step must be > 0")
+        if (hi - lo) / step + 1 > MAX_VALUES:  # every value may be enumerated (grid, --show-space, the neuron cap)
+            raise SpaceError(f"--space {self.name}={text}: more than {MAX_VALUES:,} values; use a larger step")
         return replace(self, low=lo, high=hi, step=step)
 
     def to_dict(self) -> dict[str, Any]:

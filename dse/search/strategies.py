@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .liveness import Heartbeat, WorkerInfo, fail_and_retry, recover_stale_trials
 from .runner import Pruned, Rejected, TrialRunner
 from .space import Candidate, SearchSpace
 
@@ -51,6 +51,9 @@ def make_sampler(strategy: str, seed: int, n_trials: int):
                                           multivariate=True, group=True, constant_liar=True)
 
 
+POLL_S = 2.0  # how often a worker that waits for others' trials looks at the study
+
+
 @dataclass
 class _Loop:
     study: Any
@@ -58,40 +61,70 @@ class _Loop:
     space: SearchSpace
     deadline: float | None
     on_trial: Callable[[Any], None] | None
+    worker: WorkerInfo | None = None
+    heartbeat_s: int | None = None
+    on_wait: Callable[[str], None] | None = None
 
     def time_left(self) -> bool:
         return self.deadline is None or time.monotonic() < self.deadline
 
+    def recover(self) -> None:
+        recover_stale_trials(self.study, self.heartbeat_s)
+
+    def wait(self, why: str) -> None:
+        if self.on_wait is not None:
+            self.on_wait(why)
+        time.sleep(POLL_S)
+
     def one(self, candidate: Candidate | None, rungs: tuple[int, ...]) -> Any:
-        """Ask, run, tell one trial (a fixed candidate is enqueued first); returns the frozen trial."""
+        """Ask, run, tell one trial (a fixed candidate is enqueued first); returns the frozen trial.
+
+        A WAITING trial (a retry of one whose worker died) is popped by ``ask`` before anything new.
+        """
         import optuna
         from optuna.trial import TrialState
 
         if candidate is not None:
             self.study.enqueue_trial(self.space.params(candidate))
-        trial = self.study.ask()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "heartbeat ... supposed to be used with Study.optimize": we beat ourselves
+            trial = self.study.ask()
         state, values = TrialState.FAIL, None
-        try:
-            c = self.space.suggest(trial)
-            values = self.runner.run(trial, c, rungs)
-            state = TrialState.COMPLETE
-        except (Rejected, Pruned, optuna.TrialPruned):
-            state = TrialState.PRUNED
-        except (ValueError, OSError) as exc:  # a candidate the simulator refuses; the search goes on
-            trial.set_user_attr("status", "failed")
-            trial.set_user_attr("reason", f"failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-        except KeyboardInterrupt:
-            # Left RUNNING on purpose: rerunning the command marks it failed and runs its candidate again.
-            raise
-        except BaseException:
-            self.study.tell(trial, state=TrialState.FAIL)
-            raise
+        with Heartbeat(self.study._storage, trial._trial_id, self.heartbeat_s):
+            self._name_worker(trial)
+            try:
+                c = self.space.suggest(trial)
+                values = self.runner.run(trial, c, rungs)
+                state = TrialState.COMPLETE
+            except (Rejected, Pruned, optuna.TrialPruned):
+                state = TrialState.PRUNED
+            except (ValueError, OSError) as exc:  # a candidate the simulator refuses; the search goes on
+                trial.set_user_attr("status", "failed")
+                trial.set_user_attr("reason", f"failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            except KeyboardInterrupt:
+                # Failed and queued again: rerunning the command (or any worker) runs its candidate first.
+                trial.set_user_attr("status", "failed")
+                trial.set_user_attr("reason", "interrupted")
+                fail_and_retry(self.study, trial._trial_id)
+                raise
+            except BaseException:
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             frozen = self.study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
         if self.on_trial is not None:
             self.on_trial(frozen)
         return frozen
+
+    def _name_worker(self, trial: Any) -> None:
+        attrs = {"worker": self.worker.to_dict() if self.worker else None}
+        retry_of = self.study._storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")
+        if retry_of is not None:
+            # a retry inherits the failed trial's attributes; start clean, naming the original
+            attrs.update(retry_of=retry_of, status="running", reason=None, rungs=[])
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
 
 
 def _finished(study: Any) -> list[Any]:
@@ -100,51 +133,103 @@ def _finished(study: Any) -> list[Any]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
 
 
-def _done_candidates(study: Any) -> dict[Candidate, Any]:
-    """Candidates that already have a finished (not failed) trial, for resuming grid/incremental runs."""
+def _states(study: Any) -> tuple[int, int, int]:
+    """(trials that trained, trials running, trials waiting) in the study, from the storage."""
     from optuna.trial import TrialState
 
+    trained = running = waiting = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            trained += t.user_attrs.get("status") in ("complete", "pruned")
+        running += t.state == TrialState.RUNNING
+        waiting += t.state == TrialState.WAITING
+    return trained, running, waiting
+
+
+def _done_candidates(study: Any, *, running: bool = False) -> dict[Candidate, Any]:
+    """Candidates that already have a finished (not failed) trial, and with ``running`` those being run."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED) + ((TrialState.RUNNING,) if running else ())
     out = {}
-    for t in _finished(study):
-        if t.state != TrialState.FAIL and t.user_attrs.get("candidate"):
+    for t in study.get_trials(deepcopy=False, states=states):
+        if t.user_attrs.get("candidate"):
             out[Candidate.from_dict(t.user_attrs["candidate"])] = t
     return out
 
 
+def _drain_retries(loop: _Loop, rungs: tuple[int, ...]) -> None:
+    """Run the retries of trials whose worker died (WAITING trials), before anything new."""
+    loop.recover()
+    while loop.time_left() and _states(loop.study)[2]:
+        loop.one(None, rungs)
+
+
 def run_strategy(study: Any, runner: TrialRunner, space: SearchSpace, strategy: str, *, rungs: tuple[int, ...],
                  n_trials: int | None, timeout_s: float | None, on_trial: Callable[[Any], None] | None = None,
-                 retry: list[dict[str, Any]] | None = None) -> None:
-    """Run the strategy until it is done, the study holds ``n_trials`` finished trials, or time is up."""
-    loop = _Loop(study, runner, space, None if timeout_s is None else time.monotonic() + timeout_s, on_trial)
+                 worker: WorkerInfo | None = None, heartbeat_s: int | None = None,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+    """Run the strategy until it is done, the study holds ``n_trials`` trained trials, or time is up.
+
+    Any number of processes may run this on one study at once (``dse worker``):
+    each asks the shared storage for the next trial, retries trials whose
+    worker died, and returns only when nothing is left to run or wait for.
+    """
+    loop = _Loop(study, runner, space, None if timeout_s is None else time.monotonic() + timeout_s, on_trial,
+                 worker, heartbeat_s, on_wait)
     runner.deadline = loop.deadline
     if strategy == "optuna":
-        # --trials counts trials that trained (complete, or stopped at a lower fidelity);
-        # rejections before training are recorded but nearly free, so they do not use up the
-        # budget (at most REJECT_FACTOR x T trials in all, in case almost nothing fits or all fail).
-        target = DEFAULT_TRIALS if n_trials is None else n_trials
-        for params in retry or ():  # candidates of trials an interruption cut short, first
-            study.enqueue_trial(params)
-        while loop.time_left():
-            finished = _finished(study)
-            trained = sum(t.user_attrs.get("status") in ("complete", "pruned") for t in finished)
-            if trained >= target or len(finished) >= REJECT_FACTOR * target:
-                return
-            loop.one(None, rungs)
+        _optuna(loop, rungs, DEFAULT_TRIALS if n_trials is None else n_trials)
         return
     if strategy == "grid":
         check_grid(space, n_trials)
-        candidates: Iterator[Candidate] = space.grid()
-        done = _done_candidates(study)
-        for c in candidates:
-            if not loop.time_left():
-                return
-            if c not in done:
-                loop.one(c, rungs[-1:])
+        _grid(loop, space, rungs[-1:])
         return
     if strategy == "incremental":
         _incremental(loop, space, rungs[-1:], n_trials)
         return
     raise StrategyError(f"unknown strategy {strategy!r}")
+
+
+def _optuna(loop: _Loop, rungs: tuple[int, ...], target: int) -> None:
+    # The target counts trials that trained (complete, or stopped at a lower fidelity);
+    # rejections before training are recorded but nearly free, so they do not use it up
+    # (at most REJECT_FACTOR x target trials in all, in case almost nothing fits or all fail).
+    while loop.time_left():
+        loop.recover()
+        trained, running, waiting = _states(loop.study)
+        if len(_finished(loop.study)) >= REJECT_FACTOR * target:
+            return
+        if waiting or trained + running < target:
+            loop.one(None, rungs)
+        elif running:
+            # Others' trials may still fail (their worker dies) and need a retry: stay until they end.
+            loop.wait(f"{running} trial(s) running in other workers")
+        else:
+            return
+
+
+def _grid(loop: _Loop, space: SearchSpace, rungs: tuple[int, ...]) -> None:
+    taken = None  # done or being run, by any worker; read again after each trial this worker runs
+    for c in space.grid():
+        if not loop.time_left():
+            return
+        if taken is None:
+            _drain_retries(loop, rungs)
+            taken = _done_candidates(loop.study, running=True)
+        if c not in taken:
+            loop.one(c, rungs)
+            taken = None
+    _wait_for_others(loop, rungs)
+
+
+def _wait_for_others(loop: _Loop, rungs: tuple[int, ...]) -> None:
+    while loop.time_left():
+        _drain_retries(loop, rungs)
+        running = _states(loop.study)[1]
+        if not running:
+            return
+        loop.wait(f"{running} trial(s) running in other workers")
 
 
 def check_grid(space: SearchSpace, n_trials: int | None) -> int:
@@ -197,18 +282,31 @@ def incremental_candidates(space: SearchSpace, design: str, neurons: int) -> lis
 
 
 def _incremental(loop: _Loop, space: SearchSpace, rungs: tuple[int, ...], n_trials: int | None) -> None:
-    done = _done_candidates(loop.study)
-    count = sum(t.user_attrs.get("status") in ("complete", "pruned") for t in _finished(loop.study))
     for design in space.dim("design").values():
         for n in incremental_sizes(space):
             fits_any = False
             for c in incremental_candidates(space, design, n):
-                if not loop.time_left() or (n_trials is not None and count >= n_trials):
+                _drain_retries(loop, rungs)
+                trained = _states(loop.study)[0]
+                if not loop.time_left() or (n_trials is not None and trained >= n_trials):
                     return
-                frozen = done.get(c)
+                frozen = _settled(loop, c)
                 if frozen is None:
                     frozen = loop.one(c, rungs)
-                    count += frozen.user_attrs.get("status") in ("complete", "pruned")
                 fits_any |= frozen.state.name == "COMPLETE" and all(v <= 0 for v in frozen.constraints.values())
             if not fits_any:
                 break  # memory and energy grow with N: no larger network fits either
+
+
+def _settled(loop: _Loop, c: Candidate) -> Any:
+    """The finished trial of ``c`` (waiting while another worker runs it), or None if it has none."""
+    from optuna.trial import TrialState
+
+    while True:
+        t = _done_candidates(loop.study, running=True).get(c)
+        if t is None or t.state != TrialState.RUNNING:
+            return t
+        if not loop.time_left():
+            return None
+        loop.wait(f"trial #{t.number} ({c.label()}) running in another worker")
+        loop.recover()

@@ -4,8 +4,11 @@ A study records in its user attributes everything that decides what its
 trials mean (``dse_identity``: space, budgets, phase, profile, seed, strategy,
 fidelities, data); rerunning the same command loads it (``load_if_exists``) and
 continues, and a name that exists with another identity is an error rather
-than a silent mix. The storage is any Optuna RDB URL (SQLite by default);
-nothing is pickled.
+than a silent mix. The storage is any Optuna RDB URL: SQLite by default (one
+machine, any number of processes), PostgreSQL for workers on several machines;
+storages record heartbeats, and trials whose worker died are retried
+(:mod:`dse.search.liveness`). Nothing is pickled, and passwords in URLs are
+masked in everything shown or written.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .liveness import DEFAULT_HEARTBEAT_S, grace_s, retry_callback
 from .objectives import DIRECTIONS, OBJECTIVES
 
-__all__ = ["StudyError", "DEFAULT_STORAGE", "open_study", "load_existing_study", "mask_url", "slug",
-           "default_study_name", "fail_stale_trials"]
+__all__ = ["StudyError", "DEFAULT_STORAGE", "open_study", "load_existing_study", "mask_url", "scrub", "slug",
+           "default_study_name", "differences_text", "identity_of", "set_target", "target_of"]
 
 DEFAULT_STORAGE = "sqlite:///reports/explore.db"
 IDENTITY_ATTR = "dse_identity"
@@ -30,10 +34,32 @@ class StudyError(ValueError):
 
 
 def mask_url(url: str | None) -> str:
-    """The storage URL with any password replaced by ***."""
+    """The storage URL with any password (in the user part or a ``password=`` query) replaced by ***."""
     if url is None:
         return "in-memory storage"
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+    url = re.sub(r"(//[^/@?#]*?:)[^/@?#]*@", r"\1***@", url)
+    return re.sub(r"([?&](?:password|passwd|pwd)=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def url_password(url: str | None) -> str | None:
+    """The password written in a storage URL, if any (to scrub it from messages of other libraries)."""
+    if not url:
+        return None
+    m = re.search(r"//[^/@?#]*?:([^/@?#]*)@", url) or re.search(r"[?&](?:password|passwd|pwd)=([^&#]*)", url,
+                                                              flags=re.IGNORECASE)
+    return m.group(1) if m and m.group(1) else None
+
+
+def scrub(text: str, url: str | None) -> str:
+    """``text`` with the URL's password replaced by *** wherever it appears (raw or %-decoded)."""
+    from urllib.parse import unquote
+
+    secret = url_password(url)
+    if secret:
+        for form in {secret, unquote(secret)}:
+            if len(form) >= 1:
+                text = text.replace(form, "***")
+    return text
 
 
 def slug(name: str) -> str:
@@ -54,22 +80,56 @@ def default_study_name(strategy: str, dataset: str, budget_mb: float, budget_mj:
     return f"{name}-{phase}-{Path(profile).stem}-{strategy}"
 
 
-def _storage(url: str | None):
+def _storage(url: str | None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S):
+    """An Optuna storage for the URL, with heartbeats and retry of trials whose worker died."""
     import optuna
 
     if url is None:
         return optuna.storages.InMemoryStorage()
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+    _check_url(url)
+    if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    elif url.startswith("sqlite:////"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:"):
+        # several processes on one machine share a SQLite file: wait for the lock, never fail on it
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
+    elif url.startswith(("postgresql", "mysql")):
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    if heartbeat_s and ":memory:" not in url:
+        kwargs.update(heartbeat_interval=heartbeat_s, grace_period=grace_s(heartbeat_s),
+                      heartbeat_stale_trial_callback=retry_callback())
     try:
-        storage = optuna.storages.RDBStorage(url)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many types; report one line
-        raise StudyError(f"cannot open storage {mask_url(url)}: {str(exc).splitlines()[0]}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            storage = optuna.storages.RDBStorage(url, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy and the drivers raise many types; report one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StudyError(f"cannot open storage {mask_url(url)}: {scrub(first, url)}") from None
     if url.startswith("sqlite:") and ":memory:" not in url:
         _fast_sqlite(storage.engine)
     return storage
+
+
+def _check_url(url: str) -> None:
+    """Malformed URLs and missing database drivers fail here, with how to fix them."""
+    from sqlalchemy.engine import make_url
+
+    m = re.match(r"^([a-z][a-z0-9]*)(\+[a-z0-9_]+)?://", url)
+    if not m:
+        raise StudyError(f"storage {mask_url(url)!r} is not a database URL: write sqlite:///path/to/file.db or "
+                         "postgresql://user@host:5432/dbname")
+    dialect = m.group(1)
+    if dialect not in ("sqlite", "postgresql", "mysql"):
+        raise StudyError(f"storage {mask_url(url)}: unknown database '{dialect}'; use sqlite:/// (one machine) "
+                         "or postgresql:// (several)")
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except ImportError as exc:
+        how = "pip install 'snn-dse[postgres]'" if dialect == "postgresql" else "install its Python driver"
+        raise StudyError(f"storage {mask_url(url)}: the database driver is not installed ({exc.name or exc}); "
+                         f"{how}") from None
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's URL errors: report one line
+        raise StudyError(f"storage {mask_url(url)} is malformed: {scrub(str(exc).splitlines()[0], url)}") from None
 
 
 def _fast_sqlite(engine: Any) -> None:
@@ -101,12 +161,18 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
+def differences_text(a: Any, b: Any) -> str:
+    """The keys where two identities differ, for a one-line message (at most four named)."""
+    diff = _differences(a, b)
+    return ", ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
+
+
 def open_study(storage: str | None, name: str, identity: dict[str, Any], *, sampler: Any = None,
-               storage_obj: Any = None):
+               storage_obj: Any = None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S):
     """Create the study, or load it if it exists with the same identity (StudyError otherwise)."""
     import optuna
 
-    store = storage_obj if storage_obj is not None else _storage(storage)
+    store = storage_obj if storage_obj is not None else _storage(storage, heartbeat_s)
     ident = _canonical(identity)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -124,18 +190,17 @@ def open_study(storage: str | None, name: str, identity: dict[str, Any], *, samp
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(OBJECTIVES))  # names shown by optuna-dashboard
     elif existing != ident:
-        diff = _differences(existing, ident)
-        shown = ", ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
-        raise StudyError(f"study '{name}' in {mask_url(storage)} exists with other settings ({shown}); "
+        raise StudyError(f"study '{name}' in {mask_url(storage)} exists with other settings "
+                         f"({differences_text(existing, ident)}); "
                          "rerun with its original flags or choose another --study-name")
     return study
 
 
-def load_existing_study(storage: str | None, name: str):
+def load_existing_study(storage: str | None, name: str, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S):
     """Load a study made by `dse explore` (StudyError naming the studies there otherwise)."""
     import optuna
 
-    store = _storage(storage)
+    store = _storage(storage, heartbeat_s)
     try:
         study = optuna.load_study(study_name=name, storage=store)
     except KeyError:
@@ -151,16 +216,14 @@ def identity_of(study: Any) -> dict[str, Any]:
     return study.user_attrs[IDENTITY_ATTR]
 
 
-def fail_stale_trials(study: Any) -> list[dict[str, Any]]:
-    """Mark trials left RUNNING by an interrupted run as failed; return their params to run again.
+TARGET_ATTR = "dse_target"
 
-    One `dse explore` process drives a study at a time for now; with several
-    workers (issue #6) heartbeats decide what is stale instead.
-    """
-    from optuna.trial import TrialState
 
-    params = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL)
-        params.append(dict(t.params))
-    return params
+def set_target(study: Any, n_trials: int | None) -> None:
+    """Record how many trained trials the study aims at, so that workers joining it know when to stop."""
+    if n_trials is not None and study.user_attrs.get(TARGET_ATTR) != n_trials:
+        study.set_user_attr(TARGET_ATTR, n_trials)
+
+
+def target_of(study: Any) -> int | None:
+    return study.user_attrs.get(TARGET_ATTR)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,7 @@ class SyntheticEvaluator:
 
     full: int = 5_000
     test_images: int = 1_000
+    seconds: float = 0.0  # wall time each evaluation takes (a stand-in for training, for tests of workers)
     trained: set[tuple[Any, ...]] = field(default_factory=set)
     calls: int = 0
 
@@ -84,6 +86,9 @@ class SyntheticEvaluator:
         from dse.cost.structure import design_structure
 
         self.calls += 1
+        t0 = time.perf_counter()
+        if self.seconds > 0:
+            time.sleep(self.seconds)
         key = (c.fp32() if c.scheme != "itq" else c, train_images)
         made = key not in self.trained
         self.trained.add(key)
@@ -95,7 +100,7 @@ class SyntheticEvaluator:
         return Evaluation(accuracy=acc, accuracy_ci95=(max(acc - half, 0.0), min(acc + half, 1.0)),
                           counts_per_image=counts, train_images=train_images, trainings=int(made),
                           trained_images=train_images if made else 0, quantizations=int(c.scheme == "ptq"),
-                          confusion=_confusion(acc, self.test_images))
+                          confusion=_confusion(acc, self.test_images), seconds=time.perf_counter() - t0)
 
 
 def _confusion(acc: float, test_images: int) -> tuple[tuple[int, ...], ...]:
