@@ -49,9 +49,11 @@ def postgres_url():
     if not initdb or not pg_ctl:
         _unavailable("PostgreSQL server binaries (Debian package postgresql) are not installed")
     try:
-        import psycopg2  # noqa: F401
-    except ImportError:
-        _unavailable("psycopg2 is not installed (pip install 'snn-dse[postgres]')")
+        from sqlalchemy.engine import make_url
+
+        make_url("postgresql://").get_dialect().import_dbapi()  # SQLAlchemy's default driver for postgresql://
+    except ImportError as exc:
+        _unavailable(f"the PostgreSQL driver {exc.name} is not installed (pip install 'snn-dse[postgres]')")
     # its own folder in the system temp dir: pytest's tmp folders are private to the test user (mode 700)
     root = Path(tempfile.mkdtemp(prefix="dse-pg-"))
     data, sock = root / "data", root / "sock"
