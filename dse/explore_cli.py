@@ -136,6 +136,20 @@ def add_storage_args(p: Any) -> None:
                         f"retried by another worker (default {DEFAULT_HEARTBEAT_S})")
 
 
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (pre-emption, a batch system's time limit) ends a search like Ctrl-C: the running
+    trial is failed and queued again at once, instead of waiting out its heartbeat."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding program): its own handling stays
+        pass
+
+
 def _quiet_optuna() -> None:
     import optuna
 
@@ -238,6 +252,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             con.print(f"     #{number} {rung['images']} images ({made}, {rung['seconds']:.1f} s): accuracy "
                       f"{100 * rung['accuracy']:.2f}%", markup=False, highlight=False)
 
+    sigterm_as_interrupt()
     try:
         result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
                          timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial, on_rung=on_rung,

@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from dse.console import console
-    from dse.explore_cli import _quiet_optuna, waiting_printer
+    from dse.explore_cli import _quiet_optuna, sigterm_as_interrupt, waiting_printer
     from dse.report.terminal import trial_line
     from dse.run import check_out_dir
     from dse.search.records import record_from_trial
@@ -77,6 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             con.print(trial_line(record_from_trial(frozen.number, frozen.state.name, frozen.values,
                                                    frozen.user_attrs, budgets)), markup=False, highlight=False)
 
+    sigterm_as_interrupt()
     try:
         result = join_study(args.storage, args.study_name, make_evaluator, worker_id=args.worker_id,
                             n_trials=args.trials, timeout_s=args.timeout, heartbeat_s=args.heartbeat,
