@@ -45,6 +45,7 @@ def _non_negative_float(text: str) -> float:
 def register(sub: Any) -> None:
     from dse.cli import _positive_int, _seed
     from dse.data import DATASETS
+    from dse.search.liveness import DEFAULT_HEARTBEAT_S
     from dse.search.objectives import STRATEGIES
     from dse.search.select import SELECTIONS
     from dse.search.strategies import DEFAULT_TRIALS
@@ -84,6 +85,10 @@ def register(sub: Any) -> None:
                         f"--timeout, {DEFAULT_TRIALS} trials or {DEFAULT_TIME_BUDGET_S // 60} minutes, whichever "
                         "comes first)")
     add_storage_args(x)
+    x.add_argument("--heartbeat", type=_positive_int, metavar="SEC",
+                   help=f"seconds between a running trial's heartbeats, for every process of the study; a trial "
+                        f"silent for 3x this is failed and retried (default: the study's, {DEFAULT_HEARTBEAT_S} "
+                        "for a new one)")
     x.add_argument("--study-name", metavar="NAME", help="default: from data, budgets, phase, profile and strategy")
     x.add_argument("--seed", type=_seed, default=0)
     x.add_argument("--select", choices=SELECTIONS, default="accuracy",
@@ -123,17 +128,12 @@ def default_storage() -> str:
 
 
 def add_storage_args(p: Any) -> None:
-    """--storage and --heartbeat, shared by explore and worker."""
-    from dse.cli import _positive_int
-    from dse.search.liveness import DEFAULT_HEARTBEAT_S
+    """--storage, shared by explore and worker."""
     from dse.search.study import DEFAULT_STORAGE
 
     p.add_argument("--storage", default=default_storage(), metavar="URL",
                    help=f"Optuna storage URL: sqlite:///FILE (one machine) or postgresql://USER@HOST/DB (several; "
                         f"password from ~/.pgpass or the URL); default $DSE_STORAGE, else {DEFAULT_STORAGE}")
-    p.add_argument("--heartbeat", type=_positive_int, default=DEFAULT_HEARTBEAT_S, metavar="SEC",
-                   help=f"seconds between a running trial's heartbeats; a trial silent for 3x this is failed and "
-                        f"retried by another worker (default {DEFAULT_HEARTBEAT_S})")
 
 
 def sigterm_as_interrupt() -> None:

@@ -80,7 +80,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     sigterm_as_interrupt()
     try:
         result = join_study(args.storage, args.study_name, make_evaluator, worker_id=args.worker_id,
-                            n_trials=args.trials, timeout_s=args.timeout, heartbeat_s=args.heartbeat,
+                            n_trials=args.trials, timeout_s=args.timeout,
                             on_trial=on_trial, on_wait=waiting_printer(con, args.quiet), on_start=on_start)
     except KeyboardInterrupt:
         print(f"interrupted: the running trial is failed and queued again; rerun a worker on study "

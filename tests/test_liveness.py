@@ -118,3 +118,28 @@ def test_worker_seeds_differ_and_repeat():
     assert derive_seed(0, "a") != derive_seed(1, "a")
     assert WorkerInfo.here(None, 7, derive=False).sampler_seed == 7  # `dse explore` keeps the study's seed
     assert WorkerInfo.here(None, 7).worker_id.endswith(str(os.getpid()))
+
+
+def test_the_heartbeat_is_the_studys_and_workers_adopt_it(tmp_path):
+    from dse.search.explore import explore
+    from dse.search.objectives import Budgets, ExploreSettings
+    from dse.search.space import DEFAULT_SPACE
+    from dse.search.study import heartbeat_of
+    from dse.search.synthetic import SyntheticEvaluator
+    from dse.search.worker import join_study
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    settings = ExploreSettings(Budgets(memory_mb=1.0), space=DEFAULT_SPACE.restricted({"design": "fspinn"}))
+
+    def run(beat):
+        return explore(settings, SyntheticEvaluator(), storage=url, study_name="hb", n_trials=1, heartbeat_s=beat)
+
+    run(2)
+    beats = []
+    join_study(url, "hb", lambda ident: SyntheticEvaluator(),
+               on_start=lambda w, s, t: beats.append(heartbeat_of(optuna.load_study(study_name="hb", storage=url))))
+    assert beats == [2]
+    run(None)  # a rerun without --heartbeat keeps the study's
+    assert heartbeat_of(optuna.load_study(study_name="hb", storage=url)) == 2
+    run(5)
+    assert heartbeat_of(optuna.load_study(study_name="hb", storage=url)) == 5

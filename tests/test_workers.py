@@ -100,7 +100,7 @@ def test_three_workers_on_postgres_one_killed(tmp_path, postgres_url):
     explore = _dse("explore", "--budget-mb", "1", "--trials", str(target), *COMMON, *argv,
                    "--out", str(tmp_path / "out"), cwd=tmp_path, log=logs / "explore.txt")
     study = _study(postgres_url, name, time.monotonic() + 60)
-    workers = [_dse("worker", *argv, "--heartbeat", "1", "--synthetic-seconds", str(SECONDS), "--worker-id", f"w{k}",
+    workers = [_dse("worker", *argv, "--synthetic-seconds", str(SECONDS), "--worker-id", f"w{k}",
                     cwd=tmp_path, log=logs / f"worker{k}.txt") for k in range(3)]
     victim = workers[1]
     killed = _kill_mid_trial(study, victim, time.monotonic() + 90)
@@ -194,8 +194,9 @@ def test_grid_study_shared_by_two_processes_covers_every_candidate(tmp_path):
     space = ["--space", "design=fspinn", "--space", "neurons=100..400", "--space", "weights_bits=8,32",
              "--space", "inh_bits=32", "--space", "vmem_bits=32", "--space", "vth_bits=32", "--space", "scheme=ptq",
              "--space", "rounding=nearest", "--space", "rho=2", "--space", "window_steps=50"]
-    common = ["--storage", url, "--study-name", "grid", "--heartbeat", "1", "--synthetic-seconds", "1.5"]
-    explore = _dse("explore", "--budget-mb", "1", "--strategy", "grid", "--evaluator", "synthetic", *space, *common,
+    common = ["--storage", url, "--study-name", "grid", "--synthetic-seconds", "1.5"]
+    explore = _dse("explore", "--budget-mb", "1", "--strategy", "grid", "--evaluator", "synthetic", "--heartbeat", "1",
+                   *space, *common,
                    "--out", str(tmp_path / "out"), cwd=tmp_path, log=tmp_path / "explore.txt")
     study = _study(url, "grid", time.monotonic() + 60)
     worker = _dse("worker", *common, cwd=tmp_path, log=tmp_path / "worker.txt")

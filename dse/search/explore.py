@@ -26,7 +26,7 @@ from .records import CSV_FIELDS, STATUSES, TrialRecord, pareto_front, records_fr
 from .runner import TrialRunner, capped_space
 from .select import closest_candidates, select_model
 from .strategies import check_grid, make_sampler, run_strategy
-from .study import identity_of, mask_url, open_study, set_target
+from .study import HEARTBEAT_ATTR, heartbeat_of, identity_of, mask_url, open_study, set_target
 
 __all__ = ["ExploreResult", "explore", "run_study", "result_from_study", "write_outputs", "budgets_from_identity"]
 
@@ -92,7 +92,7 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
             n_trials: int | None = None, timeout_s: float | None = None, select: str = "accuracy",
             mu: float = 0.5, on_trial: Callable[[Any], None] | None = None,
             on_rung: Callable[..., None] | None = None, storage_obj: Any = None,
-            heartbeat_s: int | None = DEFAULT_HEARTBEAT_S, on_wait: Callable[[str], None] | None = None) -> ExploreResult:
+            heartbeat_s: int | None = None, on_wait: Callable[[str], None] | None = None) -> ExploreResult:
     """Run (or resume) the exploration; returns what the study holds afterwards.
 
     The process that runs this is the study's first worker (its sampler takes the
@@ -109,7 +109,13 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     worker = WorkerInfo.here(None, settings.seed, derive=False)
     sampler = make_sampler(settings.strategy, worker.sampler_seed, n_trials or 0)
     study = open_study(storage, study_name, identity, sampler=sampler, storage_obj=storage_obj,
-                       heartbeat_s=heartbeat_s)
+                       heartbeat_s=heartbeat_s or DEFAULT_HEARTBEAT_S)
+    # The interval is the study's (a worker with a shorter one would take others' trials for dead):
+    # a new value is recorded for processes started from now on; without one, the study's holds.
+    if heartbeat_s is not None or HEARTBEAT_ATTR not in study.user_attrs:
+        study.set_user_attr(HEARTBEAT_ATTR, heartbeat_s or DEFAULT_HEARTBEAT_S)
+    elif heartbeat_of(study) != DEFAULT_HEARTBEAT_S and storage_obj is None:
+        study = open_study(storage, study_name, identity, sampler=sampler, heartbeat_s=heartbeat_of(study))
     set_target(study, n_trials)
     run_study(study, settings, evaluator, space, rungs, worker, n_trials=n_trials, timeout_s=timeout_s,
               on_trial=on_trial, on_rung=on_rung, on_wait=on_wait)

@@ -23,7 +23,7 @@ from .liveness import DEFAULT_HEARTBEAT_S, grace_s, retry_callback
 from .objectives import DIRECTIONS, OBJECTIVES
 
 __all__ = ["StudyError", "DEFAULT_STORAGE", "open_study", "load_existing_study", "mask_url", "scrub", "slug",
-           "default_study_name", "differences_text", "identity_of", "set_target", "target_of"]
+           "default_study_name", "differences_text", "heartbeat_of", "identity_of", "set_target", "target_of"]
 
 DEFAULT_STORAGE = "sqlite:///reports/explore.db"
 IDENTITY_ATTR = "dse_identity"
@@ -217,6 +217,12 @@ def identity_of(study: Any) -> dict[str, Any]:
 
 
 TARGET_ATTR = "dse_target"
+HEARTBEAT_ATTR = "dse_heartbeat_s"
+
+
+def heartbeat_of(study: Any) -> int:
+    """The study's heartbeat interval: every process of a study beats and judges staleness alike."""
+    return int(study.user_attrs.get(HEARTBEAT_ATTR) or DEFAULT_HEARTBEAT_S)
 
 
 def set_target(study: Any, n_trials: int | None) -> None:

@@ -19,12 +19,13 @@ from typing import Any, Callable
 
 from .evaluate import Evaluator
 from .explore import ExploreResult, result_from_study, run_study
-from .liveness import DEFAULT_HEARTBEAT_S, WorkerInfo
+from .liveness import WorkerInfo
 from .objectives import Budgets, ExploreSettings
 from .runner import capped_space
 from .space import DEFAULT_SPACE, SearchSpace
 from .strategies import make_sampler
-from .study import StudyError, differences_text, identity_of, load_existing_study, mask_url, target_of
+from .study import (StudyError, differences_text, heartbeat_of, identity_of, load_existing_study, mask_url,
+                    target_of)
 
 __all__ = ["join_study", "settings_from_identity", "evaluator_from_identity", "space_from_dict"]
 
@@ -82,12 +83,13 @@ def evaluator_from_identity(ev: dict[str, Any], *, cache_dir: Path, data_dir: st
 
 def join_study(storage: str, study_name: str, make_evaluator: Callable[[dict[str, Any]], Evaluator], *,
                worker_id: str | None = None, n_trials: int | None = None, timeout_s: float | None = None,
-               heartbeat_s: int | None = DEFAULT_HEARTBEAT_S, on_trial: Callable[[Any], None] | None = None,
+               on_trial: Callable[[Any], None] | None = None,
                on_rung: Callable[..., None] | None = None, on_wait: Callable[[str], None] | None = None,
                on_start: Callable[[WorkerInfo, ExploreSettings, int | None], None] | None = None) -> ExploreResult:
     """Run trials of an existing study until it is done; returns what the study holds afterwards."""
     t0 = time.perf_counter()
-    study = load_existing_study(storage, study_name, heartbeat_s)
+    study = load_existing_study(storage, study_name, heartbeat_s=None)
+    study = load_existing_study(storage, study_name, heartbeat_s=heartbeat_of(study))  # beat as the study does
     identity = identity_of(study)
     settings = settings_from_identity(identity)
     evaluator = make_evaluator(identity["evaluator"])
