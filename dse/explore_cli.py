@@ -49,7 +49,6 @@ def register(sub: Any) -> None:
     from dse.search.objectives import STRATEGIES
     from dse.search.select import SELECTIONS
     from dse.search.strategies import DEFAULT_TRIALS
-    from dse.search.study import DEFAULT_STORAGE
 
     x = sub.add_parser(
         "explore", help="multi-objective search under memory and energy budgets, with Pareto reports",
@@ -112,8 +111,7 @@ def register(sub: Any) -> None:
                        description="Rebuild the front of a `dse explore` study from its storage and write one "
                                    "self-contained HTML file (works offline).")
     r.add_argument("study", metavar="STUDY", help="study name (as printed by dse explore)")
-    r.add_argument("--storage", default=default_storage(), metavar="URL",
-                   help=f"Optuna storage URL (default: $DSE_STORAGE, else {DEFAULT_STORAGE})")
+    add_storage_args(r)
     r.add_argument("--out", metavar="FILE", help="HTML file to write (default reports/STUDY/report.html)")
     r.add_argument("--select", choices=SELECTIONS, default="accuracy")
     r.add_argument("--mu", type=_non_negative_float, default=0.5)

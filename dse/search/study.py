@@ -55,10 +55,8 @@ def scrub(text: str, url: str | None) -> str:
     from urllib.parse import unquote
 
     secret = url_password(url)
-    if secret:
-        for form in {secret, unquote(secret)}:
-            if len(form) >= 1:
-                text = text.replace(form, "***")
+    for form in {secret, unquote(secret)} if secret else ():
+        text = text.replace(form, "***")
     return text
 
 
