@@ -22,9 +22,7 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        # argparse quotes what was typed (unrecognized arguments, bad numbers), line breaks included.
-        message = message.replace("\r", "\\r").replace("\n", "\\n")
+    def error(self, message: str) -> None:  # one line (main escapes line breaks), no usage dump
         raise CliError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
