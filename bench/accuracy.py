@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from dse.train import TrainConfig, train_run
+from dse.runs.train import TrainConfig, train_run
 
 
 def main(argv: list[str] | None = None) -> int:

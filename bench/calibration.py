@@ -28,7 +28,7 @@ ACTIVITY_IMAGES = "2000"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dse.cli import main as dse
+    from dse.cli.main import main as dse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "reports" / "calibration"))
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if rc:
             return rc
         from dse.cost.activity import activity_table_toml
-        from dse.measure import load_measurements
+        from dse.calibration.measure import load_measurements
 
         doc = load_measurements(act / "measurements.json")
         s = doc["settings"]

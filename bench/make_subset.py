@@ -1,4 +1,4 @@
-"""Build the bundled class-balanced subsets in dse/subset/ from the full IDX data.
+"""Build the bundled class-balanced subsets in dse/data/subset/ from the full IDX data.
 
     python bench/make_subset.py --source-dir DIR
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dse.data import (
+from dse.data.locate import (
     DATASET_SHA256,
     DATASETS,
     N_CLASSES,
@@ -33,7 +33,7 @@ from dse.data import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO_ROOT / "dse" / "subset"
+DEFAULT_OUT = REPO_ROOT / "dse" / "data" / "subset"
 DEFAULT_SEED = 20250601
 # Everything bundled (xz files + manifest) must fit the wheel budget.
 DEFAULT_BUDGET_BYTES = 2_200_000

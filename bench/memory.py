@@ -19,7 +19,7 @@ import sys
 CHILD = r"""
 import json, resource, sys
 import numpy as np
-from dse.data import load_dataset
+from dse.data.locate import load_dataset
 from dse.models.counts import new_counts
 from dse.models.network import NetworkState, Simulator
 from dse.models.quantize import parse_quant

@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from dse.bench import run_bench
-from dse.run import atomic_write_bytes, cpu_model, now_iso
+from dse.runs.bench import run_bench
+from dse.runs.folder import atomic_write_bytes, cpu_model, now_iso
 
 # BindsNET 0.3.4 on a 2-core machine like CI's (issue #2): Diehl & Cook, 350 ms/image.
 BINDSNET = {("baseline", 400): (5.8, 9.5), ("baseline", 1600): (1.1, None)}

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _dse(*argv: str, cwd: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dse.cli", *argv, "--quiet"], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "dse", *argv, "--quiet"], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
 

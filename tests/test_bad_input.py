@@ -1,6 +1,6 @@
 """Bad input on the command line (issue #6, part 4): one line on stderr, exit status 2, nothing written.
 
-Every case runs `dse.cli.main` in a fresh, empty working directory and checks
+Every case runs `dse.cli.main.main` in a fresh, empty working directory and checks
 that it is still empty afterwards (no run folder, no reports/, no database,
 no cache). Files a case needs (broken profiles, damaged data, a fake run
 folder) live in a sibling folder, outside the one checked. No case trains:
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.cli import main
-from dse.data import FILE_STEMS, idx_bytes
+from dse.cli.main import main
+from dse.data.locate import FILE_STEMS, idx_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def _fake_run(folder: Path) -> Path:
 @pytest.fixture()
 def cwd(tmp_path, monkeypatch):
     """The empty working directory every case must leave empty."""
-    from dse import data
+    from dse.data import locate
 
     here = tmp_path / "cwd"
     here.mkdir()
@@ -80,8 +80,8 @@ def cwd(tmp_path, monkeypatch):
     # Only what a case names may be found: no data from the environment, the user cache or the system.
     for var in ("DSE_DATA_DIR", "DSE_STORAGE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(data, "user_cache_dir", lambda: tmp_path / "outside" / "no-cache")
-    monkeypatch.setattr(data, "SYSTEM_DATA_ROOT", tmp_path / "outside" / "no-system")
+    monkeypatch.setattr(locate, "user_cache_dir", lambda: tmp_path / "outside" / "no-cache")
+    monkeypatch.setattr(locate, "SYSTEM_DATA_ROOT", tmp_path / "outside" / "no-system")
     return here
 
 
@@ -442,7 +442,7 @@ def test_space_refuses_a_range_with_too_many_values():
 
 
 def test_explore_refuses_an_out_file_before_searching(cwd, paths, capsys, monkeypatch):
-    from dse import explore_cli
+    from dse.cli import explore as explore_cli
     from dse.search.synthetic import SyntheticEvaluator
 
     monkeypatch.setattr(explore_cli, "_make_evaluator", lambda args: SyntheticEvaluator())

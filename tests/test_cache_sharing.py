@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.run import RunError
+from dse.runs.folder import RunError
 from dse.search.evaluate import SnnEvaluator, _cached_run
 from dse.search.space import DEFAULT_SPACE
 
@@ -53,10 +53,10 @@ def test_concurrent_workers_train_a_key_once(tmp_path):
 
 
 def test_a_pickled_object_in_the_cache_is_refused(tmp_path, monkeypatch):
-    from dse import data
+    from dse.data import locate
 
     monkeypatch.delenv("DSE_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "user_cache_dir", lambda: tmp_path / "no-cache")
+    monkeypatch.setattr(locate, "user_cache_dir", lambda: tmp_path / "no-cache")
     ev = SnnEvaluator(dataset="mnist", cache_dir=tmp_path / "cache", train_samples=60, assign_samples=60,
                       test_samples=40)
     base = {"design": "fspinn", "neurons": 10, "inh_bits": 32, "vmem_bits": 32, "vth_bits": 32, "rho": 2.0,

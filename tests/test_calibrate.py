@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dse.calibrate import calibrate, design_matrix, fit_time, leave_one_size_out, nnls
-from dse.cli import main
+from dse.calibration.calibrate import calibrate, design_matrix, fit_time, leave_one_size_out, nnls
+from dse.cli.main import main
 from dse.cost.activity import estimate_counts
 from dse.cost.energy import TIME_COEFFICIENTS
 from dse.cost.profiles import Coefficients, load_profile, profile_to_toml

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dse.cli import main
+from dse.cli.main import main
 from dse.cost.profiles import list_profiles
 from dse.models.counts import COUNT_NAMES
 

@@ -1,4 +1,4 @@
-"""Tests for dse.data: IDX reader, lookup order, bundled subset, verified fetch."""
+"""Tests for dse.data.locate: IDX reader, lookup order, bundled subset, verified fetch."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse import data
-from dse.data import DATASETS, FILE_STEMS, DataError
+from dse.data import locate
+from dse.data.locate import DATASETS, FILE_STEMS, DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -65,8 +65,8 @@ def _write_set(
     }
     hashes = {}
     for stem, array in arrays.items():
-        data.write_idx(directory / f"{stem}{suffix}", array)
-        hashes[stem] = hashlib.sha256(data.idx_bytes(array)).hexdigest()
+        locate.write_idx(directory / f"{stem}{suffix}", array)
+        hashes[stem] = hashlib.sha256(locate.idx_bytes(array)).hexdigest()
     return hashes
 
 
@@ -81,9 +81,9 @@ def isolated_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str
     """Point the cache and system roots into tmp and clear the env var, for every test."""
     cache = tmp_path / "cache"
     system = tmp_path / "system"
-    monkeypatch.setattr(data, "user_cache_dir", lambda: cache)
-    monkeypatch.setattr(data, "SYSTEM_DATA_ROOT", system)
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setattr(locate, "user_cache_dir", lambda: cache)
+    monkeypatch.setattr(locate, "SYSTEM_DATA_ROOT", system)
+    monkeypatch.delenv(locate.ENV_VAR, raising=False)
     return {"cache": cache, "system": system}
 
 
@@ -93,29 +93,29 @@ def isolated_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str
 @pytest.mark.parametrize("suffix", ["", ".gz", ".xz"])
 def test_reader_round_trip(tmp_path: Path, suffix: str) -> None:
     images, labels = _images(7), _labels(7)
-    img_path = data.write_idx(tmp_path / f"img{suffix}", images)
-    lab_path = data.write_idx(tmp_path / f"lab{suffix}", labels)
-    got_images = data.read_idx_images(img_path)
-    got_labels = data.read_idx_labels(lab_path)
+    img_path = locate.write_idx(tmp_path / f"img{suffix}", images)
+    lab_path = locate.write_idx(tmp_path / f"lab{suffix}", labels)
+    got_images = locate.read_idx_images(img_path)
+    got_labels = locate.read_idx_labels(lab_path)
     assert got_images.shape == (7, 784) and got_images.dtype == np.uint8
     assert got_images.flags.c_contiguous and got_images.flags.writeable
     np.testing.assert_array_equal(got_images, images.reshape(7, 784))
     np.testing.assert_array_equal(got_labels, labels)
-    assert data.payload_sha256(img_path) == hashlib.sha256(data.idx_bytes(images)).hexdigest()
+    assert locate.payload_sha256(img_path) == hashlib.sha256(locate.idx_bytes(images)).hexdigest()
 
 
 def test_compression_is_sniffed_not_taken_from_suffix(tmp_path: Path) -> None:
     path = tmp_path / "train-labels-idx1-ubyte"  # no .gz suffix, gzip inside
-    path.write_bytes(gzip.compress(data.idx_bytes(_labels(5))))
-    np.testing.assert_array_equal(data.read_idx_labels(path), _labels(5))
+    path.write_bytes(gzip.compress(locate.idx_bytes(_labels(5))))
+    np.testing.assert_array_equal(locate.read_idx_labels(path), _labels(5))
 
 
 def _idx(magic: bytes, dims: tuple[int, ...], body: bytes) -> bytes:
     return magic + np.asarray(dims, dtype=">u4").tobytes() + body
 
 
-IMAGES_OK = data.idx_bytes(_images(3))
-LABELS_OK = data.idx_bytes(_labels(3))
+IMAGES_OK = locate.idx_bytes(_images(3))
+LABELS_OK = locate.idx_bytes(_labels(3))
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ LABELS_OK = data.idx_bytes(_labels(3))
 def test_reader_errors_name_file_and_problem(tmp_path: Path, reader: str, content: bytes, needle: str) -> None:
     path = tmp_path / f"broken-{reader}-idx-ubyte"
     path.write_bytes(content)
-    read = data.read_idx_images if reader == "images" else data.read_idx_labels
+    read = locate.read_idx_images if reader == "images" else locate.read_idx_labels
     with pytest.raises(DataError) as exc:
         read(path)
     _assert_one_line_naming(exc, path.name)
@@ -156,30 +156,30 @@ def test_corrupt_and_cut_gzip(tmp_path: Path) -> None:
     flipped.write_bytes(bytes(packed))
     for path in (cut, flipped):
         with pytest.raises(DataError) as exc:
-            data.read_idx_images(path)
+            locate.read_idx_images(path)
         _assert_one_line_naming(exc, path.name)
         _assert_one_line_naming(exc, "corrupt gzip")
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError) as exc:
-        data.read_idx_labels(tmp_path / "nope-idx1-ubyte.gz")
+        locate.read_idx_labels(tmp_path / "nope-idx1-ubyte.gz")
     _assert_one_line_naming(exc, "nope-idx1-ubyte.gz: file not found")
 
 
 def test_label_image_count_mismatch(tmp_path: Path) -> None:
     _write_set(tmp_path / "d")
-    data.write_idx(tmp_path / "d" / "t10k-labels-idx1-ubyte.gz", _labels(9))
+    locate.write_idx(tmp_path / "d" / "t10k-labels-idx1-ubyte.gz", _labels(9))
     with pytest.raises(DataError) as exc:
-        data.load_dataset("mnist", tmp_path / "d")
+        locate.load_dataset("mnist", tmp_path / "d")
     _assert_one_line_naming(exc, "t10k-labels-idx1-ubyte.gz: 9 labels but t10k-images-idx3-ubyte.gz holds 10")
 
 
 def test_dataset_checksum_is_independent_of_compression(tmp_path: Path) -> None:
     _write_set(tmp_path / "gz", suffix=".gz")
     _write_set(tmp_path / "raw", suffix="")
-    gz = data.load_dataset("mnist", tmp_path / "gz")
-    raw = data.load_dataset("mnist", tmp_path / "raw")
+    gz = locate.load_dataset("mnist", tmp_path / "gz")
+    raw = locate.load_dataset("mnist", tmp_path / "raw")
     assert gz.sha256 == raw.sha256
     assert not gz.is_subset and gz.location == str(tmp_path / "gz")
     assert gz.source.startswith("MNIST-format data from")  # synthetic: not the published checksum
@@ -190,14 +190,14 @@ def test_dotted_file_names_are_accepted(tmp_path: Path) -> None:
     _write_set(d, suffix="")
     for stem in FILE_STEMS:
         (d / stem).rename(d / stem.replace("-idx", ".idx"))
-    assert data.load_dataset("fashion-mnist", d).train_images.shape == (20, 784)
+    assert locate.load_dataset("fashion-mnist", d).train_images.shape == (20, 784)
 
 
 def test_dataset_rejects_bad_layout() -> None:
     good = np.zeros((2, 784), np.uint8)
     with pytest.raises(DataError):
-        data.Dataset("mnist", good, np.zeros(3, np.uint8), good, np.zeros(2, np.uint8),
-                     "x", False, "x", "0", data.CLASS_NAMES["mnist"])
+        locate.Dataset("mnist", good, np.zeros(3, np.uint8), good, np.zeros(2, np.uint8),
+                     "x", False, "x", "0", locate.CLASS_NAMES["mnist"])
 
 
 # --------------------------------------------------------------------------- lookup
@@ -205,9 +205,9 @@ def test_dataset_rejects_bad_layout() -> None:
 
 def test_unknown_name() -> None:
     with pytest.raises(DataError, match="^unknown data set 'xyz': choose one of mnist, fashion-mnist$"):
-        data.load_dataset("xyz")
+        locate.load_dataset("xyz")
     with pytest.raises(DataError, match="unknown data set"):
-        data.find_data_dir("xyz")
+        locate.find_data_dir("xyz")
 
 
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_lookup: dict[str, Path]) -> None:
@@ -215,17 +215,17 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_
     cache, system = isolated_lookup["cache"] / "mnist", isolated_lookup["system"] / "mnist"
     for d in (explicit / "mnist", env / "mnist", cache, system):
         _write_set(d)
-    monkeypatch.setenv(data.ENV_VAR, str(env))
+    monkeypatch.setenv(locate.ENV_VAR, str(env))
 
-    assert data.find_data_dir("mnist", explicit) == explicit / "mnist"
-    assert data.find_data_dir("mnist") == env / "mnist"
-    monkeypatch.delenv(data.ENV_VAR)
-    assert data.find_data_dir("mnist") == cache
+    assert locate.find_data_dir("mnist", explicit) == explicit / "mnist"
+    assert locate.find_data_dir("mnist") == env / "mnist"
+    monkeypatch.delenv(locate.ENV_VAR)
+    assert locate.find_data_dir("mnist") == cache
     _clear(cache)
-    assert data.find_data_dir("mnist") == system
+    assert locate.find_data_dir("mnist") == system
     _clear(system)
-    assert data.find_data_dir("mnist") is None
-    assert data.load_dataset("mnist").is_subset
+    assert locate.find_data_dir("mnist") is None
+    assert locate.load_dataset("mnist").is_subset
 
 
 def _clear(directory: Path) -> None:
@@ -235,8 +235,8 @@ def _clear(directory: Path) -> None:
 
 def test_env_var_accepts_folder_holding_files_directly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write_set(tmp_path / "flat")
-    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "flat"))
-    ds = data.load_dataset("fashion-mnist")
+    monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "flat"))
+    ds = locate.load_dataset("fashion-mnist")
     assert ds.location == str(tmp_path / "flat") and not ds.is_subset
 
 
@@ -248,10 +248,10 @@ def test_env_var_unusable_is_an_error(tmp_path: Path, monkeypatch: pytest.Monkey
     if make == "partial":
         _write_set(root)
         (root / "t10k-images-idx3-ubyte.gz").unlink()
-    monkeypatch.setenv(data.ENV_VAR, str(root))
+    monkeypatch.setenv(locate.ENV_VAR, str(root))
     _write_set(tmp_path / "cache" / "mnist")  # must not be used as a silent fallback
     with pytest.raises(DataError) as exc:
-        data.load_dataset("mnist")
+        locate.load_dataset("mnist")
     _assert_one_line_naming(exc, "DSE_DATA_DIR=")
     if make == "partial":
         _assert_one_line_naming(exc, "t10k-images-idx3-ubyte[.gz]")
@@ -260,12 +260,12 @@ def test_env_var_unusable_is_an_error(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_explicit_dir_never_falls_back(tmp_path: Path) -> None:
     _write_set(tmp_path / "cache" / "mnist")
     with pytest.raises(DataError, match="does not exist"):
-        data.load_dataset("mnist", tmp_path / "nowhere")
+        locate.load_dataset("mnist", tmp_path / "nowhere")
     broken = tmp_path / "broken"
     _write_set(broken)
     (broken / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bgarbage")
     with pytest.raises(DataError) as exc:
-        data.load_dataset("mnist", broken)
+        locate.load_dataset("mnist", broken)
     _assert_one_line_naming(exc, "train-labels-idx1-ubyte.gz")
     _assert_one_line_naming(exc, "data_dir argument")
 
@@ -275,19 +275,19 @@ def test_incomplete_cache_is_skipped(isolated_lookup: dict[str, Path]) -> None:
     _write_set(cache)
     (cache / "train-images-idx3-ubyte.gz").unlink()  # e.g. an interrupted fetch
     _write_set(isolated_lookup["system"] / "mnist")
-    assert data.find_data_dir("mnist") == isolated_lookup["system"] / "mnist"
+    assert locate.find_data_dir("mnist") == isolated_lookup["system"] / "mnist"
 
 
 def test_no_data_and_no_bundled_is_an_error() -> None:
     with pytest.raises(DataError) as exc:
-        data.load_dataset("mnist", allow_bundled=False)
+        locate.load_dataset("mnist", allow_bundled=False)
     _assert_one_line_naming(exc, "dse data fetch mnist")
 
 
 def test_debian_layout(isolated_lookup: dict[str, Path]) -> None:
     # dataset-fashion-mnist installs /usr/share/datasets/fashion-mnist/<stem>.gz
     _write_set(isolated_lookup["system"] / "fashion-mnist")
-    ds = data.load_dataset("fashion-mnist")
+    ds = locate.load_dataset("fashion-mnist")
     assert ds.location == str(isolated_lookup["system"] / "fashion-mnist")
 
 
@@ -295,12 +295,12 @@ def test_debian_layout(isolated_lookup: dict[str, Path]) -> None:
 
 
 def _manifest() -> dict:
-    return json.loads((REPO_ROOT / "dse" / "subset" / "manifest.json").read_text())
+    return json.loads((REPO_ROOT / "dse" / "data" / "subset" / "manifest.json").read_text())
 
 
 @pytest.mark.parametrize("name", DATASETS)
 def test_bundled_subset(name: str) -> None:
-    ds = data.load_dataset(name)  # nothing else is reachable: falls back to bundled
+    ds = locate.load_dataset(name)  # nothing else is reachable: falls back to bundled
     want = BUNDLED[name]
     entry = _manifest()["datasets"][name]
     assert ds.is_subset and ds.location == "bundled"
@@ -313,12 +313,12 @@ def test_bundled_subset(name: str) -> None:
     assert np.bincount(ds.test_labels, minlength=10).tolist() == [want["test"] // 10] * 10
     assert ds.sha256 == want["sha256"] == entry["sha256"]
     assert entry["splits"]["train"]["per_class"] == [want["train"] // 10] * 10
-    assert ds.class_names == data.CLASS_NAMES[name] and len(ds.class_names) == 10
-    assert data.load_bundled_subset(name).sha256 == ds.sha256
+    assert ds.class_names == locate.CLASS_NAMES[name] and len(ds.class_names) == 10
+    assert locate.load_bundled_subset(name).sha256 == ds.sha256
 
 
 def test_bundled_files_fit_budget() -> None:
-    subset = REPO_ROOT / "dse" / "subset"
+    subset = REPO_ROOT / "dse" / "data" / "subset"
     total = sum(p.stat().st_size for p in subset.iterdir() if p.suffix in {".xz", ".json"})
     assert total <= 2_200_000
 
@@ -353,16 +353,16 @@ def test_make_subset_is_deterministic_and_balanced(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def full_sets() -> dict[str, data.Dataset]:
-    return {name: data.load_dataset(name, SHARED_DATA, allow_bundled=False) for name in DATASETS}
+def full_sets() -> dict[str, locate.Dataset]:
+    return {name: locate.load_dataset(name, SHARED_DATA, allow_bundled=False) for name in DATASETS}
 
 
 @needs_shared
-def test_full_data_sets(full_sets: dict[str, data.Dataset]) -> None:
+def test_full_data_sets(full_sets: dict[str, locate.Dataset]) -> None:
     mnist, fashion = full_sets["mnist"], full_sets["fashion-mnist"]
     for ds in (mnist, fashion):
         assert ds.train_images.shape == (60000, 784) and ds.test_images.shape == (10000, 784)
-        assert not ds.is_subset and ds.sha256 == data.DATASET_SHA256[ds.name]
+        assert not ds.is_subset and ds.sha256 == locate.DATASET_SHA256[ds.name]
         assert ds.source.startswith("full ")
     assert np.bincount(mnist.train_labels).tolist() == MNIST_TRAIN_COUNTS
     assert np.bincount(fashion.train_labels).tolist() == [6000] * 10
@@ -371,8 +371,8 @@ def test_full_data_sets(full_sets: dict[str, data.Dataset]) -> None:
 
 @needs_shared
 @pytest.mark.parametrize("name", DATASETS)
-def test_bundled_subset_is_drawn_from_the_published_set(full_sets: dict[str, data.Dataset], name: str) -> None:
-    full, subset = full_sets[name], data.load_bundled_subset(name)
+def test_bundled_subset_is_drawn_from_the_published_set(full_sets: dict[str, locate.Dataset], name: str) -> None:
+    full, subset = full_sets[name], locate.load_bundled_subset(name)
     entry = _manifest()["datasets"][name]
     assert entry["source_sha256"] == full.sha256
     for split in ("train", "test"):
@@ -384,7 +384,7 @@ def test_bundled_subset_is_drawn_from_the_published_set(full_sets: dict[str, dat
 @needs_shared
 def test_wrong_data_set_in_slot_is_detected() -> None:
     with pytest.raises(DataError) as exc:
-        data.load_dataset("mnist", SHARED_DATA / "fashion-mnist")
+        locate.load_dataset("mnist", SHARED_DATA / "fashion-mnist")
     _assert_one_line_naming(exc, "holds Fashion-MNIST, not MNIST")
 
 
@@ -392,7 +392,7 @@ def test_wrong_data_set_in_slot_is_detected() -> None:
 def test_published_payload_checksums() -> None:
     for name in DATASETS:
         for stem in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):  # small files only: fast
-            assert data.payload_sha256(SHARED_DATA / name / f"{stem}.gz") == data.PAYLOAD_SHA256[name][stem]
+            assert locate.payload_sha256(SHARED_DATA / name / f"{stem}.gz") == locate.PAYLOAD_SHA256[name][stem]
 
 
 # --------------------------------------------------------------------------- fetch (loopback only)
@@ -424,24 +424,24 @@ def http_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
 def test_fetch_then_load(tmp_path: Path, http_root: tuple[Path, str], isolated_lookup: dict[str, Path]) -> None:
     root, url = http_root
     hashes = _write_set(root)
-    dest = data.fetch_dataset("mnist", base_url=url, expected=hashes, progress=False)
+    dest = locate.fetch_dataset("mnist", base_url=url, expected=hashes, progress=False)
     assert dest == isolated_lookup["cache"] / "mnist"
     assert sorted(p.name for p in dest.iterdir()) == sorted(f"{s}.gz" for s in FILE_STEMS)
-    ds = data.load_dataset("mnist")  # found in the (redirected) user cache
+    ds = locate.load_dataset("mnist")  # found in the (redirected) user cache
     assert ds.location == str(dest) and ds.train_images.shape == (20, 784)
     # Already present and valid: no server needed the second time.
     for f in root.iterdir():
         f.unlink()
-    assert data.fetch_dataset("mnist", base_url=url, expected=hashes, progress=False) == dest
+    assert locate.fetch_dataset("mnist", base_url=url, expected=hashes, progress=False) == dest
 
 
 def test_fetch_corrupt_file_is_rejected(tmp_path: Path, http_root: tuple[Path, str]) -> None:
     root, url = http_root
     hashes = _write_set(root)
-    data.write_idx(root / "t10k-images-idx3-ubyte.gz", _images(10, seed=99))  # valid IDX, wrong content
+    locate.write_idx(root / "t10k-images-idx3-ubyte.gz", _images(10, seed=99))  # valid IDX, wrong content
     dest = tmp_path / "dest"
     with pytest.raises(DataError) as exc:
-        data.fetch_dataset("fashion-mnist", dest, base_url=url, expected=hashes, progress=False)
+        locate.fetch_dataset("fashion-mnist", dest, base_url=url, expected=hashes, progress=False)
     _assert_one_line_naming(exc, "t10k-images-idx3-ubyte.gz")
     _assert_one_line_naming(exc, f"expected {hashes['t10k-images-idx3-ubyte']}")
     _assert_one_line_naming(exc, "got ")
@@ -456,7 +456,7 @@ def test_fetch_garbage_is_rejected(tmp_path: Path, http_root: tuple[Path, str]) 
     (root / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00not really gzip")
     dest = tmp_path / "dest"
     with pytest.raises(DataError) as exc:
-        data.fetch_dataset("mnist", dest, base_url=url, expected=hashes, progress=False)
+        locate.fetch_dataset("mnist", dest, base_url=url, expected=hashes, progress=False)
     _assert_one_line_naming(exc, "train-images-idx3-ubyte.gz")
     assert list(dest.iterdir()) == []
 
@@ -466,7 +466,7 @@ def test_fetch_404(tmp_path: Path, http_root: tuple[Path, str]) -> None:
     hashes = _write_set(root)
     (root / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError) as exc:
-        data.fetch_dataset("mnist", tmp_path / "dest", base_url=url, expected=hashes, progress=False)
+        locate.fetch_dataset("mnist", tmp_path / "dest", base_url=url, expected=hashes, progress=False)
     _assert_one_line_naming(exc, "could not fetch train-labels-idx1-ubyte.gz")
     _assert_one_line_naming(exc, "HTTP 404")
     assert not (tmp_path / "dest" / "train-labels-idx1-ubyte.gz").exists()
@@ -475,12 +475,12 @@ def test_fetch_404(tmp_path: Path, http_root: tuple[Path, str]) -> None:
 def test_fetch_with_progress_bar(tmp_path: Path, http_root: tuple[Path, str]) -> None:
     root, url = http_root
     hashes = _write_set(root)
-    dest = data.fetch_dataset("mnist", tmp_path / "dest", base_url=url, expected=hashes, progress=True)
-    assert data.load_dataset("mnist", dest).train_images.shape == (20, 784)
+    dest = locate.fetch_dataset("mnist", tmp_path / "dest", base_url=url, expected=hashes, progress=True)
+    assert locate.load_dataset("mnist", dest).train_images.shape == (20, 784)
 
 
 def test_published_hashes_are_the_default() -> None:
     # Every mirror file must have a payload checksum, or fetch would refuse it.
     for name in DATASETS:
-        assert set(data.PAYLOAD_SHA256[name]) == set(FILE_STEMS)
-        assert data.MIRRORS[name]
+        assert set(locate.PAYLOAD_SHA256[name]) == set(FILE_STEMS)
+        assert locate.MIRRORS[name]

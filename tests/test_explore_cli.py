@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dse import explore_cli
-from dse.cli import main
+from dse.cli import explore as explore_cli
+from dse.cli.main import main
 from dse.search.synthetic import SyntheticEvaluator
 
 
@@ -27,11 +27,11 @@ def synthetic(monkeypatch):
 
 @pytest.fixture()
 def bundled_only(monkeypatch, tmp_path):
-    from dse import data
+    from dse.data import locate
 
     monkeypatch.delenv("DSE_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "user_cache_dir", lambda: tmp_path / "no-cache")
-    monkeypatch.setattr(data, "SYSTEM_DATA_ROOT", tmp_path / "no-system", raising=False)
+    monkeypatch.setattr(locate, "user_cache_dir", lambda: tmp_path / "no-cache")
+    monkeypatch.setattr(locate, "SYSTEM_DATA_ROOT", tmp_path / "no-system", raising=False)
 
 
 SMALL = ["--space", "neurons=100..1000", "--space", "vmem_bits=32", "--space", "vth_bits=32"]

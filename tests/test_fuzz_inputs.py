@@ -40,7 +40,7 @@ from dse.models.recipes import (
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dse.cli import main
+from dse.cli.main import main
 from dse.cost.model import estimate_cost
 from dse.cost.profiles import (
     HardwareProfile,
@@ -413,13 +413,13 @@ def _cli(argv: list[str]) -> tuple[int, str, str]:
 
 @pytest.fixture(autouse=True)
 def _no_outside_data(monkeypatch, tmp_path_factory):
-    from dse import data
+    from dse.data import locate
 
     for var in ("DSE_DATA_DIR", "DSE_STORAGE"):
         monkeypatch.delenv(var, raising=False)
     nowhere = tmp_path_factory.getbasetemp() / "nowhere"
-    monkeypatch.setattr(data, "user_cache_dir", lambda: nowhere / "cache")
-    monkeypatch.setattr(data, "SYSTEM_DATA_ROOT", nowhere / "system")
+    monkeypatch.setattr(locate, "user_cache_dir", lambda: nowhere / "cache")
+    monkeypatch.setattr(locate, "SYSTEM_DATA_ROOT", nowhere / "system")
 
 
 @CLI_FUZZ

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dse.cli import main
+from dse.cli.main import main
 from dse.cost.profiles import load_profile
-from dse.measure import (NO_NVIDIA, MEASUREMENTS, ModelledPowerMeter, NvmlCounter, NvmlMeter, RaplCounter,
+from dse.calibration.measure import (NO_NVIDIA, MEASUREMENTS, ModelledPowerMeter, NvmlCounter, NvmlMeter, RaplCounter,
                          RaplMeter, Settings, choose_meter, load_measurements, measure_grid, parse_sizes)
 
 

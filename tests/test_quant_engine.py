@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dse.cli import main
+from dse.cli.main import main
 from dse.models import engine_numba as en
 from dse.models.constants import engine_constants
 from dse.models.counts import new_counts
@@ -16,7 +16,7 @@ from dse.models.fixedpoint import FormatError
 from dse.models.network import Simulator, float_weights, init_state
 from dse.models.quantize import parse_quant
 from dse.models.recipes import DESIGNS, load_recipe
-from dse.run import load_npz
+from dse.runs.folder import load_npz
 from tests.test_engine import _digit_like
 
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from dse.cli import main
+from dse.cli.main import main
 from tests.test_train_cli import _run_cli
 
 

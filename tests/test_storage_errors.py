@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dse.cli import main
+from dse.cli.main import main
 from dse.search.study import mask_url, scrub
 
 SECRET = "pa55-w0rd"

@@ -6,17 +6,17 @@ import csv
 
 import pytest
 
-from dse.quantize_run import weight_format_for_bits
-from dse.sweep import sweep_bits, sweep_figure
+from dse.runs.quantize import weight_format_for_bits
+from dse.runs.sweep import sweep_bits, sweep_figure
 
 
 @pytest.fixture()
 def bundled_only(monkeypatch, tmp_path):
-    from dse import data
+    from dse.data import locate
 
     monkeypatch.delenv("DSE_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "user_cache_dir", lambda: tmp_path / "no-cache")
-    monkeypatch.setattr(data, "SYSTEM_DATA_ROOT", tmp_path / "no-system")
+    monkeypatch.setattr(locate, "user_cache_dir", lambda: tmp_path / "no-cache")
+    monkeypatch.setattr(locate, "SYSTEM_DATA_ROOT", tmp_path / "no-system")
 
 
 def test_sweep_writes_rows_and_reuses_cells(tmp_path, bundled_only):

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.cli import main
-from dse.run import load_npz
-from dse.train import ProgressSink, TrainConfig, train_run
+from dse.cli.main import main
+from dse.runs.folder import load_npz
+from dse.runs.train import ProgressSink, TrainConfig, train_run
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_full_mnist = pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason="full MNIST not available")
@@ -26,11 +26,11 @@ def _run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture()
 def no_system_data(monkeypatch, tmp_path):
     """Make sure only the bundled subset can be found."""
-    from dse import data
+    from dse.data import locate
 
     monkeypatch.delenv("DSE_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "user_cache_dir", lambda: tmp_path / "no-cache")
-    monkeypatch.setattr(data, "SYSTEM_DATA_ROOT", tmp_path / "no-system", raising=False)
+    monkeypatch.setattr(locate, "user_cache_dir", lambda: tmp_path / "no-cache")
+    monkeypatch.setattr(locate, "SYSTEM_DATA_ROOT", tmp_path / "no-system", raising=False)
 
 
 def test_train_on_bundled_subset_writes_a_complete_run(tmp_path, capsys, no_system_data):

@@ -1,4 +1,4 @@
-"""Tests for dse.weight_image: receptive-field grid rendering and PNG output."""
+"""Tests for dse.runs.image: receptive-field grid rendering and PNG output."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from dse.weight_image import (
+from dse.runs.image import (
     SEPARATOR,
     grid_shape,
     tile_order,

@@ -34,7 +34,7 @@ COMMON = ["--evaluator", "synthetic", "--synthetic-seconds", str(SECONDS), "--he
 
 def _dse(*argv: str, cwd: Path, log: Path) -> subprocess.Popen:
     out = open(log, "wb")
-    return subprocess.Popen([sys.executable, "-m", "dse.cli", *argv], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+    return subprocess.Popen([sys.executable, "-m", "dse", *argv], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
 
 
@@ -127,7 +127,7 @@ def test_three_workers_on_postgres_one_killed(tmp_path, postgres_url):
     assert len(seeds) >= 3 and len(set(seeds.values())) == len(seeds)
 
     report = tmp_path / "report.html"
-    assert subprocess.run([sys.executable, "-m", "dse.cli", "report", name, "--storage", postgres_url, "--out",
+    assert subprocess.run([sys.executable, "-m", "dse", "report", name, "--storage", postgres_url, "--out",
                            str(report)], cwd=tmp_path, capture_output=True).returncode == 0
     # the password appears in no output: logs, report, trials.csv, pareto.json, anything written
     written = [p for p in tmp_path.rglob("*") if p.is_file()]

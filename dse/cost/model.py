@@ -39,9 +39,9 @@ class RunCounts:
 
 def run_counts(run_dir: str | Path) -> RunCounts:
     """Read a `dse train` run folder's manifest (``counts.*_per_image``)."""
-    from dse import run as rundir
+    from dse.runs import folder
 
-    manifest = rundir.read_manifest(Path(run_dir))
+    manifest = folder.read_manifest(Path(run_dir))
     try:
         cfg = manifest["config"]
         counts = {"training": manifest["counts"]["training_per_image"],
@@ -54,7 +54,7 @@ def run_counts(run_dir: str | Path) -> RunCounts:
                          dataset=str(cfg.get("dataset", "mnist")), counts=per_phase,
                          label=f"measured run {run_dir}")
     except (KeyError, TypeError, ValueError) as exc:
-        raise rundir.RunError(f"{run_dir}: manifest has no per-image counts ({exc})") from None
+        raise folder.RunError(f"{run_dir}: manifest has no per-image counts ({exc})") from None
 
 
 def profile_label(profile: HardwareProfile) -> str:

@@ -15,7 +15,7 @@ __all__ = ["report_data", "write_study_report"]
 
 def report_data(result: ExploreResult, notes: tuple[str, ...] = ()) -> ReportData:
     from dse import __version__
-    from dse.run import now_iso
+    from dse.runs.folder import now_iso
 
     ident = result.identity
     sel = result.selected

@@ -193,7 +193,7 @@ def render_html(data: ReportData) -> str:
 
 
 def write_report(path: Path, data: ReportData) -> Path:
-    from dse.run import atomic_write_bytes
+    from dse.runs.folder import atomic_write_bytes
 
     path = Path(path)
     atomic_write_bytes(path, render_html(data).encode("utf-8"))

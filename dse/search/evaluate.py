@@ -2,8 +2,8 @@
 
 The search asks an :class:`Evaluator` for the accuracy and activity counts of
 a candidate trained on a given number of images (the fidelity). The real one,
-:class:`SnnEvaluator`, trains with :func:`dse.train.train_run` and quantizes
-with :func:`dse.quantize_run.quantize_run`; the synthetic one
+:class:`SnnEvaluator`, trains with :func:`dse.runs.train.train_run` and quantizes
+with :func:`dse.runs.quantize.quantize_run`; the synthetic one
 (:mod:`dse.search.synthetic`) is its test double.
 
 Cache layout (``reports/cache/`` by default), one run folder per key:
@@ -84,7 +84,7 @@ class SnnEvaluator:
     def __init__(self, *, dataset: str, cache_dir: Path, data_dir: str | None = None, seed: int = 0,
                  train_samples: int | None = None, assign_samples: int = 2_000,
                  test_samples: int | None = None, engine: str = "auto", progress: Any = None) -> None:
-        from dse.data import load_dataset
+        from dse.data.locate import load_dataset
 
         self.dataset_name = dataset
         self.data_dir = data_dir
@@ -114,7 +114,7 @@ class SnnEvaluator:
                 "overrides": c.overrides(), "quant": quant, "rounding": c.rounding if quant else None}
 
     def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
-        from dse.train import TrainConfig, train_run
+        from dse.runs.train import TrainConfig, train_run
 
         t0 = time.perf_counter()
         trainings = trained = quantizations = 0
@@ -132,7 +132,7 @@ class SnnEvaluator:
             trainings, trained = 1, train_images
         run_dir, fp32_dir = train_dir, (train_dir if c.scheme != "itq" else None)
         if c.scheme == "ptq":
-            from dse.quantize_run import quantize_run
+            from dse.runs.quantize import quantize_run
 
             # PTQ formats take their integer bits from the trained run's observed ranges
             # (largest weight, threshold), so the fraction gets every bit the range leaves.
@@ -164,14 +164,14 @@ def _cached_run(final: Path, make: Any) -> tuple[dict[str, Any], bool]:
     network again. Partial folders left by a worker that died are removed by the
     next holder of the lock (only a lock holder writes them).
     """
-    from dse import run as rundir
+    from dse.runs import folder
 
-    if (final / rundir.MANIFEST).exists():
-        return rundir.read_manifest(final), False
+    if (final / folder.MANIFEST).exists():
+        return folder.read_manifest(final), False
     final.parent.mkdir(parents=True, exist_ok=True)
     with _key_lock(final.parent / f".{final.name}.lock"):
-        if (final / rundir.MANIFEST).exists():  # made by another worker while this one waited
-            return rundir.read_manifest(final), False
+        if (final / folder.MANIFEST).exists():  # made by another worker while this one waited
+            return folder.read_manifest(final), False
         for stale in final.parent.glob(f".{final.name}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)
         partial = final.parent / f".{final.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"

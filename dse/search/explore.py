@@ -144,7 +144,7 @@ def trials_csv(records: tuple[TrialRecord, ...]) -> str:
 
 def write_outputs(result: ExploreResult, out_dir: Path) -> dict[str, Path]:
     """trials.csv and pareto.json in ``out_dir``, written atomically."""
-    from dse.run import atomic_write_bytes
+    from dse.runs.folder import atomic_write_bytes
 
     out_dir = Path(out_dir)
     paths = {"trials": out_dir / "trials.csv", "pareto": out_dir / "pareto.json"}

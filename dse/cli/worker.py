@@ -15,8 +15,8 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    from dse.cli import _positive_int
-    from dse.explore_cli import DEFAULT_CACHE, _non_negative_float, _positive_float, add_storage_args
+    from dse.cli.main import _positive_int
+    from dse.cli.explore import DEFAULT_CACHE, _non_negative_float, _positive_float, add_storage_args
 
     w = sub.add_parser(
         "worker", help="run trials of an existing explore study (parallel and distributed search)",
@@ -43,10 +43,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from dse.console import console
-    from dse.explore_cli import _quiet_optuna, sigterm_as_interrupt, waiting_printer
+    from dse.cli.console import console
+    from dse.cli.explore import _quiet_optuna, sigterm_as_interrupt, waiting_printer
     from dse.report.terminal import trial_line
-    from dse.run import check_out_dir
+    from dse.runs.folder import check_out_dir
     from dse.search.records import record_from_trial
     from dse.search.study import mask_url
     from dse.search.worker import evaluator_from_identity, join_study

@@ -9,7 +9,7 @@ Where the full data comes from, first match wins:
 
 A source named explicitly (1, 2) that is missing or broken is an error, never a
 silent fallback.  When nothing is found, ``load_dataset`` returns the small
-class-balanced subset shipped in ``dse/subset`` so the tool works offline.
+class-balanced subset shipped in ``dse/data/subset`` so the tool works offline.
 
 Checksums are taken over the *uncompressed* IDX files: mirrors re-compress the
 same payload with different gzip settings, so gzip-level hashes are not stable.
@@ -147,7 +147,7 @@ MIRRORS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
-_SUBSET_PACKAGE = "dse.subset"
+_SUBSET_PACKAGE = "dse.data.subset"
 _MANIFEST = "manifest.json"
 
 _IDX_UBYTE = 0x08
@@ -577,7 +577,7 @@ def _read_manifest() -> dict:
     try:
         text = resources.files(_SUBSET_PACKAGE).joinpath(_MANIFEST).read_text(encoding="utf-8")
     except (FileNotFoundError, ModuleNotFoundError) as exc:
-        raise DataError(f"bundled subset manifest dse/subset/{_MANIFEST} is not installed") from exc
+        raise DataError(f"bundled subset manifest dse/data/subset/{_MANIFEST} is not installed") from exc
     return json.loads(text)
 
 
@@ -617,7 +617,7 @@ def _materialize(package, names: list[str]) -> Iterator[list[Path]]:
         paths = [stack.enter_context(resources.as_file(package.joinpath(n))) for n in names]
         for n, p in zip(names, paths):
             if not p.is_file():
-                raise DataError(f"bundled subset file dse/subset/{n} is missing from the installation")
+                raise DataError(f"bundled subset file dse/data/subset/{n} is missing from the installation")
         yield paths
 
 

@@ -269,10 +269,10 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
                  powercap_root: Path = POWERCAP_ROOT,
                  on_record: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, Any]:
     """Measure every (design, size, precision) cell not already in ``out_dir/measurements.json``."""
-    from dse import run as rundir
+    from dse.runs import folder
     from dse.cost.profiles import load_profile
     from dse.cost.quant import parse_precision
-    from dse.data import load_dataset
+    from dse.data.locate import load_dataset
     from dse.models.network import MAX_NEURONS
     from dse.models.recipes import DESIGNS
 
@@ -287,13 +287,13 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     if settings.repeats <= 0:
         raise ValueError(f"--repeats must be > 0, got {settings.repeats}")
     canon = [parse_precision(p).spec() for p in precisions]
-    rundir.check_out_dir(Path(out_dir))
+    folder.check_out_dir(Path(out_dir))
     profile = load_profile(profile_name)
     ds = load_dataset(settings.dataset, settings.data_dir)
     identity = settings.identity(ds.sha256)
     path = Path(out_dir) / MEASUREMENTS
 
-    cpu = rundir.cpu_model()
+    cpu = folder.cpu_model()
     cores = os.cpu_count() or 1
     nv = NvmlCounter(nvml)
     rapl = RaplCounter(powercap_root)
@@ -303,11 +303,11 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
             raise ValueError(f"{path}: measured with other settings ({doc.get('settings')}); "
                              "use the same --images/--dataset/--seed/--engine or another --out")
     else:
-        doc = {"schema_version": 1, "kind": "measurements", "created": rundir.now_iso(), "settings": identity,
+        doc = {"schema_version": 1, "kind": "measurements", "created": folder.now_iso(), "settings": identity,
                "records": []}
     doc["machine"] = {"cpu": cpu, "cores": cores, "nvidia": nv.note, "rapl": rapl.note,
                       "energy_profile": profile.name}
-    doc["versions"] = rundir.versions()
+    doc["versions"] = folder.versions()
     by_key = {r["key"]: r for r in doc["records"]}
     cells = [(d, n, spec) for d in designs for n in sizes for spec in canon]
     reported: set[str] = set()
@@ -324,8 +324,8 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
                 for rec in fresh:
                     by_key[rec["key"]] = _merge(by_key.get(rec["key"]), rec, settings.repeats)
                 doc["records"] = sorted(by_key.values(), key=_order(cells))
-                doc["updated"] = rundir.now_iso()
-                rundir.atomic_write_json(path, doc)
+                doc["updated"] = folder.now_iso()
+                folder.atomic_write_json(path, doc)
                 if round_ == settings.repeats - 1 and on_record:
                     for k in keys:
                         reported.add(k)
@@ -381,7 +381,7 @@ def _measure_round(design: str, n: int, spec: str, settings: Settings, ds: Any, 
     from dse.models.network import NetworkState, Simulator, init_state
     from dse.models.quantize import parse_quant
     from dse.models.recipes import load_recipe
-    from dse.train import TEST_STREAM, resolve_engine, run_inference
+    from dse.runs.train import TEST_STREAM, resolve_engine, run_inference
 
     k = settings.images
     train_x = np.ascontiguousarray(ds.train_images[np.arange(k) % len(ds.train_images)])

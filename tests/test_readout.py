@@ -1,4 +1,4 @@
-"""Tests for dse.evaluate: label assignment, prediction rules and statistics."""
+"""Tests for dse.runs.readout: label assignment, prediction rules and statistics."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dse.evaluate import (
+from dse.runs.readout import (
     NO_DECISION,
     UNASSIGNED,
     AccuracyCI,

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dse import run as rundir
-from dse.evaluate import assign_labels, evaluate_counts, predict_all_activity
+from dse.runs import folder
+from dse.runs.readout import assign_labels, evaluate_counts, predict_all_activity
 from dse.models.counts import counts_to_dict, new_counts, per_image
 from dse.models.network import MAX_NEURONS, NetworkState, Simulator, float_weights, init_state
 from dse.models.quantize import QuantConfig, parse_quant
@@ -145,11 +145,11 @@ class RunningAccuracy:
 def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None,
               resume: bool = False, progress: ProgressSink | None = None) -> dict[str, Any]:
     """Train, evaluate and write a complete run directory; returns the manifest."""
-    from dse.data import load_dataset
+    from dse.data.locate import load_dataset
 
     config.validate()
     out_dir = Path(out_dir)
-    rundir.check_out_dir(out_dir)
+    folder.check_out_dir(out_dir)
     progress = progress or ProgressSink()
     recipe = load_recipe(config.design, config.overrides)
     dataset = load_dataset(config.dataset, data_dir)
@@ -224,36 +224,36 @@ def observed_ranges(recipe: Recipe, state: NetworkState, quant: QuantConfig | No
 
 def _start_or_resume(out_dir: Path, config: TrainConfig, recipe: Recipe, identity: dict[str, Any],
                      resume: bool, quant: QuantConfig | None) -> tuple[NetworkState, np.ndarray, int]:
-    ckpt_meta = out_dir / rundir.CHECKPOINT_META
+    ckpt_meta = out_dir / folder.CHECKPOINT_META
     if resume:
         if not ckpt_meta.exists():
-            if (out_dir / rundir.MANIFEST).exists():
-                raise rundir.RunError(f"{out_dir}: training already finished; nothing to resume")
-            raise rundir.RunError(f"{out_dir}: no checkpoint to resume (run without --resume to start)")
+            if (out_dir / folder.MANIFEST).exists():
+                raise folder.RunError(f"{out_dir}: training already finished; nothing to resume")
+            raise folder.RunError(f"{out_dir}: no checkpoint to resume (run without --resume to start)")
         import json
 
         meta = json.loads(ckpt_meta.read_text())
         if meta.get("identity") != identity:
             diff = sorted(k for k in identity if meta.get("identity", {}).get(k) != identity[k])
-            raise rundir.RunError(f"{out_dir}: checkpoint was made with different settings ({', '.join(diff)}); "
+            raise folder.RunError(f"{out_dir}: checkpoint was made with different settings ({', '.join(diff)}); "
                                   "rerun with the original flags or choose another --out")
-        arrays = rundir.load_npz(out_dir / rundir.CHECKPOINT)
+        arrays = folder.load_npz(out_dir / folder.CHECKPOINT)
         state = NetworkState(weights=np.ascontiguousarray(arrays["weights"]),
                              theta=np.ascontiguousarray(arrays["theta"]))
         return state, arrays["counts"].astype(np.int64), int(meta["position"])
     if ckpt_meta.exists():
-        raise rundir.RunError(f"{out_dir}: holds an interrupted run; add --resume to continue it or choose another --out")
-    if (out_dir / rundir.MANIFEST).exists():
-        raise rundir.RunError(f"{out_dir}: already holds a finished run; choose another --out")
+        raise folder.RunError(f"{out_dir}: holds an interrupted run; add --resume to continue it or choose another --out")
+    if (out_dir / folder.MANIFEST).exists():
+        raise folder.RunError(f"{out_dir}: already holds a finished run; choose another --out")
     return init_state(config.neurons, recipe, config.seed, quant=quant), new_counts(), 0
 
 
 def _save_checkpoint(out_dir: Path, state: NetworkState, counts: np.ndarray, position: int,
                      identity: dict[str, Any]) -> None:
-    rundir.atomic_save_npz(out_dir / rundir.CHECKPOINT, weights=state.weights, theta=state.theta,
+    folder.atomic_save_npz(out_dir / folder.CHECKPOINT, weights=state.weights, theta=state.theta,
                            counts=counts)
-    rundir.atomic_write_json(out_dir / rundir.CHECKPOINT_META,
-                             {"position": position, "identity": identity, "saved": rundir.now_iso()})
+    folder.atomic_write_json(out_dir / folder.CHECKPOINT_META,
+                             {"position": position, "identity": identity, "saved": folder.now_iso()})
 
 
 def _warm_up(sim: Simulator, state: NetworkState) -> float:
@@ -274,17 +274,17 @@ def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n
     return {
         "schema_version": 1,
         "kind": "train",
-        "created": rundir.now_iso(),
+        "created": folder.now_iso(),
         "config": {**asdict(config), "recipe": recipe.to_dict()},
         "data": {"name": dataset.name, "source": dataset.source, "is_subset": dataset.is_subset,
                  "location": dataset.location, "sha256": dataset.sha256,
                  "n_train_used": n_train, "n_assign_used": n_assign, "n_test_used": n_test},
-        "versions": rundir.versions(),
+        "versions": folder.versions(),
         "metrics": metrics,
         "counts": {"training": tc, "inference": ic,
                    "training_per_image": per_image(tc), "inference_per_image": per_image(ic)},
         "timings": {
-            "measured_on": rundir.cpu_model(),
+            "measured_on": folder.cpu_model(),
             "train_s": round(times["train_s"], 3),
             "train_images_per_s": round(times["trained_this_session"] / times["train_s"], 1)
             if times["train_s"] > 0 and times["trained_this_session"] else None,
@@ -294,46 +294,46 @@ def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n
             "images_trained": images_trained,
             "note": "measured wall-clock time on this machine (compile excluded)",
         },
-        "files": {"weights": rundir.WEIGHTS, "weights_png": rundir.WEIGHTS_PNG},
+        "files": {"weights": folder.WEIGHTS, "weights_png": folder.WEIGHTS_PNG},
     }
 
 
 def write_results(out_dir: Path, state: NetworkState, neuron_labels: np.ndarray,
                    manifest: dict[str, Any], quant: QuantConfig | None = None) -> None:
-    from dse.weight_image import write_weight_png
+    from dse.runs.image import write_weight_png
 
     # Weights are stored as they live in the engine: float32, or integer codes.
-    rundir.atomic_save_npz(out_dir / rundir.WEIGHTS, weights=state.weights, theta=state.theta,
+    folder.atomic_save_npz(out_dir / folder.WEIGHTS, weights=state.weights, theta=state.theta,
                            neuron_labels=np.asarray(neuron_labels, dtype=np.int64))
-    write_weight_png(out_dir / rundir.WEIGHTS_PNG, float_weights(state, quant), class_labels=neuron_labels)
+    write_weight_png(out_dir / folder.WEIGHTS_PNG, float_weights(state, quant), class_labels=neuron_labels)
     # The manifest goes last: its presence marks a complete run.
-    rundir.atomic_write_json(out_dir / rundir.MANIFEST, manifest)
-    for name in (rundir.CHECKPOINT, rundir.CHECKPOINT_META):
+    folder.atomic_write_json(out_dir / folder.MANIFEST, manifest)
+    for name in (folder.CHECKPOINT, folder.CHECKPOINT_META):
         (out_dir / name).unlink(missing_ok=True)
 
 
 def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: int | None = None,
                  engine: str = "auto", progress: ProgressSink | None = None) -> dict[str, Any]:
     """Re-assign labels and re-test a finished run; returns metrics and data used."""
-    from dse.data import load_dataset
+    from dse.data.locate import load_dataset
 
     progress = progress or ProgressSink()
-    manifest = rundir.read_manifest(run_dir)
-    rundir.require_keys(manifest, run_dir, {"config": ("design", "dataset", "neurons", "seed"), "data": ("sha256",)})
+    manifest = folder.read_manifest(run_dir)
+    folder.require_keys(manifest, run_dir, {"config": ("design", "dataset", "neurons", "seed"), "data": ("sha256",)})
     cfg = manifest["config"]
-    arrays = rundir.load_npz(Path(run_dir) / rundir.WEIGHTS)
+    arrays = folder.load_npz(Path(run_dir) / folder.WEIGHTS)
     recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
     dataset = load_dataset(cfg["dataset"], data_dir)
     state = NetworkState(np.ascontiguousarray(arrays["weights"]), np.ascontiguousarray(arrays["theta"]))
     if state.weights.shape != (784, cfg["neurons"]):
-        raise rundir.RunError(f"{run_dir}: weights have shape {state.weights.shape}, manifest says {cfg['neurons']} neurons")
+        raise folder.RunError(f"{run_dir}: weights have shape {state.weights.shape}, manifest says {cfg['neurons']} neurons")
     sim = Simulator(recipe, quant=run_quant(manifest))
     train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
     test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
     evaluation, counts, elapsed, n_images = assign_and_test(
         sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress)
     test_x = test[0]
-    result = {"kind": "evaluate", "created": rundir.now_iso(), "run": str(run_dir),
+    result = {"kind": "evaluate", "created": folder.now_iso(), "run": str(run_dir),
               "engine": resolve_engine(engine),
               "data": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
                        "matches_training_data": dataset.sha256 == manifest["data"]["sha256"],
@@ -341,7 +341,7 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
               "metrics": evaluation.to_dict(), "counts": {"inference": counts_to_dict(counts)},
               "timings": {"infer_s": round(elapsed, 3),
                           "infer_images_per_s": round(n_images / elapsed, 1)}}
-    rundir.atomic_write_json(Path(run_dir) / "evaluation.json", result)
+    folder.atomic_write_json(Path(run_dir) / "evaluation.json", result)
     return result
 
 

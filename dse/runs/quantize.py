@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from dse import run as rundir
+from dse.runs import folder
 from dse.models.counts import counts_to_dict, per_image
 from dse.models.network import NetworkState, Simulator
 from dse.models.quantize import parse_quant
 from dse.models.recipes import load_recipe
-from dse.train import (ProgressSink, assign_and_test, observed_ranges, quant_record, resolve_engine,
+from dse.runs.train import (ProgressSink, assign_and_test, observed_ranges, quant_record, resolve_engine,
                        select, write_results)
 
 
@@ -25,16 +25,16 @@ def build_spec(weights: str | None = None, inh: str | None = None, vmem: str | N
 
 
 def load_fp32_run(run_dir: Path) -> tuple[dict[str, Any], NetworkState]:
-    manifest = rundir.read_manifest(run_dir)
-    rundir.require_keys(manifest, run_dir, {"config": ("design", "dataset", "seed"), "data": ("sha256",),
+    manifest = folder.read_manifest(run_dir)
+    folder.require_keys(manifest, run_dir, {"config": ("design", "dataset", "seed"), "data": ("sha256",),
                                             "metrics": ("accuracy", "accuracy_proportion"),
                                             "counts": ("training", "training_per_image")})
     if (manifest.get("quantization") or {}).get("scheme", "fp32") != "fp32":
-        raise rundir.RunError(f"{run_dir}: already quantized ({manifest['quantization']['spec']}); "
+        raise folder.RunError(f"{run_dir}: already quantized ({manifest['quantization']['spec']}); "
                               "quantize the FP32 run it came from")
-    arrays = rundir.load_npz(Path(run_dir) / rundir.WEIGHTS)
+    arrays = folder.load_npz(Path(run_dir) / folder.WEIGHTS)
     if arrays["weights"].dtype.kind != "f":
-        raise rundir.RunError(f"{run_dir}: weights.npz holds integer codes but the manifest says FP32")
+        raise folder.RunError(f"{run_dir}: weights.npz holds integer codes but the manifest says FP32")
     return manifest, NetworkState(np.ascontiguousarray(arrays["weights"]), np.ascontiguousarray(arrays["theta"]))
 
 
@@ -42,13 +42,13 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
                  test_samples: int | None = None, engine: str = "auto",
                  progress: ProgressSink | None = None) -> dict[str, Any]:
     """Quantize a trained FP32 run with `spec` (e.g. "weights=Q0.8"), evaluate, write `out_dir`."""
-    from dse.data import load_dataset
+    from dse.data.locate import load_dataset
 
     progress = progress or ProgressSink()
     out_dir = Path(out_dir)
-    rundir.check_out_dir(out_dir)
-    if (out_dir / rundir.MANIFEST).exists():
-        raise rundir.RunError(f"{out_dir}: already holds a finished run; choose another --out")
+    folder.check_out_dir(out_dir)
+    if (out_dir / folder.MANIFEST).exists():
+        raise folder.RunError(f"{out_dir}: already holds a finished run; choose another --out")
     source, fp32 = load_fp32_run(Path(run_dir))
     cfg = source["config"]
     recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
@@ -57,7 +57,7 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
                          fp32.theta.copy())
     dataset = load_dataset(cfg["dataset"], data_dir)
     if dataset.sha256 != source["data"]["sha256"]:
-        raise rundir.RunError(f"{run_dir}: was trained on data {source['data']['sha256'][:12]}..., "
+        raise folder.RunError(f"{run_dir}: was trained on data {source['data']['sha256'][:12]}..., "
                               f"but {dataset.source} is {dataset.sha256[:12]}...; give the same --data-dir")
     sim = Simulator(recipe, quant=quant)
     train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
@@ -68,8 +68,8 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
     manifest = {
         **{k: source[k] for k in ("schema_version", "config", "data", "ranges") if k in source},
         "kind": "quantize",
-        "created": rundir.now_iso(),
-        "versions": rundir.versions(),
+        "created": folder.now_iso(),
+        "versions": folder.versions(),
         "quantization": {**quant_record(quant, "ptq"), "source_run": str(run_dir),
                          "fp32_accuracy": source["metrics"]["accuracy"],
                          "fp32_accuracy_proportion": source["metrics"]["accuracy_proportion"],
@@ -79,11 +79,11 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
                    "training_per_image": source["counts"]["training_per_image"],
                    "inference": counts_to_dict(counts),
                    "inference_per_image": per_image(counts_to_dict(counts))},
-        "timings": {"measured_on": rundir.cpu_model(), "infer_s": round(infer_s, 3),
+        "timings": {"measured_on": folder.cpu_model(), "infer_s": round(infer_s, 3),
                     "infer_images_per_s": round(n_images / infer_s, 1) if infer_s > 0 else None,
                     "engine": resolve_engine(engine), "training": "see source_run",
                     "note": "measured wall-clock time on this machine"},
-        "files": {"weights": rundir.WEIGHTS, "weights_png": rundir.WEIGHTS_PNG},
+        "files": {"weights": folder.WEIGHTS, "weights_png": folder.WEIGHTS_PNG},
     }
     manifest["data"] = {**manifest["data"], "n_test_used": metrics["n_test"]}
     manifest["ranges_after"] = observed_ranges(recipe, state, quant)

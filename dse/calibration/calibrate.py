@@ -235,7 +235,7 @@ def _check_out_path(out: Path, base: HardwareProfile, force: bool) -> str:
                          f"(e.g. {base.name}-calibrated.toml)")
     from importlib import resources
 
-    from dse.run import check_out_dir
+    from dse.runs.folder import check_out_dir
 
     bundled = Path(str(resources.files("dse.hw_profiles"))).resolve()
     if out.resolve().parent == bundled:
@@ -305,9 +305,9 @@ class CalibrationResult:
 def calibrate(measurement_paths: Sequence[str | Path], base_name: str, out: str | Path, *, target: str = "cpu",
               execution: str | None = None, force: bool = False) -> CalibrationResult:
     """Fit, evaluate (leave one size out), write the new profile, read it back."""
-    from dse import run as rundir
+    from dse.runs import folder
     from dse.cost.profiles import profile_to_toml
-    from dse.measure import load_measurements
+    from dse.calibration.measure import load_measurements
 
     if not measurement_paths:
         raise ValueError("give at least one measurements.json")
@@ -337,7 +337,7 @@ def calibrate(measurement_paths: Sequence[str | Path], base_name: str, out: str 
                 else "no energy counter in the measurements: dynamic energy per operation re-derived from the "
                      "fitted times x (board - static power), DRAM and static power kept from the base profile"))
     profile = calibrated_profile(base, name, tfit, energy, files, len(records), method, notes)
-    rundir.atomic_write_bytes(out, profile_to_toml(profile).encode("utf-8"))
+    folder.atomic_write_bytes(out, profile_to_toml(profile).encode("utf-8"))
     try:
         written = load_profile(out)
     except ProfileError as exc:  # pragma: no cover - profile_to_toml round-trips by construction

@@ -8,7 +8,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from dse import run as rundir
+from dse.runs import folder
 from dse.models.counts import counts_to_dict, new_counts
 from dse.models.network import MAX_NEURONS, Simulator, init_state
 from dse.models.recipes import load_recipe
@@ -22,8 +22,8 @@ def run_bench(design: str, neurons: int, images: int, *, dataset: str = "mnist",
     The network starts untrained, so early images evoke the most
     re-presentations: the figures are conservative for training.
     """
-    from dse.data import load_dataset
-    from dse.train import TEST_STREAM, run_inference
+    from dse.data.locate import load_dataset
+    from dse.runs.train import TEST_STREAM, run_inference
 
     if images <= 0 or not 0 < neurons <= MAX_NEURONS:
         raise ValueError(f"--images must be > 0, and --neurons > 0 and at most {MAX_NEURONS}")
@@ -55,6 +55,6 @@ def run_bench(design: str, neurons: int, images: int, *, dataset: str = "mnist",
         "train_presentations_per_image": tc["presentations"] / images,
         "infer_presentations_per_image": ic["presentations"] / images,
         "counts": {"training": tc, "inference": ic},
-        "machine": rundir.cpu_model(), "threads": numba.get_num_threads(),
-        "versions": rundir.versions(), "measured": "wall-clock on this machine",
+        "machine": folder.cpu_model(), "threads": numba.get_num_threads(),
+        "versions": folder.versions(), "measured": "wall-clock on this machine",
     }

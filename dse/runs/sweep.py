@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from dse import run as rundir
-from dse.quantize_run import quantize_run, weight_format_for_bits
-from dse.train import TrainConfig, train_run
+from dse.runs import folder
+from dse.runs.quantize import quantize_run, weight_format_for_bits
+from dse.runs.train import TrainConfig, train_run
 
 DEFAULT_BITS = (4, 6, 8, 10, 12, 16, 32)
 CSV_FIELDS = ("design", "dataset", "neurons", "scheme", "bits", "format", "rounding", "accuracy",
@@ -28,7 +28,7 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
     if not bits or any(b < 2 or b > 32 for b in bits):
         raise ValueError("bit-widths must be in 2..32")
     out_dir = Path(out_dir)
-    rundir.check_out_dir(out_dir)
+    folder.check_out_dir(out_dir)
     rows: list[dict[str, Any]] = []
     for design in designs:
         base = TrainConfig(design=design, dataset=dataset, neurons=neurons, epochs=epochs,
@@ -60,8 +60,8 @@ def output_stem(scheme: str, rounding: str) -> str:
 
 
 def _cached(path: Path, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    if (path / rundir.MANIFEST).exists():
-        return rundir.read_manifest(path)
+    if (path / folder.MANIFEST).exists():
+        return folder.read_manifest(path)
     return make(path)
 
 
@@ -79,8 +79,8 @@ def write_outputs(out_dir: Path, stem: str, rows: list[dict[str, Any]], title: s
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
     writer.writeheader()
     writer.writerows(rows)
-    rundir.atomic_write_bytes(out_dir / f"{stem}.csv", buf.getvalue().encode())
-    rundir.atomic_write_bytes(out_dir / f"{stem}.html", sweep_html(rows, title).encode())
+    folder.atomic_write_bytes(out_dir / f"{stem}.csv", buf.getvalue().encode())
+    folder.atomic_write_bytes(out_dir / f"{stem}.html", sweep_html(rows, title).encode())
 
 
 def sweep_figure(rows: list[dict[str, Any]], title: str):

@@ -80,7 +80,7 @@ def hw_html(rows: Sequence[HwRow], title: str, design_label: str, vs_label: str 
 
 def write_hw_html(path: str | Path, rows: Sequence[HwRow], title: str, design_label: str,
                   vs_label: str | None = None, notes: Sequence[str] = ()) -> Path:
-    from dse.run import atomic_write_bytes
+    from dse.runs.folder import atomic_write_bytes
 
     path = Path(path)
     atomic_write_bytes(path, hw_html(rows, title, design_label, vs_label, notes).encode("utf-8"))

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dse.train import ProgressSink
+from dse.runs.train import ProgressSink
 
 
 def console():

@@ -43,8 +43,8 @@ def _non_negative_float(text: str) -> float:
 
 
 def register(sub: Any) -> None:
-    from dse.cli import _positive_int, _seed
-    from dse.data import DATASETS
+    from dse.cli.main import _positive_int, _seed
+    from dse.data.locate import DATASETS
     from dse.search.liveness import DEFAULT_HEARTBEAT_S
     from dse.search.objectives import STRATEGIES
     from dse.search.select import SELECTIONS
@@ -191,9 +191,9 @@ def _make_evaluator(args: argparse.Namespace) -> Any:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from dse.console import console
+    from dse.cli.console import console
     from dse.report.build import report_data
-    from dse.run import check_out_dir
+    from dse.runs.folder import check_out_dir
     from dse.report.html import write_report
     from dse.report.terminal import print_result, print_space, trial_line
     from dse.search import costs
@@ -280,7 +280,7 @@ def waiting_printer(con: Any, quiet: bool) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from dse.console import console
+    from dse.cli.console import console
     from dse.report.build import write_study_report
     from dse.report.terminal import print_result
     from dse.search.study import slug

@@ -69,7 +69,7 @@ def _seed(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dse.data import DATASETS
+    from dse.data.locate import DATASETS
     from dse.models.fixedpoint import ROUNDING_MODES
     from dse.models.recipes import DESIGNS
 
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that contribute subcommands through a `register(subparsers)` function.
-_COMMAND_MODULES: tuple[str, ...] = ("dse.cost_cli", "dse.explore_cli", "dse.worker_cli")
+_COMMAND_MODULES: tuple[str, ...] = ("dse.cli.cost", "dse.cli.explore", "dse.cli.worker")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,9 +230,9 @@ def _scrubbed(text: str, argv: Sequence[str]) -> str:
 
 
 def _is_known_error(exc: Exception) -> bool:
-    from dse.data import DataError
+    from dse.data.locate import DataError
     from dse.models.recipes import RecipeError
-    from dse.run import RunError
+    from dse.runs.folder import RunError
 
     return isinstance(exc, (DataError, RecipeError, RunError, ValueError, FileNotFoundError, PermissionError))
 
@@ -256,9 +256,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from dse.console import RichProgress, console, print_train_summary
+    from dse.cli.console import RichProgress, console, print_train_summary
     from dse.models.recipes import parse_overrides
-    from dse.train import TrainConfig, train_run
+    from dse.runs.train import TrainConfig, train_run
 
     config = TrainConfig(design=args.design, dataset=args.dataset, neurons=args.neurons,
                          epochs=args.epochs, train_samples=args.train_samples,
@@ -274,8 +274,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from dse.console import RichProgress, console, print_metrics
-    from dse.train import evaluate_run
+    from dse.cli.console import RichProgress, console, print_metrics
+    from dse.runs.train import evaluate_run
 
     with RichProgress(enabled=not (args.quiet or args.json)) as progress:
         result = evaluate_run(Path(args.run_dir), data_dir=args.data_dir,
@@ -288,8 +288,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
-    from dse.console import RichProgress, console, print_metrics
-    from dse.quantize_run import build_spec, quantize_run
+    from dse.cli.console import RichProgress, console, print_metrics
+    from dse.runs.quantize import build_spec, quantize_run
 
     spec = build_spec(args.weights, args.inh, args.vmem, args.vth)
     with RichProgress(enabled=not args.quiet) as progress:
@@ -306,8 +306,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from dse.console import console
-    from dse.sweep import output_stem, sweep_bits
+    from dse.cli.console import console
+    from dse.runs.sweep import output_stem, sweep_bits
 
     con = console()
 
@@ -325,8 +325,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from dse.bench import run_bench
-    from dse.console import console, print_bench
+    from dse.runs.bench import run_bench
+    from dse.cli.console import console, print_bench
 
     result = run_bench(args.design, args.neurons, args.images, dataset=args.dataset,
                        data_dir=args.data_dir, engine=args.engine, seed=args.seed)
@@ -338,7 +338,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from dse import data
+    from dse.data import locate as data
 
     if args.data_command == "fetch":
         path = data.fetch_dataset(args.name, args.dest, base_url=args.base_url)

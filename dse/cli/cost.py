@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dse.cli import _bench_images, _positive_int, _seed  # one definition of the CLI number types
+from dse.cli.main import _bench_images, _positive_int, _seed  # one definition of the CLI number types
 
 __all__ = ["register"]
 
@@ -224,7 +224,7 @@ def cmd_compare_hw(args: argparse.Namespace) -> int:
     vs = (args.vs_design, parse_precision(args.vs_quant)) if args.vs_design else None
     profiles = _profiles(args.profiles)
     if args.html:
-        from dse.run import check_out_dir
+        from dse.runs.folder import check_out_dir
 
         html = Path(args.html)
         if html.is_dir():
@@ -234,7 +234,7 @@ def cmd_compare_hw(args: argparse.Namespace) -> int:
                       execution=_execution(args), dataset=args.dataset, vs=vs)
     notes = []
     if args.measurements:
-        from dse.measure import load_measurements
+        from dse.calibration.measure import load_measurements
 
         doc = load_measurements(Path(args.measurements), ("wall_s_per_image", "energy_j_per_image"))
         row = measured_row(doc, args.design, args.neurons, precision, vs)
@@ -250,7 +250,7 @@ def cmd_compare_hw(args: argparse.Namespace) -> int:
     vs_label = f"{vs[0]} {vs[1].label}" if vs else None
     title = args.title or f"{design_label} Net{args.neurons} on {len(profiles)} devices"
     if args.html:
-        from dse.report_hw import write_hw_html
+        from dse.report.hardware import write_hw_html
 
         write_hw_html(args.html, rows, title, design_label, vs_label, notes)
     if args.json:
@@ -298,7 +298,7 @@ def _print_rows(rows: list[Any], title: str, vs_label: str | None, notes: list[s
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from dse.measure import DEFAULT_IMAGES, DEFAULT_REPEATS, DEFAULT_SIZES, Settings, measure_grid, parse_sizes
+    from dse.calibration.measure import DEFAULT_IMAGES, DEFAULT_REPEATS, DEFAULT_SIZES, Settings, measure_grid, parse_sizes
 
     sizes = parse_sizes(args.sizes) if args.sizes else list(DEFAULT_SIZES)
     settings = Settings(images=args.images or DEFAULT_IMAGES, dataset=args.dataset, data_dir=args.data_dir,
@@ -331,7 +331,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from dse.calibrate import calibrate
+    from dse.calibration.calibrate import calibrate
 
     res = calibrate(args.measurements, args.profile, args.out, target=args.target, execution=_execution(args),
                     force=args.force)

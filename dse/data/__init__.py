@@ -1,0 +1,6 @@
+"""Data sets: IDX files in, images and labels out.
+
+``locate`` (where a data set is found: flag, environment, cache, system, bundled
+``subset/``; the :class:`~dse.data.locate.Dataset` value), the IDX reader and
+writer, and the verified download.
+"""
