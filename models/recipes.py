@@ -16,7 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-DESIGNS = ("baseline", "sl-stdp", "fspinn")
+from .designs import DESIGNS
+
 RULES = ("pairwise", "sl-stdp", "fspinn")
 SCHEMES = ("layer", "lateral")
 

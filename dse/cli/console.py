@@ -1,4 +1,4 @@
-"""Terminal rendering: progress bars and summaries (the only module that prints rich text)."""
+"""Terminal rendering: consoles, progress bars and summaries of runs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dse.runs.train import ProgressSink
-
 
 def console():
     from rich.console import Console
@@ -16,8 +14,16 @@ def console():
     return Console(highlight=False, soft_wrap=True)
 
 
-class RichProgress(ProgressSink):
-    """Progress bars with images/s and the running accuracy of training."""
+def wide_console():
+    """A console for tables: piped output (files, CI logs) gets 200 columns so tables keep one line per row."""
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, soft_wrap=True, width=width)
+
+
+class RichProgress:
+    """Progress bars with images/s and the running accuracy of training (a dse.runs.train.ProgressSink)."""
 
     _LABELS = {"train": "training", "assign": "assigning labels", "test": "testing"}
 

@@ -1,4 +1,4 @@
-"""Commands of the cost model: `dse cost`, `dse compare-hw`, `dse measure`, `dse calibrate`.
+"""Commands of the cost model: `dse cost` and `dse compare-hw`.
 
 Parse, call the library, print; errors are ValueErrors with one line, which
 the main CLI prints as ``error: ...`` with exit status 2.
@@ -11,17 +11,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dse.cli.main import _bench_images, _positive_int, _seed  # one definition of the CLI number types
+from dse.cli.args import execution_mode, positive_int
 
 __all__ = ["register"]
 
-_DESIGNS = ("baseline", "sl-stdp", "fspinn")  # = dse.models.recipes.DESIGNS, kept literal so --help stays fast
-_DATASETS = ("mnist", "fashion-mnist")
 
 
 def _common_design_args(p: argparse.ArgumentParser, *, required: bool) -> None:
-    p.add_argument("--design", choices=_DESIGNS, required=required)
-    p.add_argument("--neurons", type=_positive_int, required=required, help="excitatory neurons N")
+    from dse.data import DATASETS
+    from dse.models.designs import DESIGNS
+
+    p.add_argument("--design", choices=DESIGNS, required=required)
+    p.add_argument("--neurons", type=positive_int, required=required, help="excitatory neurons N")
     p.add_argument("--quant", default="fp32", metavar="SPEC",
                    help="precision: fp32 (default), 16bit, 8bit, or KEY=FORMAT items such as "
                         "weights=Q0.8,inh=Q5.3,vmem=Q7.8,vth=Q7.8 (values left out stay FP32)")
@@ -29,10 +30,12 @@ def _common_design_args(p: argparse.ArgumentParser, *, required: bool) -> None:
                    help="dense: as the papers' simulator stores it (default); minimal: what the network needs")
     p.add_argument("--execution", choices=("auto", "dense", "event"), default="auto",
                    help="how the simulator runs: dense clock-driven (GPU default) or event-driven (CPU default)")
-    p.add_argument("--dataset", choices=_DATASETS, default="mnist")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
 
 
 def register(subparsers: Any) -> None:
+    from dse.models.designs import DESIGNS
+
     c = subparsers.add_parser(
         "cost", help="memory, time and energy of a design on one device (modelled)",
         description="Predict memory per component, and time and energy per image and per epoch, of a design "
@@ -53,7 +56,7 @@ def register(subparsers: Any) -> None:
     _common_design_args(h, required=True)
     h.add_argument("--profiles", action="append", default=[], metavar="NAME[,NAME...]",
                    help="profiles or profile files to compare (default: every bundled profile)")
-    h.add_argument("--vs-design", choices=_DESIGNS, help="report energy ratios against this design")
+    h.add_argument("--vs-design", choices=DESIGNS, help="report energy ratios against this design")
     h.add_argument("--vs-quant", default="fp32", metavar="SPEC", help="precision of --vs-design (default fp32)")
     h.add_argument("--measurements", metavar="FILE", help="add this machine's measured row from `dse measure`")
     h.add_argument("--html", metavar="PATH", help="write a self-contained plotly chart")
@@ -61,58 +64,9 @@ def register(subparsers: Any) -> None:
     h.add_argument("--json", action="store_true")
     h.set_defaults(handler=cmd_compare_hw)
 
-    m = subparsers.add_parser(
-        "measure", help="measure time and energy per image of a grid of designs on this machine",
-        description="Train on the first K training images and infer on the first K test images for each "
-                    "design x size x precision; record wall time, CPU time and energy per image "
-                    "(NVML, RAPL or modelled power x time, labelled) in OUT/measurements.json. "
-                    "Cells already measured are skipped.")
-    m.add_argument("--designs", nargs="+", choices=_DESIGNS, default=list(_DESIGNS))
-    m.add_argument("--sizes", nargs="+", default=None, metavar="N", help="network sizes (default 100 225 400 625 900)")
-    m.add_argument("--quant", action="append", default=[], metavar="SPEC",
-                   help="precision to measure (repeatable; default fp32)")
-    m.add_argument("--images", type=_bench_images, default=None, help="images per phase and cell (default 300)")
-    m.add_argument("--repeats", type=_positive_int, default=None,
-                   help="rounds over the grid; each record keeps its fastest sample (default 5)")
-    m.add_argument("--dataset", choices=_DATASETS, default="mnist")
-    m.add_argument("--data-dir", help="folder with the IDX files (default: the usual lookup, bundled subset last)")
-    m.add_argument("--seed", type=_seed, default=0)
-    m.add_argument("--engine", choices=("numba", "torch", "auto"), default="numba", help="inference engine")
-    m.add_argument("--profile", default="cpu", help="profile whose power models energy without a counter")
-    m.add_argument("--out", required=True, help="folder for measurements.json")
-    m.add_argument("--json", action="store_true")
-    m.set_defaults(handler=cmd_measure)
-
-    k = subparsers.add_parser(
-        "calibrate", help="fit a profile's time coefficients to measurements; write a new profile",
-        description="Non-negative least squares fit of the time coefficients to `dse measure` records, "
-                    "leave-one-size-out error, and a NEW profile file (the base profile is never edited).")
-    k.add_argument("measurements", nargs="+", help="measurements.json files")
-    k.add_argument("--profile", default="cpu", help="base profile (default cpu)")
-    k.add_argument("--out", required=True, help="new profile file, e.g. reports/cpu-calibrated.toml")
-    k.add_argument("--target", choices=("cpu", "wall"), default="cpu",
-                   help="fit process CPU time (default; robust on a shared machine) or wall time")
-    k.add_argument("--execution", choices=("auto", "dense", "event"), default="auto")
-    k.add_argument("--force", action="store_true", help="replace --out if it exists")
-    k.add_argument("--json", action="store_true")
-    k.set_defaults(handler=cmd_calibrate)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _console():
-    import sys
-
-    from rich.console import Console
-
-    # Piped output (files, CI logs) gets a wide console so tables keep one line per row.
-    width = None if sys.stdout.isatty() else 200
-    return Console(highlight=False, soft_wrap=True, width=width)
-
-
-def _execution(args: argparse.Namespace) -> str | None:
-    return None if args.execution == "auto" else args.execution
 
 
 def _si(x: float, unit: str) -> str:
@@ -153,7 +107,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     precision = parse_precision(quant)
     profile = load_profile(args.profile)
     report = estimate_cost(design, neurons, profile, precision=precision, accounting=args.accounting,
-                           execution=_execution(args), dataset=dataset, counts=counts, counts_label=label)
+                           execution=execution_mode(args.execution), dataset=dataset, counts=counts, counts_label=label)
     doc = cost_to_json(report, args.phase)
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -165,7 +119,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def _print_cost(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
-    con = _console()
+    from dse.cli.console import wide_console
+
+    con = wide_console()
     con.print(f"{doc['design']} Net{doc['neurons']}, precision {doc['quant']}, {doc['accounting']} accounting, "
               f"profile {doc['profile']} ({doc['execution']} execution)", markup=False)
     mem = Table(title="memory", title_justify="left")
@@ -231,7 +187,7 @@ def cmd_compare_hw(args: argparse.Namespace) -> int:
             raise ValueError(f"--html {html}: is a folder; give a file name, e.g. {html / 'compare-hw.html'}")
         check_out_dir(html.parent, "--html")
     rows = compare_hw(args.design, args.neurons, profiles, precision=precision, accounting=args.accounting,
-                      execution=_execution(args), dataset=args.dataset, vs=vs)
+                      execution=execution_mode(args.execution), dataset=args.dataset, vs=vs)
     notes = []
     if args.measurements:
         from dse.calibration.measure import load_measurements
@@ -266,7 +222,9 @@ def _print_rows(rows: list[Any], title: str, vs_label: str | None, notes: list[s
     from rich.markup import escape
     from rich.table import Table
 
-    con = _console()
+    from dse.cli.console import wide_console
+
+    con = wide_console()
     table = Table(title=escape(title), title_justify="left")
     for col in ("device", "fits train/infer", "train s/img", "infer s/img", "train J/img", "infer J/img",
                 "train J/epoch"):
@@ -292,77 +250,3 @@ def _print_rows(rows: list[Any], title: str, vs_label: str | None, notes: list[s
         con.print(n, markup=False)
     if html_path:
         con.print(f"chart written to {html_path}", markup=False)
-
-
-# --------------------------------------------------------------------------- measure
-
-
-def cmd_measure(args: argparse.Namespace) -> int:
-    from dse.calibration.measure import DEFAULT_IMAGES, DEFAULT_REPEATS, DEFAULT_SIZES, Settings, measure_grid, parse_sizes
-
-    sizes = parse_sizes(args.sizes) if args.sizes else list(DEFAULT_SIZES)
-    settings = Settings(images=args.images or DEFAULT_IMAGES, dataset=args.dataset, data_dir=args.data_dir,
-                        seed=args.seed, engine=args.engine, repeats=args.repeats or DEFAULT_REPEATS)
-    con = _console()
-    quiet = args.json
-
-    def on_record(r: dict[str, Any], skipped: bool) -> None:
-        if quiet:
-            return
-        what = "kept " if skipped else ""
-        con.print(f"{what}{r['key']}: {1e3 * r['wall_s_per_image']:.3f} ms wall, "
-                  f"{1e3 * r['cpu_s_per_image']:.3f} ms CPU, {r['energy_j_per_image']:.3g} J per image "
-                  f"({r['energy_source']})", markup=False)
-
-    doc = measure_grid(args.designs, sizes, args.quant or ["fp32"], settings, Path(args.out),
-                       profile_name=args.profile, on_record=on_record)
-    path = Path(args.out) / "measurements.json"
-    if args.json:
-        print(json.dumps({"file": str(path), "records": len(doc["records"]), "machine": doc["machine"]}, indent=2))
-        return 0
-    machine = doc["machine"]
-    con.print(f"{len(doc['records'])} records in {path}", markup=False)
-    con.print(f"machine: {machine['cpu']}, {machine['cores']} cores; GPU: {machine['nvidia']}; {machine['rapl']}",
-              markup=False)
-    return 0
-
-
-# --------------------------------------------------------------------------- calibrate
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from dse.calibration.calibrate import calibrate
-
-    res = calibrate(args.measurements, args.profile, args.out, target=args.target, execution=_execution(args),
-                    force=args.force)
-    held = res.held_out
-    phases = sorted(set(held.phases))
-    doc = {
-        "profile": res.profile.name, "file": str(res.out_path), "base_profile": args.profile,
-        "target": res.target, "execution": res.execution, "records": res.n_records,
-        "coefficients": {k: getattr(res.profile.coefficients, k) for k in res.time_fit.coefficients},
-        "exercised": dict(res.time_fit.identifiable),
-        "in_sample": {"rms_fraction": res.time_fit.rms_fraction, "max_fraction": res.time_fit.max_fraction},
-        "leave_one_size_out": {"mape": held.mape(), "by_phase": {ph: held.mape(ph) for ph in phases},
-                               "by_size": {str(k): v for k, v in held.mape_by_size().items()}},
-        "energy_fitted": res.energy_fitted,
-    }
-    if args.json:
-        print(json.dumps(doc, indent=2))
-        return 0
-    con = _console()
-    con.print(f"fitted {res.n_records} records ({res.target} time per image, {res.execution} execution) "
-              f"-> {res.out_path} (profile {res.profile.name})", markup=False)
-    for k, v in doc["coefficients"].items():
-        note = "" if doc["exercised"][k] else "  (not exercised: prior kept)"
-        con.print(f"  {k:28s} {v:.4g}{note}", markup=False)
-    con.print(f"in-sample relative error: rms {100 * res.time_fit.rms_fraction:.1f}%, "
-              f"max {100 * res.time_fit.max_fraction:.1f}%", markup=False)
-    by_phase = ", ".join(f"{ph} {100 * v:.1f}%" for ph, v in doc["leave_one_size_out"]["by_phase"].items())
-    by_size = ", ".join(f"N={k}: {100 * v:.1f}%" for k, v in doc["leave_one_size_out"]["by_size"].items())
-    con.print(f"held-out (leave one size out) MAPE {100 * held.mape():.1f}% ({by_phase}); {by_size}", markup=False)
-    if not res.energy_fitted:
-        con.print("energy: no measured energy in these records; energy per operation re-derived from the fitted "
-                  "times (busy device at board power), DRAM energy and static power kept from the base profile",
-                  markup=False)
-    return 0

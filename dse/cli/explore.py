@@ -1,6 +1,6 @@
 """`dse explore` and `dse report`: parse, call dse.search / dse.report, print, exit.
 
-Registered by dse.cli through ``register(subparsers)``. Exit status: 0 done,
+Registered by dse.cli.main through ``register(subparsers)``. Exit status: 0 done,
 1 the search ran but no trial fits the budgets (the closest candidates are
 listed), 2 bad input (one line on stderr), 130 interrupted (rerun the same
 command to resume).
@@ -9,42 +9,22 @@ command to resume).
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
+from dse.cli.args import (DEFAULT_CACHE, add_data_dir, add_storage, non_negative_float, positive_float, positive_int,
+                          seed)
+
+__all__ = ["register", "cmd_explore", "cmd_report", "EXIT_NOTHING_FEASIBLE"]
+
 EXIT_NOTHING_FEASIBLE = 1
-DEFAULT_CACHE = "reports/cache"
 DEFAULT_ASSIGN = 2_000
 DEFAULT_TIME_BUDGET_S = 480  # the embedded default (`dse explore --budget-mb 1`) ends within 10 minutes
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
 def register(sub: Any) -> None:
-    from dse.cli.main import _positive_int, _seed
-    from dse.data.locate import DATASETS
+    from dse.data import DATASETS
     from dse.search.liveness import DEFAULT_HEARTBEAT_S
     from dse.search.objectives import STRATEGIES
     from dse.search.select import SELECTIONS
@@ -57,8 +37,8 @@ def register(sub: Any) -> None:
                     "per image modelled on a hardware profile. Prints the feasible Pareto set and the selected "
                     "model, writes trials.csv, pareto.json and an HTML report; the Optuna study stays in its "
                     "storage, and rerunning the same command resumes it.")
-    x.add_argument("--budget-mb", type=_positive_float, metavar="M", help="memory budget in MB (10^6 bytes); required")
-    x.add_argument("--budget-mj", type=_positive_float, metavar="E", help="energy budget in mJ per image (modelled)")
+    x.add_argument("--budget-mb", type=positive_float, metavar="M", help="memory budget in MB (10^6 bytes); required")
+    x.add_argument("--budget-mj", type=positive_float, metavar="E", help="energy budget in mJ per image (modelled)")
     x.add_argument("--phase", choices=("inference", "training"), default="inference",
                    help="phase whose memory and energy the budgets and objectives take (default inference)")
     x.add_argument("--profile", default="jetson-nano", metavar="P",
@@ -66,33 +46,33 @@ def register(sub: Any) -> None:
     x.add_argument("--accounting", choices=("dense", "minimal"), default="dense",
                    help="memory accounting (default dense: the papers' simulator; see docs/search.md)")
     x.add_argument("--dataset", choices=DATASETS, default="mnist")
-    x.add_argument("--data-dir", help="folder with the IDX files (default: DSE_DATA_DIR, cache, system, bundled subset)")
-    x.add_argument("--train-samples", type=_positive_int, metavar="K",
+    add_data_dir(x)
+    x.add_argument("--train-samples", type=positive_int, metavar="K",
                    help="training images at full fidelity (default: all of the data found)")
-    x.add_argument("--assign-samples", type=_positive_int, default=DEFAULT_ASSIGN, metavar="K",
+    x.add_argument("--assign-samples", type=positive_int, default=DEFAULT_ASSIGN, metavar="K",
                    help=f"training images used to assign neuron labels, at most (default {DEFAULT_ASSIGN})")
-    x.add_argument("--test-samples", type=_positive_int, metavar="K", help="test images (default: all)")
+    x.add_argument("--test-samples", type=positive_int, metavar="K", help="test images (default: all)")
     x.add_argument("--fidelities", default="0.2,1", metavar="LIST",
                    help="training set sizes a trial climbs (optuna strategy): fractions ending at 1, or image "
                         "counts (default 0.2,1)")
     x.add_argument("--strategy", choices=STRATEGIES, default="optuna",
                    help="optuna (default), incremental (FSpiNN Algorithm 2) or grid (exhaustive)")
-    x.add_argument("--trials", type=_positive_int, metavar="T",
+    x.add_argument("--trials", type=positive_int, metavar="T",
                    help=f"trials that train (optuna default {DEFAULT_TRIALS}; grid and incremental: all they need)")
-    x.add_argument("--timeout", type=_positive_float, metavar="SEC",
+    x.add_argument("--timeout", type=positive_float, metavar="SEC",
                    help="start no new trial or fidelity after SEC seconds (optuna: with neither --trials nor "
                         f"--timeout, {DEFAULT_TRIALS} trials or {DEFAULT_TIME_BUDGET_S // 60} minutes, whichever "
                         "comes first)")
-    add_storage_args(x)
-    x.add_argument("--heartbeat", type=_positive_int, metavar="SEC",
+    add_storage(x)
+    x.add_argument("--heartbeat", type=positive_int, metavar="SEC",
                    help=f"seconds between a running trial's heartbeats, for every process of the study; a trial "
                         f"silent for 3x this is failed and retried (default: the study's, {DEFAULT_HEARTBEAT_S} "
                         "for a new one)")
     x.add_argument("--study-name", metavar="NAME", help="default: from data, budgets, phase, profile and strategy")
-    x.add_argument("--seed", type=_seed, default=0)
+    x.add_argument("--seed", type=seed, default=0)
     x.add_argument("--select", choices=SELECTIONS, default="accuracy",
                    help="how to pick one model from the front: accuracy (FSpiNN) or reward (tinySNN)")
-    x.add_argument("--mu", type=_non_negative_float, default=0.5, help="tinySNN trade-off coefficient (default 0.5)")
+    x.add_argument("--mu", type=non_negative_float, default=0.5, help="tinySNN trade-off coefficient (default 0.5)")
     x.add_argument("--space", action="append", default=[], metavar="NAME=VALUES",
                    help="restrict a dimension, e.g. --space design=fspinn --space neurons=100..900 (repeatable)")
     x.add_argument("--show-space", action="store_true", help="print the search space and exit")
@@ -103,7 +83,7 @@ def register(sub: Any) -> None:
     x.add_argument("--evaluator", choices=("snn", "synthetic"), default="snn",
                    help="snn (default): train and test each candidate; synthetic: a known accuracy surface and no "
                         "training, to try budgets, storage and workers in seconds")
-    x.add_argument("--synthetic-seconds", type=_non_negative_float, default=0.0, metavar="SEC",
+    x.add_argument("--synthetic-seconds", type=non_negative_float, default=0.0, metavar="SEC",
                    help="with --evaluator synthetic: wall time each evaluation takes (default 0)")
     x.set_defaults(handler=cmd_explore)
 
@@ -111,49 +91,11 @@ def register(sub: Any) -> None:
                        description="Rebuild the front of a `dse explore` study from its storage and write one "
                                    "self-contained HTML file (works offline).")
     r.add_argument("study", metavar="STUDY", help="study name (as printed by dse explore)")
-    add_storage_args(r)
+    add_storage(r)
     r.add_argument("--out", metavar="FILE", help="HTML file to write (default reports/STUDY/report.html)")
     r.add_argument("--select", choices=SELECTIONS, default="accuracy")
-    r.add_argument("--mu", type=_non_negative_float, default=0.5)
+    r.add_argument("--mu", type=non_negative_float, default=0.5)
     r.set_defaults(handler=cmd_report)
-
-
-def default_storage() -> str:
-    """$DSE_STORAGE if set (keeps a password out of shell history and process lists), else SQLite."""
-    from dse.search.study import DEFAULT_STORAGE
-
-    return os.environ.get("DSE_STORAGE") or DEFAULT_STORAGE
-
-
-def add_storage_args(p: Any) -> None:
-    """--storage, shared by explore and worker."""
-    from dse.search.study import DEFAULT_STORAGE
-
-    p.add_argument("--storage", default=default_storage(), metavar="URL",
-                   help=f"Optuna storage URL: sqlite:///FILE (one machine) or postgresql://USER@HOST/DB (several; "
-                        f"password from ~/.pgpass or the URL); default $DSE_STORAGE, else {DEFAULT_STORAGE}")
-
-
-def sigterm_as_interrupt() -> None:
-    """SIGTERM (pre-emption, a batch system's time limit) ends a search like Ctrl-C: the running
-    trial is failed and queued again at once, instead of waiting out its heartbeat."""
-    import signal
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (an embedding program): its own handling stays
-        pass
-
-
-def _quiet_optuna() -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", module="optuna")
 
 
 def _space(args: argparse.Namespace):
@@ -191,21 +133,18 @@ def _make_evaluator(args: argparse.Namespace) -> Any:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from dse.cli.console import console
+    from dse.cli.session import quiet_optuna, search_console, sigterm_as_interrupt, trial_printer, waiting_printer
     from dse.report.build import report_data
     from dse.runs.folder import check_out_dir
     from dse.report.html import write_report
-    from dse.report.terminal import print_result, print_space, trial_line
+    from dse.report.terminal import print_result, print_space
     from dse.search import costs
     from dse.search.explore import explore, write_outputs
-    from dse.search.records import record_from_trial
     from dse.search.runner import capped_space
     from dse.search.strategies import DEFAULT_TRIALS
     from dse.search.study import default_study_name, mask_url, slug
 
-    con = console()
-    if not con.is_terminal:
-        con.width = max(con.width, 150)  # logs and pipes: keep table rows on one line
+    con = search_console()
     space = _space(args)
     if args.show_space and args.budget_mb is None:
         print_space(space, con)
@@ -218,7 +157,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if args.show_space:
         print_space(space, con, cap_note)
         return 0
-    _quiet_optuna()
+    quiet_optuna()
     evaluator = _make_evaluator(args)
     name = args.study_name or default_study_name(args.strategy, args.dataset, args.budget_mb, args.budget_mj,
                                                  args.phase, args.profile)
@@ -237,12 +176,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         trials, timeout = DEFAULT_TRIALS, DEFAULT_TIME_BUDGET_S
         con.print(f"budget of the search: {trials} trials or {timeout // 60} minutes, whichever comes first "
                   "(--trials, --timeout)", markup=False)
-    budgets = settings.budgets
-
-    def on_trial(frozen: Any) -> None:
-        if not args.quiet:
-            con.print(trial_line(record_from_trial(frozen.number, frozen.state.name, frozen.values,
-                                                   frozen.user_attrs, budgets)), markup=False, highlight=False)
+    on_trial = trial_printer(con, args.quiet, lambda: settings.budgets)
 
     def on_rung(number: int, cand: Any, rung: dict[str, Any]) -> None:
         if not args.quiet:
@@ -267,25 +201,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0 if result.front else EXIT_NOTHING_FEASIBLE
 
 
-def waiting_printer(con: Any, quiet: bool) -> Any:
-    """Says once per distinct reason that this process waits for other workers' trials."""
-    said: set[str] = set()
-
-    def on_wait(why: str) -> None:
-        if not quiet and why not in said:
-            said.add(why)
-            con.print(f"     waiting: {why}", markup=False, highlight=False)
-
-    return on_wait
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from dse.cli.console import console
+    from dse.cli.session import quiet_optuna
     from dse.report.build import write_study_report
     from dse.report.terminal import print_result
     from dse.search.study import slug
 
-    _quiet_optuna()
+    quiet_optuna()
     out = Path(args.out) if args.out else Path("reports") / slug(args.study) / "report.html"
     path, result = write_study_report(args.storage, args.study, out, select=args.select, mu=args.mu)
     con = console()

@@ -1,6 +1,6 @@
 """`dse worker`: join a study that `dse explore` made, and run its trials (any number of workers, any machines).
 
-Registered by dse.cli through ``register(subparsers)``. Exit status: 0 the
+Registered by dse.cli.main through ``register(subparsers)``. Exit status: 0 the
 study is done (its trial target reached, or its strategy finished, and no
 trial left running), 2 bad input (one line on stderr), 130 interrupted (the
 running trial is failed and queued for another worker).
@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dse.cli.args import DEFAULT_CACHE, add_data_dir, add_storage, non_negative_float, positive_float, positive_int
+
+__all__ = ["register", "cmd_worker"]
+
 
 def register(sub: Any) -> None:
-    from dse.cli.main import _positive_int
-    from dse.cli.explore import DEFAULT_CACHE, _non_negative_float, _positive_float, add_storage_args
-
     w = sub.add_parser(
         "worker", help="run trials of an existing explore study (parallel and distributed search)",
         description="Join a study created by `dse explore` (same storage and study name) and run its trials "
@@ -26,36 +27,31 @@ def register(sub: Any) -> None:
                     "machines against one PostgreSQL database; trials of a worker that dies are retried by "
                     "the others. Trained networks are cached in --cache: point every worker at one shared "
                     "folder to reuse trainings across machines.")
-    add_storage_args(w)
+    add_storage(w)
     w.add_argument("--study-name", required=True, metavar="NAME", help="the study to join (as printed by dse explore)")
     w.add_argument("--cache", default=DEFAULT_CACHE, metavar="DIR",
                    help=f"folder of cached run folders, shared by workers (default {DEFAULT_CACHE})")
-    w.add_argument("--data-dir", help="folder with the IDX files; must hold the same data as the study's")
+    add_data_dir(w, help="folder with the IDX files; must hold the same data as the study's")
     w.add_argument("--worker-id", metavar="ID",
                    help="name of this worker, seeds its sampler (default HOST-PID; give one for repeatable runs)")
-    w.add_argument("--trials", type=_positive_int, metavar="T",
+    w.add_argument("--trials", type=positive_int, metavar="T",
                    help="trials that train, in the whole study (default: the target `dse explore` recorded)")
-    w.add_argument("--timeout", type=_positive_float, metavar="SEC", help="start no new trial after SEC seconds")
-    w.add_argument("--synthetic-seconds", type=_non_negative_float, default=0.0, metavar="SEC",
+    w.add_argument("--timeout", type=positive_float, metavar="SEC", help="start no new trial after SEC seconds")
+    w.add_argument("--synthetic-seconds", type=non_negative_float, default=0.0, metavar="SEC",
                    help="for studies made with --evaluator synthetic: wall time each evaluation takes")
     w.add_argument("--quiet", action="store_true", help="no line per trial")
     w.set_defaults(handler=cmd_worker)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from dse.cli.console import console
-    from dse.cli.explore import _quiet_optuna, sigterm_as_interrupt, waiting_printer
-    from dse.report.terminal import trial_line
+    from dse.cli.session import quiet_optuna, search_console, sigterm_as_interrupt, trial_printer, waiting_printer
     from dse.runs.folder import check_out_dir
-    from dse.search.records import record_from_trial
     from dse.search.study import mask_url
     from dse.search.worker import evaluator_from_identity, join_study
 
     check_out_dir(Path(args.cache), "--cache")
-    con = console()
-    if not con.is_terminal:
-        con.width = max(con.width, 150)
-    _quiet_optuna()
+    con = search_console()
+    quiet_optuna()
     budgets = None
     ran: list[int] = []
 
@@ -71,11 +67,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
                   f"{args.study_name!r} in {mask_url(args.storage)}: strategy {settings.strategy}, {goal}",
                   markup=False, highlight=False)
 
+    print_trial = trial_printer(con, args.quiet, lambda: budgets)
+
     def on_trial(frozen: Any) -> None:
         ran.append(frozen.number)
-        if not args.quiet:
-            con.print(trial_line(record_from_trial(frozen.number, frozen.state.name, frozen.values,
-                                                   frozen.user_attrs, budgets)), markup=False, highlight=False)
+        print_trial(frozen)
 
     sigterm_as_interrupt()
     try:

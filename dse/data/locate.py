@@ -37,6 +37,8 @@ from typing import IO, BinaryIO, Callable
 
 import numpy as np
 
+from dse.data import DATASETS
+
 __all__ = [
     "DATASETS",
     "ENV_VAR",
@@ -62,7 +64,6 @@ __all__ = [
     "subset_file_name",
 ]
 
-DATASETS = ("mnist", "fashion-mnist")
 ENV_VAR = "DSE_DATA_DIR"
 # Debian's dataset-* packages install here (dataset-fashion-mnist ships
 # /usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz).
