@@ -19,18 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dse.data.locate import (
-    DATASET_SHA256,
-    DATASETS,
-    N_CLASSES,
-    PAYLOAD_SHA256,
-    DataError,
-    Dataset,
-    idx_bytes,
-    load_dataset,
-    subset_file_name,
-    write_idx,
-)
+from dse.data import DATASETS, DataError
+from dse.data.fetch import PAYLOAD_SHA256
+from dse.data.idx import N_CLASSES, idx_bytes, write_idx
+from dse.data.locate import DATASET_SHA256, Dataset, load_dataset, subset_file_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "dse" / "data" / "subset"

@@ -16,7 +16,9 @@ from dse.calibration.calibrate import calibrate, design_matrix, fit_time, leave_
 from dse.cli.main import main
 from dse.cost.activity import estimate_counts
 from dse.cost.energy import TIME_COEFFICIENTS
-from dse.cost.profiles import Coefficients, load_profile, profile_to_toml
+from dse.cost.profiles import load_profile
+from dse.cost.schema import Coefficients
+from dse.cost.toml import profile_to_toml
 
 TIME_NAMES = [n for n, _ in TIME_COEFFICIENTS]
 REPO_PROFILES = Path(__file__).resolve().parents[1] / "hw_profiles"

@@ -135,7 +135,7 @@ def test_report_json_and_labels():
 
 def test_calibrated_profile_is_named_in_the_label():
     from dse.cost.model import profile_label
-    from dse.cost.profiles import Calibration
+    from dse.cost.schema import Calibration
 
     cal = Calibration(base_profile="cpu", fit_date="2025-01-31", measurement_files=("m.json",), method="nnls")
     p = dataclasses.replace(PROFILES["cpu"], name="cpu-cal", calibration=cal)

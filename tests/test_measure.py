@@ -9,8 +9,9 @@ import pytest
 
 from dse.cli.main import main
 from dse.cost.profiles import load_profile
-from dse.calibration.measure import (NO_NVIDIA, MEASUREMENTS, ModelledPowerMeter, NvmlCounter, NvmlMeter, RaplCounter,
-                         RaplMeter, Settings, choose_meter, load_measurements, measure_grid, parse_sizes)
+from dse.calibration.measure import MEASUREMENTS, Settings, load_measurements, measure_grid, parse_sizes
+from dse.calibration.meters import (NO_NVIDIA, ModelledPowerMeter, NvmlCounter, NvmlMeter, RaplCounter, RaplMeter,
+                                    choose_meter)
 
 
 class FakeNvml:

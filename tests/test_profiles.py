@@ -1,55 +1,23 @@
-"""Hardware profiles: bundled data, validation errors, TOML round trip, fuzzing."""
+"""Hardware profiles: the bundled data, name lookup, validation errors."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import datetime as dt
 import re
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from dse.cost.profiles import (
-    KINDS,
-    Calibration,
-    HardwareProfile,
-    ProfileError,
-    coefficient_fields,
-    initial_coefficients,
-    list_profiles,
-    load_all_profiles,
-    load_profile,
-    loads_profile,
-    profile_from_dict,
-    profile_to_toml,
-    spec_fields,
-)
+from dse.cost.priors import initial_coefficients
+from dse.cost.profiles import list_profiles, load_all_profiles, load_profile, profile_from_dict
+from dse.cost.schema import KINDS, HardwareProfile, ProfileError, coefficient_fields, spec_fields
 from tests.toml_writer import dump_toml
+from tests.profile_docs import CALIBRATION, EXPECTED_NAMES, REPO_PROFILES, bundled_doc
 
-EXPECTED_NAMES = [
-    "a100",
-    "cpu",
-    "gtx1060",
-    "gtx1080ti",
-    "h100",
-    "jetson-nano",
-    "jetson-tx2",
-    "orin-nano",
-    "rtx2080ti",
-    "xavier-nx",
-]
+
 GIB = 1024**3
-REPO_PROFILES = Path(__file__).resolve().parents[1] / "hw_profiles"
-
-
-def bundled_doc(name: str) -> dict[str, Any]:
-    return tomllib.loads((REPO_PROFILES / f"{name}.toml").read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- bundled profiles
@@ -248,8 +216,6 @@ def _chain(*steps: Mutation) -> Mutation:
     return apply
 
 
-_CALIBRATION = {"base_profile": "gtx1060", "fit_date": "2025-01-31", "measurement_files": ["runs/a.json"]}
-
 # (id, base profile, mutation, key the message must name, further text it must contain)
 ERROR_CASES: list[tuple[str, str, Mutation, str, str]] = [
     ("schema-version-2", "gtx1060", _set(None, "schema_version", 2), "schema_version", "must be 1"),
@@ -258,7 +224,7 @@ ERROR_CASES: list[tuple[str, str, Mutation, str, str]] = [
     ("typo-top-level", "gtx1060", _set(None, "vendr", "x"), "vendr", "did you mean 'vendor'"),
     ("unknown-spec", "gtx1060", _rename("specs", "cores", "coress"), "specs.coress", "unknown key"),
     ("unknown-coefficient", "gtx1060", _set("coefficients", "fudge_factor_w", 1.0), "coefficients.fudge_factor_w", "unknown key"),
-    ("unknown-calibration-key", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "author": "me"}), "calibration.author", "unknown key"),
+    ("unknown-calibration-key", "gtx1060", _set(None, "calibration", {**CALIBRATION, "author": "me"}), "calibration.author", "unknown key"),
     ("missing-spec", "gtx1060", _chain(_delete("specs", "cores"), _delete("sources", "cores")), "specs.cores", "missing required key"),
     ("missing-display-name", "gtx1060", _delete(None, "display_name"), "display_name", "missing required key"),
     ("missing-table", "gtx1060", _delete(None, "coefficients"), "coefficients", "missing required table"),
@@ -295,10 +261,10 @@ ERROR_CASES: list[tuple[str, str, Mutation, str, str]] = [
     ("min-mode-above-board", "jetson-nano", _set("specs", "min_power_mode_w", 50.0), "specs.min_power_mode_w", "must not exceed"),
     ("sm-on-cpu", "cpu", _chain(_set("specs", "sm_count", 2), _set("sources", "sm_count", "x")), "specs.sm_count", "does not apply"),
     ("specs-not-table", "gtx1060", _set(None, "specs", 5), "specs", "must be a table"),
-    ("bad-fit-date", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "fit_date": "31/01/2025"}), "calibration.fit_date", "ISO date"),
-    ("impossible-fit-date", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "fit_date": "2025-02-30"}), "calibration.fit_date", "not a valid date"),
-    ("no-measurement-files", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "measurement_files": []}), "calibration.measurement_files", "non-empty list"),
-    ("negative-residual", "gtx1060", _set(None, "calibration", {**_CALIBRATION, "time_residual_rms_fraction": -0.1}), "calibration.time_residual_rms_fraction", ">= 0"),
+    ("bad-fit-date", "gtx1060", _set(None, "calibration", {**CALIBRATION, "fit_date": "31/01/2025"}), "calibration.fit_date", "ISO date"),
+    ("impossible-fit-date", "gtx1060", _set(None, "calibration", {**CALIBRATION, "fit_date": "2025-02-30"}), "calibration.fit_date", "not a valid date"),
+    ("no-measurement-files", "gtx1060", _set(None, "calibration", {**CALIBRATION, "measurement_files": []}), "calibration.measurement_files", "non-empty list"),
+    ("negative-residual", "gtx1060", _set(None, "calibration", {**CALIBRATION, "time_residual_rms_fraction": -0.1}), "calibration.time_residual_rms_fraction", ">= 0"),
 ]
 
 
@@ -337,181 +303,3 @@ def test_line_breaks_in_keys_stay_on_one_line() -> None:
     with pytest.raises(ProfileError) as err:
         profile_from_dict(doc, origin="a\nb.toml")
     assert "\n" not in str(err.value)
-
-
-# --------------------------------------------------------------------------- round trip
-
-
-@pytest.mark.parametrize("name", EXPECTED_NAMES)
-def test_round_trip_through_a_new_file(tmp_path: Path, name: str) -> None:
-    profile = load_profile(name)
-    path = tmp_path / f"{name}.toml"
-    path.write_text(profile_to_toml(profile), encoding="utf-8")
-    again = load_profile(str(path))
-    assert again == profile
-    assert again.path == str(path) and again.path != profile.path
-
-
-def test_round_trip_with_calibration_and_awkward_strings() -> None:
-    base = load_profile("jetson-nano")
-    calibrated = dataclasses.replace(
-        base,
-        name="jetson-nano-cal",
-        notes='quote " backslash \\ newline \n tab \t bell \x07 del \x7f unicode \u00b5s \U0001f600',
-        coefficients=dataclasses.replace(base.coefficients, static_power_w=0.0, time_per_byte_dram_ns=1e-12),
-        calibration=Calibration(
-            base_profile="jetson-nano",
-            fit_date="2025-01-31",
-            measurement_files=("runs/a.json", "runs/b c.json"),
-            method="nnls",
-            n_measurements=12,
-            time_residual_rms_fraction=0.05,
-            energy_residual_max_fraction=0.2,
-        ),
-    )
-    text = profile_to_toml(calibrated)
-    again = loads_profile(text, expected_name="jetson-nano-cal")
-    assert again == calibrated
-    assert again.calibration is not None and again.calibration.measurement_files == ("runs/a.json", "runs/b c.json")
-
-
-def test_native_toml_date_is_accepted_and_normalised() -> None:
-    doc = bundled_doc("gtx1060")
-    doc["calibration"] = {**_CALIBRATION, "fit_date": dt.date(2025, 1, 31)}
-    profile = loads_profile(dump_toml(doc))
-    assert profile.calibration is not None and profile.calibration.fit_date == "2025-01-31"
-
-
-def test_written_toml_has_units_in_every_numeric_key() -> None:
-    text = profile_to_toml(load_profile("gtx1080ti"))
-    data = tomllib.loads(text)
-    dimensionless = {"cores", "sm_count", "schema_version"}
-    for section in ("specs", "coefficients"):
-        for key, value in data[section].items():
-            if isinstance(value, (int, float)) and key not in dimensionless:
-                assert re.search(r"_(bytes|mhz|gflops|gbps|w|us|ns|pj)$", key), key
-
-
-# --------------------------------------------------------------------------- fuzzing
-
-_KNOWN_KEYS = (
-    ["schema_version", "name", "display_name", "kind", "vendor", "notes", "specs", "sources"]
-    + ["coefficients", "coefficient_sources", "calibration", "base_profile", "fit_date", "measurement_files"]
-    + [f.key for f in spec_fields()]
-    + [f.key for f in coefficient_fields()]
-    + ["memory_gb", "board_power_mw", "memory", "coress"]
-)
-_keys = st.one_of(st.sampled_from(_KNOWN_KEYS), st.text(max_size=12))
-_scalars = st.one_of(
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20),
-    st.sampled_from(["gpu", "cpu", "soc", "nvidia", "gtx1060", "2025-01-31"]),
-    st.dates(),
-)
-_values = st.recursive(
-    _scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=4),
-    max_leaves=12,
-)
-_documents = st.dictionaries(_keys, _values, max_size=8)
-_FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _load_or_profile_error(text: str) -> HardwareProfile | None:
-    try:
-        return loads_profile(text, origin="fuzz.toml")
-    except ProfileError as exc:
-        assert "\n" not in str(exc) and str(exc).startswith("fuzz.toml: ")
-        return None
-
-
-@_FUZZ
-@given(_documents)
-def test_fuzz_random_documents_only_raise_profile_error(doc: dict[str, Any]) -> None:
-    _load_or_profile_error(dump_toml(doc))
-
-
-@_FUZZ
-@given(st.text(max_size=200))
-def test_fuzz_random_text_only_raises_profile_error(text: str) -> None:
-    _load_or_profile_error(text)
-
-
-@settings(max_examples=30, deadline=None)
-@given(raw=st.binary(max_size=200))
-def test_fuzz_random_bytes_on_disk_only_raise_profile_error(tmp_path_factory: pytest.TempPathFactory, raw: bytes) -> None:
-    path = tmp_path_factory.getbasetemp() / "fuzzbytes.toml"
-    path.write_bytes(raw)
-    with pytest.raises(ProfileError):
-        load_profile(str(path))
-
-
-_SECTIONS = [None, "specs", "sources", "coefficients", "coefficient_sources", "calibration"]
-
-
-@_FUZZ
-@given(
-    name=st.sampled_from(EXPECTED_NAMES),
-    edits=st.lists(st.tuples(st.sampled_from(_SECTIONS), _keys, _values), min_size=1, max_size=4),
-)
-def test_fuzz_random_edits_of_a_good_profile_only_raise_profile_error(
-    name: str, edits: list[tuple[str | None, str, Any]]
-) -> None:
-    doc = copy.deepcopy(_GOOD_DOCS[name])
-    for section, key, value in edits:
-        target = doc if section is None else doc.setdefault(section, {})
-        if isinstance(target, dict):
-            target[key] = value
-    _load_or_profile_error(dump_toml(doc))
-
-
-_GOOD_DOCS = {name: bundled_doc(name) for name in EXPECTED_NAMES}
-_positive = st.floats(min_value=1e-6, max_value=1e12, allow_nan=False, allow_infinity=False)
-_non_negative = st.floats(min_value=0.0, max_value=1e12, allow_nan=False, allow_infinity=False)
-_positive_int = st.integers(min_value=1, max_value=2**62)
-_citation = st.text(min_size=1, max_size=40).filter(str.strip)
-# Specs whose value is free (no cross-field relation to keep) and optional specs that can be dropped.
-_FREE_FLOAT_SPECS = ["peak_fp32_gflops", "memory_bandwidth_gbps", "kernel_launch_overhead_us"]
-_FREE_INT_SPECS = ["cores", "memory_bytes", "l2_cache_bytes", "sm_count", "shared_memory_per_sm_bytes"]
-_OPTIONAL_SPECS = [f.key for f in spec_fields() if not f.required]
-
-
-@st.composite
-def _valid_mutation(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
-    name = draw(st.sampled_from(EXPECTED_NAMES))
-    doc = copy.deepcopy(_GOOD_DOCS[name])
-    specs, sources = doc["specs"], doc["sources"]
-    for key in draw(st.lists(st.sampled_from(_FREE_FLOAT_SPECS), unique=True)):
-        specs[key] = draw(_positive)
-    for key in draw(st.lists(st.sampled_from(_FREE_INT_SPECS), unique=True)):
-        if key in specs:
-            specs[key] = draw(_positive_int)
-    # Raising boost clock / board power keeps base <= boost and idle, min <= board.
-    specs["boost_clock_mhz"] *= draw(st.floats(min_value=1.0, max_value=10.0))
-    specs["board_power_w"] *= draw(st.floats(min_value=1.0, max_value=10.0))
-    for key in draw(st.lists(st.sampled_from(_OPTIONAL_SPECS), unique=True)):
-        specs.pop(key, None)
-        sources.pop(key, None)
-    for key in draw(st.lists(st.sampled_from(sorted(sources)), unique=True)):
-        sources[key] = draw(_citation)
-    for key in draw(st.lists(st.sampled_from([f.key for f in coefficient_fields()]), unique=True)):
-        doc["coefficients"][key] = draw(_non_negative)
-    doc["display_name"] = draw(_citation)
-    if draw(st.booleans()):
-        doc["notes"] = draw(_citation)
-    return name, doc
-
-
-@_FUZZ
-@given(_valid_mutation())
-def test_fuzz_valid_mutations_still_load_and_round_trip(case: tuple[str, dict[str, Any]]) -> None:
-    name, doc = case
-    profile = loads_profile(dump_toml(doc), expected_name=name)
-    for key, value in doc["specs"].items():
-        assert getattr(profile.specs, key) == value
-    for key, value in doc["coefficients"].items():
-        assert getattr(profile.coefficients, key) == value
-    assert dict(profile.sources) == doc["sources"]
-    assert loads_profile(profile_to_toml(profile), expected_name=name) == profile

@@ -11,20 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from dse.runs.accuracy import NO_DECISION, AccuracyCI, accuracy_with_ci, confusion_matrix, per_class_accuracy, wilson_interval
 from dse.runs.readout import (
-    NO_DECISION,
     UNASSIGNED,
-    AccuracyCI,
     Assignment,
-    Evaluation,
-    accuracy_with_ci,
+    Readout,
     assign_labels,
-    confusion_matrix,
     evaluate_counts,
-    per_class_accuracy,
     predict_all_activity,
     predict_proportion,
-    wilson_interval,
 )
 
 
@@ -331,7 +326,7 @@ def test_evaluate_counts_end_to_end():
     ac, ay = sample(90)
     tc, ty = sample(60)
     ev = evaluate_counts(ac, ay, tc, ty, n_classes=3)
-    assert isinstance(ev, Evaluation)
+    assert isinstance(ev, Readout)
     assert ev.n_unassigned == 2
     assert ev.class_counts_assigned.tolist() == [4, 4, 4]
     assert ev.accuracy.accuracy > 0.9 and ev.accuracy_proportion.accuracy > 0.9

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from dse.cost.energy import ENERGY_COEFFICIENTS, TIME_COEFFICIENTS, default_execution, phase_work, time_features
-from dse.cost.profiles import Calibration, Coefficients, FrozenMap, HardwareProfile, ProfileError, load_profile
+from dse.cost.profiles import load_profile
+from dse.cost.schema import Calibration, Coefficients, FrozenMap, HardwareProfile, ProfileError
 from dse.cost.quant import parse_precision
 from dse.cost.structure import design_structure
 
@@ -306,7 +307,7 @@ def calibrate(measurement_paths: Sequence[str | Path], base_name: str, out: str 
               execution: str | None = None, force: bool = False) -> CalibrationResult:
     """Fit, evaluate (leave one size out), write the new profile, read it back."""
     from dse.runs import folder
-    from dse.cost.profiles import profile_to_toml
+    from dse.cost.toml import profile_to_toml
     from dse.calibration.measure import load_measurements
 
     if not measurement_paths:

@@ -6,19 +6,8 @@ records one entry per (design, N, precision, phase) in ``measurements.json``
 (written atomically after every cell, so an interrupted grid resumes where it
 stopped).  Compile time is excluded (a warm-up call runs first).
 
-Energy comes from the best counter that covers the device doing the work:
-
-* the NVML total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``,
-  millijoules since the driver loaded) when the phase runs on an NVIDIA GPU;
-* RAPL package energy through powercap (``/sys/class/powercap/intel-rapl:0``)
-  when it is readable -- it covers the whole package, other processes
-  included, and is labelled so;
-* otherwise wall time x a modelled power (the profile's static power plus its
-  dynamic share in proportion to the cores kept busy), labelled
-  ``modelled power x measured time``.
-
-The NVML module and the powercap root are parameters, so tests drive both
-paths with a fake library object and a fake sysfs tree.
+Energy per region comes from :mod:`dse.calibration.meters` (NVML, RAPL, or modelled
+power x measured time, labelled).
 """
 
 from __future__ import annotations
@@ -32,163 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dse.calibration.meters import POWERCAP_ROOT, NvmlCounter, RaplCounter, choose_meter, one_line
+
 MEASUREMENTS = "measurements.json"
 DEFAULT_SIZES = (100, 225, 400, 625, 900)
 DEFAULT_IMAGES = 300
 DEFAULT_REPEATS = 5
-POWERCAP_ROOT = Path("/sys/class/powercap")
-RAPL_DOMAIN = "intel-rapl:0"
-NO_NVIDIA = "no NVIDIA device (NVML unavailable)"
 PHASES = ("training", "inference")
-
-
-@dataclass(frozen=True)
-class EnergySample:
-    energy_j: float
-    label: str
-    source: str  # "nvml" | "rapl" | "modelled"
-
-
-# --------------------------------------------------------------------------- counters
-
-
-class NvmlCounter:
-    """The total-energy counter of one NVIDIA GPU through NVML (pynvml), or the reason there is none."""
-
-    def __init__(self, nvml: Any = None, index: int = 0) -> None:
-        self.handle = None
-        self.name = ""
-        self.note = NO_NVIDIA
-        self._nvml = nvml
-        try:
-            if self._nvml is None:
-                import pynvml as nvml_module
-
-                self._nvml = nvml_module
-            self._nvml.nvmlInit()
-        except Exception as exc:  # noqa: BLE001 - any NVML failure means "no usable device"
-            self.note = f"{NO_NVIDIA}: {_one_line(exc)}"
-            self._nvml = None
-            return
-        try:
-            if self._nvml.nvmlDeviceGetCount() <= index:
-                self.note = f"{NO_NVIDIA}: no GPU with index {index}"
-                return
-            self.handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
-            name = self._nvml.nvmlDeviceGetName(self.handle)
-            self.name = name.decode() if isinstance(name, bytes) else str(name)
-            self._nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)  # supported? (Volta and newer)
-            self.note = f"NVML energy counter on {self.name}"
-        except Exception as exc:  # noqa: BLE001
-            self.note = f"NVML present but no energy counter ({_one_line(exc)})"
-            self.handle = None
-
-    @property
-    def available(self) -> bool:
-        return self.handle is not None
-
-    def read_j(self) -> float:
-        return float(self._nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)) / 1000.0  # mJ -> J
-
-    def close(self) -> None:
-        if self._nvml is not None:
-            try:
-                self._nvml.nvmlShutdown()
-            except Exception:  # noqa: BLE001 - shutting down a half-initialised library is best effort
-                pass
-
-
-class RaplCounter:
-    """RAPL package energy (microjoules, wrapping at max_energy_range_uj) through powercap sysfs."""
-
-    def __init__(self, root: Path = POWERCAP_ROOT, domain: str = RAPL_DOMAIN) -> None:
-        self.dir = Path(root) / domain
-        self.range_uj: int | None = None
-        try:
-            self.read_uj()
-            self.range_uj = int((self.dir / "max_energy_range_uj").read_text().strip())
-            self.note = f"RAPL package energy counter ({self.dir})"
-        except (OSError, ValueError) as exc:
-            self.note = f"RAPL not readable ({_one_line(exc)})"
-
-    @property
-    def available(self) -> bool:
-        return self.range_uj is not None
-
-    def read_uj(self) -> int:
-        return int((self.dir / "energy_uj").read_text().strip())
-
-    def delta_j(self, start_uj: int, end_uj: int) -> float:
-        """Energy between two readings; the counter wraps to zero after max_energy_range_uj."""
-        diff = end_uj - start_uj
-        if diff < 0:
-            diff += (self.range_uj or 0) + 1
-        return diff / 1e6
-
-
-# --------------------------------------------------------------------------- meters
-
-
-class Meter:
-    """Brackets a timed region: start() before, stop(token, wall_s, cpu_s) after."""
-
-    def start(self) -> Any:
-        return None
-
-    def stop(self, token: Any, wall_s: float, cpu_s: float) -> EnergySample:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class NvmlMeter(Meter):
-    def __init__(self, counter: NvmlCounter) -> None:
-        self.counter = counter
-
-    def start(self) -> float:
-        return self.counter.read_j()
-
-    def stop(self, token: float, wall_s: float, cpu_s: float) -> EnergySample:
-        return EnergySample(self.counter.read_j() - token,
-                            f"measured (NVML energy counter on {self.counter.name})", "nvml")
-
-
-class RaplMeter(Meter):
-    def __init__(self, counter: RaplCounter, cpu: str) -> None:
-        self.counter, self.cpu = counter, cpu
-
-    def start(self) -> int:
-        return self.counter.read_uj()
-
-    def stop(self, token: int, wall_s: float, cpu_s: float) -> EnergySample:
-        return EnergySample(self.counter.delta_j(token, self.counter.read_uj()),
-                            f"measured (RAPL package energy counter on {self.cpu}; whole package)", "rapl")
-
-
-class ModelledPowerMeter(Meter):
-    """Wall time x modelled power: static power plus the dynamic share of the busy cores."""
-
-    def __init__(self, profile: Any, cores: int) -> None:
-        self.profile, self.cores = profile, max(cores, 1)
-
-    def power_w(self, wall_s: float, cpu_s: float) -> float:
-        static = self.profile.coefficients.static_power_w
-        board = self.profile.specs.board_power_w
-        busy = min(1.0, cpu_s / (wall_s * self.cores)) if wall_s > 0 else 0.0
-        return static + max(board - static, 0.0) * busy
-
-    def stop(self, token: Any, wall_s: float, cpu_s: float) -> EnergySample:
-        p = self.profile
-        return EnergySample(wall_s * self.power_w(wall_s, cpu_s),
-                            f"modelled power x measured time (profile {p.name}: {p.coefficients.static_power_w:g} W "
-                            f"static to {p.specs.board_power_w:g} W with all cores busy)", "modelled")
-
-
-def choose_meter(on_gpu: bool, nvml: NvmlCounter | None, rapl: RaplCounter | None, profile: Any,
-                 cpu: str, cores: int) -> Meter:
-    if on_gpu and nvml is not None and nvml.available:
-        return NvmlMeter(nvml)
-    if not on_gpu and rapl is not None and rapl.available:
-        return RaplMeter(rapl, cpu)
-    return ModelledPowerMeter(profile, cores)
 
 
 # --------------------------------------------------------------------------- the grid
@@ -234,7 +73,7 @@ def _field_problem(kind: str, value: Any) -> str | None:
           "number": _is_number,
           "numbers": lambda v: (isinstance(v, dict) and all(map(_is_number, v.values())))
                                or (isinstance(v, list) and all(map(_is_number, v)))}[kind](value)
-    return None if ok else f"is {_one_line(repr(value))[:40]}"
+    return None if ok else f"is {one_line(repr(value))[:40]}"
 
 
 def load_measurements(path: Path, require: Sequence[str] = ()) -> dict[str, Any]:
@@ -248,7 +87,7 @@ def load_measurements(path: Path, require: Sequence[str] = ()) -> dict[str, Any]
     except FileNotFoundError:
         raise ValueError(f"{path}: no such measurements file (write one with `dse measure --out DIR`)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable measurements file ({_one_line(exc)})") from None
+        raise ValueError(f"{path}: not a readable measurements file ({one_line(exc)})") from None
     if not isinstance(doc, dict) or doc.get("kind") != "measurements" or not isinstance(doc.get("records"), list):
         raise ValueError(f"{path}: not a `dse measure` measurements file")
     for i, rec in enumerate(doc["records"]):
@@ -424,11 +263,6 @@ def _measure_round(design: str, n: int, spec: str, settings: Settings, ds: Any, 
             "time_label": f"measured (wall clock and process CPU time on {device})",
         })
     return out
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 def parse_sizes(values: Iterable[str]) -> list[int]:

@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from dse.data.locate import fetch_dataset
+    from dse.data.fetch import fetch_dataset
 
     path = fetch_dataset(args.name, args.dest, base_url=args.base_url)
     print(f"{args.name}: verified files in {path}")

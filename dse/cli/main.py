@@ -86,7 +86,7 @@ def _scrubbed(text: str, argv: Sequence[str]) -> str:
 
 
 def _is_known_error(exc: Exception) -> bool:
-    from dse.data.locate import DataError
+    from dse.data import DataError
     from dse.models.recipes import RecipeError
     from dse.runs.folder import RunError
 

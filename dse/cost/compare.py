@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import CostReport, estimate_cost, profile_label
-from .profiles import HardwareProfile
+from .schema import HardwareProfile
 from .quant import Precision
 
 __all__ = ["PAPER_ENERGY_RATIOS", "HwRow", "compare_hw", "measured_row", "paper_reference", "rows_to_json"]

@@ -35,7 +35,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .profiles import Coefficients, HardwareProfile
+from .schema import Coefficients, HardwareProfile
 from .quant import Precision
 from .structure import N_INPUTS, DesignStructure, check_neurons
 

@@ -14,7 +14,7 @@ from typing import Any
 from .activity import PER_IMAGE_KEYS, estimate_counts, load_activity_table
 from .energy import PhaseCost, default_execution, phase_work, price_phase
 from .memory import PHASES, MemoryReport, memory_report
-from .profiles import HardwareProfile
+from .schema import HardwareProfile
 from .quant import Precision
 from .structure import check_neurons, design_structure
 

@@ -13,7 +13,8 @@ neuron per image -- an array ``counts`` of shape ``(n_images, N)`` -- and:
    per-class response instead (the "proportion weighting" rule).
 4. :func:`accuracy_with_ci` reports accuracy with a Wilson score interval,
    :func:`per_class_accuracy` and :func:`confusion_matrix` break it down, and
-   :func:`evaluate_counts` bundles everything into an :class:`Evaluation`.
+   :func:`evaluate_counts` bundles everything into a :class:`Readout`
+   (the statistics are in :mod:`dse.runs.accuracy`).
 
 Conventions that differ from Diehl & Cook's / BindsNET's code:
 
@@ -36,31 +37,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
+from dse.runs.accuracy import (NO_DECISION, AccuracyCI, accuracy_with_ci, check_labels, check_n_classes,
+                               check_same_length, confusion_matrix, per_class_accuracy)
+
 __all__ = [
-    "AccuracyCI",
     "Assignment",
-    "Evaluation",
-    "NO_DECISION",
+    "Readout",
     "UNASSIGNED",
-    "accuracy_with_ci",
     "assign_labels",
-    "confusion_matrix",
     "evaluate_counts",
-    "per_class_accuracy",
     "predict_all_activity",
     "predict_proportion",
 ]
 
 UNASSIGNED = -1
 """Label of a neuron that never fired on the assignment set."""
-
-NO_DECISION = -1
-"""Prediction for an image on which no class has any evidence."""
 
 
 # --------------------------------------------------------------------------
@@ -73,14 +68,6 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     # immutability real and catch accidental in-place edits by callers.
     a.setflags(write=False)
     return a
-
-
-def _check_n_classes(n_classes: int) -> int:
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
-        raise ValueError(f"n_classes must be an int, got {type(n_classes).__name__}")
-    if n_classes < 1:
-        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
-    return int(n_classes)
 
 
 def _check_counts(counts: Any, name: str = "counts") -> np.ndarray:
@@ -98,45 +85,6 @@ def _check_counts(counts: Any, name: str = "counts") -> np.ndarray:
     if a.size and a.min() < 0:
         raise ValueError(f"{name} must be non-negative, got minimum {a.min()}")
     return a
-
-
-def _check_labels(labels: Any, n_classes: int, name: str = "labels") -> np.ndarray:
-    """Return labels as an int64 1-D array with values in [0, n_classes)."""
-    a = np.asarray(labels)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must have an integer dtype, got {a.dtype}")
-    a = a.astype(np.int64, copy=False)
-    if a.size and (a.min() < 0 or a.max() >= n_classes):
-        raise ValueError(
-            f"{name} must lie in [0, {n_classes}), got range [{a.min()}, {a.max()}]"
-        )
-    return a
-
-
-def _check_predictions(predictions: Any, n_classes: int | None,
-                       name: str = "predictions") -> np.ndarray:
-    """Return predictions as int64 1-D; values are -1 (no decision) or classes."""
-    a = np.asarray(predictions)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must have an integer dtype, got {a.dtype}")
-    a = a.astype(np.int64, copy=False)
-    if a.size and a.min() < NO_DECISION:
-        raise ValueError(f"{name} must be >= {NO_DECISION}, got minimum {a.min()}")
-    if n_classes is not None and a.size and a.max() >= n_classes:
-        raise ValueError(f"{name} must be < {n_classes}, got maximum {a.max()}")
-    return a
-
-
-def _check_same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(
-            f"{name_a} and {name_b} disagree on the number of images: "
-            f"{a.shape[0]} vs {b.shape[0]}"
-        )
 
 
 # --------------------------------------------------------------------------
@@ -200,10 +148,10 @@ def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _assign(counts: Any, labels: Any, n_classes: int) -> Assignment:
-    n_classes = _check_n_classes(n_classes)
+    n_classes = check_n_classes(n_classes)
     c = _check_counts(counts)
-    y = _check_labels(labels, n_classes)
-    _check_same_length(c, y, "counts", "labels")
+    y = check_labels(labels, n_classes)
+    check_same_length(c, y, "counts", "labels")
 
     # Per-class sums via one matrix product, then divide by the class sizes;
     # an empty class divides by 1 instead of 0 and so keeps rate 0.
@@ -300,104 +248,6 @@ def predict_proportion(counts: Any, assignment: Assignment) -> np.ndarray:
     return _decide(c @ assignment.proportions)
 
 
-# --------------------------------------------------------------------------
-# accuracy statistics
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AccuracyCI:
-    """Accuracy as a fraction with a Wilson score confidence interval."""
-
-    accuracy: float
-    low: float
-    high: float
-    n: int
-    correct: int
-    confidence: float = 0.95
-
-
-def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion ``correct / n``.
-
-    Preferred over the normal (Wald) interval because it stays inside [0, 1]
-    and keeps sensible coverage near 0 % and 100 % accuracy.
-    """
-    if n <= 0:
-        raise ValueError(f"n must be positive, got {n}")
-    if not 0 <= correct <= n:
-        raise ValueError(f"correct must lie in [0, {n}], got {correct}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = correct / n
-    z2n = z * z / n
-    centre = (p + z2n / 2.0) / (1.0 + z2n)
-    half = z / (1.0 + z2n) * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
-    # Mathematically 0 <= low <= p <= high <= 1; the clamps only undo
-    # round-off, which at p = 0 or 1 can land a hair on the wrong side.
-    low = min(max(0.0, centre - half), p)
-    high = max(min(1.0, centre + half), p)
-    return low, high
-
-
-def accuracy_with_ci(predictions: Any, labels: Any, confidence: float = 0.95) -> AccuracyCI:
-    """Fraction of correct predictions with a Wilson score interval.
-
-    ``-1`` predictions (no decision) never match a label and count as wrong.
-
-    Raises:
-        ValueError: on empty input, mismatched lengths, negative labels or
-            predictions below -1, or ``confidence`` outside (0, 1).
-    """
-    pred = _check_predictions(predictions, None)
-    y = np.asarray(labels)
-    if y.ndim != 1 or (y.size and not np.issubdtype(y.dtype, np.integer)):
-        raise ValueError(f"labels must be a 1-D integer array, got shape {y.shape}, dtype {y.dtype}")
-    if y.size and y.min() < 0:
-        raise ValueError(f"labels must be non-negative, got minimum {y.min()}")
-    _check_same_length(pred, y, "predictions", "labels")
-    n = int(pred.shape[0])
-    if n == 0:
-        raise ValueError("cannot compute accuracy of zero predictions")
-    correct = int(np.count_nonzero(pred == y))
-    low, high = wilson_interval(correct, n, confidence)
-    return AccuracyCI(accuracy=correct / n, low=low, high=high, n=n,
-                      correct=correct, confidence=float(confidence))
-
-
-def per_class_accuracy(predictions: Any, labels: Any, n_classes: int = 10) -> np.ndarray:
-    """float64 ``(n_classes,)``: accuracy (fraction) on the images of each class.
-
-    NaN for classes without images, so "no data" is not mistaken for 0 %.
-    """
-    n_classes = _check_n_classes(n_classes)
-    pred = _check_predictions(predictions, n_classes)
-    y = _check_labels(labels, n_classes)
-    _check_same_length(pred, y, "predictions", "labels")
-    totals = np.bincount(y, minlength=n_classes).astype(np.float64)
-    hits = np.bincount(y[pred == y], minlength=n_classes).astype(np.float64)
-    return np.where(totals > 0, hits / np.maximum(totals, 1.0), np.nan)
-
-
-def confusion_matrix(predictions: Any, labels: Any, n_classes: int = 10) -> np.ndarray:
-    """int64 ``(n_classes, n_classes + 1)`` confusion counts.
-
-    Row = true class, column = predicted class; the last column counts
-    "no decision" (-1) predictions.  The matrix sums to the number of images
-    and its trace (over the first ``n_classes`` columns) is the number correct.
-    """
-    n_classes = _check_n_classes(n_classes)
-    pred = _check_predictions(predictions, n_classes)
-    y = _check_labels(labels, n_classes)
-    _check_same_length(pred, y, "predictions", "labels")
-    width = n_classes + 1
-    col = np.where(pred == NO_DECISION, n_classes, pred)
-    flat = np.bincount(y * width + col, minlength=n_classes * width)
-    return flat.reshape(n_classes, width).astype(np.int64)
-
-
-# --------------------------------------------------------------------------
 # full evaluation
 # --------------------------------------------------------------------------
 
@@ -408,7 +258,7 @@ def _fraction_or_none(x: float) -> float | None:
 
 
 @dataclass(frozen=True, eq=False)
-class Evaluation:
+class Readout:
     """Everything :func:`evaluate_counts` computes.
 
     ``accuracy``, ``per_class_accuracy`` and ``confusion_matrix`` use the
@@ -461,7 +311,7 @@ def evaluate_counts(
     test_counts: Any,
     test_labels: Any,
     n_classes: int = 10,
-) -> Evaluation:
+) -> Readout:
     """Assign labels on one labelled set and classify another.
 
     Args:
@@ -475,7 +325,7 @@ def evaluate_counts(
         ValueError: on invalid inputs (see :func:`assign_labels`), a neuron
             count that differs between the two sets, or an empty test set.
     """
-    n_classes = _check_n_classes(n_classes)
+    n_classes = check_n_classes(n_classes)
     # The parameter name shadows the public function, hence the private call.
     assignment = _assign(assign_counts, assign_labels, n_classes)
     test_c = _check_counts(test_counts, "test_counts")
@@ -484,14 +334,14 @@ def evaluate_counts(
             f"test_counts has {test_c.shape[1]} neurons but assign_counts has "
             f"{assignment.n_neurons}"
         )
-    test_y = _check_labels(test_labels, n_classes, "test_labels")
-    _check_same_length(test_c, test_y, "test_counts", "test_labels")
+    test_y = check_labels(test_labels, n_classes, "test_labels")
+    check_same_length(test_c, test_y, "test_counts", "test_labels")
     if test_y.shape[0] == 0:
         raise ValueError("test set is empty")
 
     pred = predict_all_activity(test_c, assignment)
     pred_prop = predict_proportion(test_c, assignment)
-    return Evaluation(
+    return Readout(
         assignment=assignment,
         predictions=_readonly(pred),
         predictions_proportion=_readonly(pred_prop),

@@ -360,7 +360,7 @@ def assign_and_test(sim: Simulator, state: NetworkState, train: tuple[np.ndarray
                     engine: str, progress: ProgressSink):
     """Label assignment on the first training images, then the test; learning off.
 
-    Returns (Evaluation, inference counts, seconds, images simulated).
+    Returns (Readout, inference counts, seconds, images simulated).
     """
     assign_x, assign_y = select(train[0], train[1], assign_samples)
     test_x, test_y = test
