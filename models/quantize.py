@@ -11,7 +11,7 @@ Spec syntax, e.g. ``weights=Q0.8,vmem=Q7.8,vth=Q7.8,inh=Q5.3``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import numpy as np
@@ -21,20 +21,47 @@ from .fixedpoint import (FormatError, QFormat, choose_int_bits, parse_format, pa
 
 QUANT_KEYS = ("weights", "inh", "vmem", "vth")
 _SIGNED_KEYS = ("vmem", "vth")
+_FIELD_OF_KEY = {"weights": "weights", "inh": "inhibition", "vmem": "vmem", "vth": "vth"}
+FP32_BITS = 32  # the word length of a value left in floating point
 
 
 @dataclass(frozen=True)
 class QuantConfig:
+    """The format of each quantizable value (None: FP32), its rounding, and the name the user gave it.
+
+    One type for the simulator (which rounds into the formats) and the cost
+    model (which needs only their word lengths); ``label`` is a preset name
+    (``8bit``) or the canonical spec.
+    """
+
     weights: QFormat | None = None
     inhibition: QFormat | None = None
     vmem: QFormat | None = None
     vth: QFormat | None = None
     rounding: str = "nearest"
     seed: int = 0
+    label: str = "fp32"
 
     @property
     def is_float(self) -> bool:
         return all(f is None for f in (self.weights, self.inhibition, self.vmem, self.vth))
+
+    def format(self, key: str) -> QFormat | None:
+        """The format of one value by its spec key (``weights``, ``inh``, ``vmem``, ``vth``)."""
+        if key not in _FIELD_OF_KEY:
+            raise ValueError(f"unknown quantizable value {key!r}: choose one of {', '.join(QUANT_KEYS)}")
+        return getattr(self, _FIELD_OF_KEY[key])
+
+    def formats(self) -> dict[str, QFormat | None]:
+        return {key: self.format(key) for key in QUANT_KEYS}
+
+    def bits(self, key: str) -> int:
+        """Storage bits of one value: the format's word length, or 32 (FP32)."""
+        fmt = self.format(key)
+        return FP32_BITS if fmt is None else fmt.word_bits
+
+    def bit_widths(self) -> dict[str, int]:
+        return {key: self.bits(key) for key in QUANT_KEYS}
 
     def to_dict(self) -> dict[str, str | int | None]:
         return {"weights": _s(self.weights), "inh": _s(self.inhibition), "vmem": _s(self.vmem),
@@ -80,8 +107,9 @@ def parse_quant(spec: str | None, rounding: str = "nearest", *, seed: int = 0,
         formats[key] = _parse_one(key, text.strip(), ranges)
     if "weights" in formats and formats["weights"].signed:
         raise FormatError(f"bad --quant weights={formats['weights']}: weights are non-negative, use an unsigned Qi.f")
-    return QuantConfig(weights=formats.get("weights"), inhibition=formats.get("inh"),
-                       vmem=formats.get("vmem"), vth=formats.get("vth"), rounding=rounding, seed=seed)
+    config = QuantConfig(weights=formats.get("weights"), inhibition=formats.get("inh"),
+                         vmem=formats.get("vmem"), vth=formats.get("vth"), rounding=rounding, seed=seed)
+    return replace(config, label=config.spec())
 
 
 def _parse_one(key: str, text: str, ranges: Mapping[str, float] | None) -> QFormat:

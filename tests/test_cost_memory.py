@@ -7,15 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dse.cost.memory import MB, memory_report
-from dse.cost.quant import PRESETS, Precision, parse_precision
+from dse.cost.quant import PRESETS, parse_precision
 from dse.models.fixedpoint import FormatError, QFormat
+from dse.models.quantize import QuantConfig
 
 FP32 = parse_precision("fp32")
+_FIELD = {"weights": "weights", "inh": "inhibition", "vmem": "vmem", "vth": "vth"}  # spec key -> QuantConfig field
 BIT8 = parse_precision("8bit")
 BIT16 = parse_precision("16bit")
 
 
-def _mem(design: str, n: int, precision: Precision = FP32, phase: str = "inference", accounting: str = "dense") -> int:
+def _mem(design: str, n: int, precision: QuantConfig = FP32, phase: str = "inference", accounting: str = "dense") -> int:
     return memory_report(design, n, phase, precision, accounting).total_bytes
 
 
@@ -125,7 +127,7 @@ def test_memory_is_linear_in_each_bit_width(design, n, key, phase, accounting, b
     signed = key in ("vmem", "vth")
 
     def bits(b: int) -> int:
-        p = Precision(**{key: _fmt(b, signed)})
+        p = QuantConfig(**{_FIELD[key]: _fmt(b, signed)})
         return memory_report(design, n, phase, p, accounting).total_bits
 
     # affine: equal slopes between any two pairs of bit-widths
@@ -135,7 +137,7 @@ def test_memory_is_linear_in_each_bit_width(design, n, key, phase, accounting, b
     elements = sum(c.elements for c in memory_report(design, n, phase, FP32, accounting).components if c.value == key)
     assert slope == elements * (b2 - b1)
     # bytes follow bits up to rounding each component to whole bytes
-    assert abs(memory_report(design, n, phase, Precision(**{key: _fmt(b1, signed)}), accounting).total_bytes * 8
+    assert abs(memory_report(design, n, phase, QuantConfig(**{_FIELD[key]: _fmt(b1, signed)}), accounting).total_bytes * 8
                - bits(b1)) < 8 * 30
 
 
@@ -149,7 +151,7 @@ def test_presets_and_specs():
     p = parse_precision("weights=Q0.8,vmem=Q8.8")
     assert p.bit_widths() == {"weights": 8, "inh": 32, "vmem": 17, "vth": 32}  # potentials are signed
     assert parse_precision(p.spec()).bit_widths() == p.bit_widths()
-    assert parse_precision("").is_fp32 and parse_precision(None).label == "fp32"
+    assert parse_precision("").is_float and parse_precision(None).label == "fp32"
     assert set(PRESETS) == {"fp32", "16bit", "8bit"}
     assert parse_precision("8BIT").label == "8bit"
 

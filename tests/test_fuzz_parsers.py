@@ -9,7 +9,7 @@ import math
 
 from hypothesis import assume, given, strategies as st
 
-from dse.cost.quant import PRESETS, Precision, parse_precision
+from dse.cost.quant import PRESETS, parse_precision
 from dse.models.fixedpoint import ROUNDING_MODES, FormatError, QFormat, parse_format
 from dse.models.quantize import QUANT_KEYS, QuantConfig, parse_quant
 from tests.fuzz_common import FUZZ, assert_one_line, numberish, format_text, quant_spec, no_breaks, space_text
@@ -62,7 +62,7 @@ def test_fuzz_parse_precision(spec):
     except FormatError as exc:
         assert_one_line(exc)
         return
-    assert isinstance(precision, Precision)
+    assert isinstance(precision, QuantConfig)
     assert all(1 <= b <= 32 for b in precision.bit_widths().values())
     assert parse_precision(precision.spec()).formats() == precision.formats()
 

@@ -60,7 +60,7 @@ def test_bits_hardware_and_confusion_figures(result):
     assert len(data.hardware) >= 5 and {h.profile for h in data.hardware} >= {"jetson-nano", "cpu"}
     hw = figures.hardware_figure(data.hardware, "inference", result.budgets)
     assert list(hw.data[0].x) == [h.profile for h in data.hardware]
-    assert list(hw.data[0].y) == [h.energy_per_image_mj for h in data.hardware]
+    assert list(hw.data[0].y) == [h.energy_per_image_j("inference") * 1_000.0 for h in data.hardware]
     conf = figures.confusion_figure([[5, 1, 0], [0, 4, 2]])
     assert list(conf.data[0].x) == ["0", "1", "none"] and [list(r) for r in conf.data[0].z] == [[5, 1, 0], [0, 4, 2]]
 

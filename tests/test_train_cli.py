@@ -90,7 +90,7 @@ def test_interrupted_training_resumes_bit_identically(tmp_path, no_system_data):
     meta = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())
     assert 0 < meta["position"] < 240
     assert not (tmp_path / "cut" / "manifest.json").exists()
-    with pytest.raises(ValueError, match="--resume"):
+    with pytest.raises(ValueError, match="add resume to continue"):
         train_run(cfg, tmp_path / "cut")
     resumed = train_run(cfg, tmp_path / "cut", resume=True)
     w1, w2 = load_npz(tmp_path / "whole" / "weights.npz"), load_npz(tmp_path / "cut" / "weights.npz")

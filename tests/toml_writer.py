@@ -1,34 +1,21 @@
 """A tiny TOML writer for tests that feed the loaders arbitrary documents.
 
-Independent of dse.cost.profiles.profile_to_toml on purpose: it must express
-anything TOML can hold (nested tables, arrays, dates, NaN), valid for our
-schemas or not.
+Its values are its own on purpose: it must express anything TOML can hold
+(NaN and infinities, dates, nested inline tables), valid for our schemas or
+not, which dse.cost.toml (the project's writer, for valid profiles) refuses.
+Strings and keys go through dse.cost.toml's escaper: there is one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from typing import Any
 
+from dse.cost.toml import toml_key as _toml_key
+from dse.cost.toml import toml_string as _toml_str
+
 __all__ = ["dump_toml"]
-
-
-def _toml_str(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_str(key)
 
 
 def _toml_value(value: Any) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.errors import Param, ParameterError
 from dse.cost.energy import ENERGY_COEFFICIENTS, TIME_COEFFICIENTS, default_execution, phase_work, time_features
 from dse.cost.profiles import load_profile
 from dse.cost.schema import Calibration, Coefficients, FrozenMap, HardwareProfile, ProfileError
@@ -227,12 +228,12 @@ def _check_out_path(out: Path, base: HardwareProfile, force: bool) -> str:
     from dse.cost.profiles import list_profiles
 
     if out.suffix != ".toml":
-        raise ValueError(f"--out {out}: give a .toml file; its stem becomes the profile name")
+        raise ParameterError(Param("out"), f" {out}: give a .toml file; its stem becomes the profile name")
     name = out.stem
     if not re.fullmatch(_NAME_RE_TEXT, name):
-        raise ValueError(f"--out {out}: the profile name {name!r} (the file stem) must match {_NAME_RE_TEXT}")
+        raise ParameterError(Param("out"), f" {out}: the profile name {name!r} (the file stem) must match {_NAME_RE_TEXT}")
     if name == base.name or name in list_profiles():
-        raise ValueError(f"--out {out}: {name!r} is a bundled profile name; calibration writes a new profile "
+        raise ParameterError(Param("out"), f" {out}: {name!r} is a bundled profile name; calibration writes a new profile "
                          f"(e.g. {base.name}-calibrated.toml)")
     from importlib import resources
 
@@ -240,12 +241,12 @@ def _check_out_path(out: Path, base: HardwareProfile, force: bool) -> str:
 
     bundled = Path(str(resources.files("dse.hw_profiles"))).resolve()
     if out.resolve().parent == bundled:
-        raise ValueError(f"--out {out}: never write into the bundled hw_profiles folder")
+        raise ParameterError(Param("out"), f" {out}: never write into the bundled hw_profiles folder")
     if out.is_dir():
-        raise ValueError(f"--out {out}: is a folder; give a .toml file, e.g. {out / (base.name + '-calibrated.toml')}")
+        raise ParameterError(Param("out"), f" {out}: is a folder; give a .toml file, e.g. {out / (base.name + '-calibrated.toml')}")
     if out.exists() and not force:
-        raise ValueError(f"--out {out}: file exists (add --force to replace it)")
-    check_out_dir(out.parent)
+        raise ParameterError(Param("out"), f" {out}: file exists (add ", Param("force"), " to replace it)")
+    check_out_dir(out.parent, "out")
     return name
 
 

@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dse.errors import Param, ParameterError
+from dse.cost import PHASES
 from dse.calibration.meters import POWERCAP_ROOT, NvmlCounter, RaplCounter, choose_meter, one_line
 
 MEASUREMENTS = "measurements.json"
 DEFAULT_SIZES = (100, 225, 400, 625, 900)
 DEFAULT_IMAGES = 300
 DEFAULT_REPEATS = 5
-PHASES = ("training", "inference")
+# The order a cell is measured in: training first, so inference runs on the trained weights.
+RUN_ORDER = ("training", "inference")
 
 
 # --------------------------------------------------------------------------- the grid
@@ -122,9 +125,9 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
         if not 0 < n <= MAX_NEURONS:
             raise ValueError(f"sizes must be > 0 and at most {MAX_NEURONS}, got {n}")
     if settings.images <= 0:
-        raise ValueError(f"--images must be > 0, got {settings.images}")
+        raise ParameterError(Param("images"), f" must be > 0, got {settings.images}")
     if settings.repeats <= 0:
-        raise ValueError(f"--repeats must be > 0, got {settings.repeats}")
+        raise ParameterError(Param("repeats"), f" must be > 0, got {settings.repeats}")
     canon = [parse_precision(p).spec() for p in precisions]
     folder.check_out_dir(Path(out_dir))
     profile = load_profile(profile_name)
@@ -139,8 +142,9 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     if path.exists():
         doc = load_measurements(path, _RESUME_FIELDS)
         if doc.get("settings") != identity:
-            raise ValueError(f"{path}: measured with other settings ({doc.get('settings')}); "
-                             "use the same --images/--dataset/--seed/--engine or another --out")
+            raise ParameterError(f"{path}: measured with other settings ({doc.get('settings')}); use the same ",
+                                 Param("images"), "/", Param("dataset"), "/", Param("seed"), "/", Param("engine"),
+                                 " or another ", Param("out_dir"))
     else:
         doc = {"schema_version": 1, "kind": "measurements", "created": folder.now_iso(), "settings": identity,
                "records": []}
@@ -156,7 +160,7 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
         # each record keeps the fastest of its samples.
         for round_ in range(settings.repeats):
             for design, n, spec in cells:
-                keys = [record_key(design, n, spec, ph) for ph in PHASES]
+                keys = [record_key(design, n, spec, ph) for ph in RUN_ORDER]
                 if all(k in by_key and len(by_key[k]["cpu_s_all"]) > round_ for k in keys):
                     continue
                 fresh = _measure_round(design, n, spec, settings, ds, nv, rapl, profile, cpu, cores)
@@ -171,7 +175,7 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
                         on_record(by_key[k], False)
         if on_record:
             for design, n, spec in cells:
-                for k in (record_key(design, n, spec, ph) for ph in PHASES):
+                for k in (record_key(design, n, spec, ph) for ph in RUN_ORDER):
                     if k not in reported:
                         on_record(by_key[k], True)
     finally:
@@ -185,7 +189,7 @@ def _order(cells: list[tuple[str, int, str]]) -> Callable[[dict[str, Any]], tupl
 
     def key(rec: dict[str, Any]) -> tuple:
         cell = (rec["design"], int(rec["neurons"]), rec["precision"])
-        phase = PHASES.index(rec["phase"]) if rec["phase"] in PHASES else len(PHASES)
+        phase = RUN_ORDER.index(rec["phase"]) if rec["phase"] in RUN_ORDER else len(RUN_ORDER)
         return (rank.get(cell, len(rank)), "" if cell in rank else rec["key"], phase)
 
     return key
@@ -236,7 +240,7 @@ def _measure_round(design: str, n: int, spec: str, settings: Settings, ds: Any, 
     run_inference(sim, warm, test_x[:2], TEST_STREAM, settings.seed, new_counts(), engine)
 
     out = []
-    for phase in PHASES:
+    for phase in RUN_ORDER:
         on_gpu = phase == "inference" and engine == "torch" and nv.available
         meter = choose_meter(on_gpu, nv, rapl, profile, cpu, cores)
         counts = new_counts()

@@ -185,7 +185,7 @@ def cmd_compare_hw(args: argparse.Namespace) -> int:
         html = Path(args.html)
         if html.is_dir():
             raise ValueError(f"--html {html}: is a folder; give a file name, e.g. {html / 'compare-hw.html'}")
-        check_out_dir(html.parent, "--html")
+        check_out_dir(html.parent, "html")
     rows = compare_hw(args.design, args.neurons, profiles, precision=precision, accounting=args.accounting,
                       execution=execution_mode(args.execution), dataset=args.dataset, vs=vs)
     notes = []

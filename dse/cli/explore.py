@@ -163,7 +163,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
                                                  args.phase, args.profile)
     out_dir = Path(args.out) if args.out else Path("reports") / slug(name)
     check_out_dir(out_dir)  # before the search, not after it
-    check_out_dir(Path(args.cache), "--cache")
+    check_out_dir(Path(args.cache), "cache_dir")
     source = getattr(evaluator, "data_source", None)
     con.print(f"study {name!r} in {mask_url(args.storage)}; strategy {args.strategy}; "
               f"budget {args.budget_mb:g} MB" + (f", {args.budget_mj:g} mJ/image" if args.budget_mj else "")

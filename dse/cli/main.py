@@ -18,6 +18,10 @@ from dse.cli.args import CliError, Parser
 
 EXIT_USAGE = 2
 
+# Library parameters whose flag is not "--" + the name with dashes (dse.errors.ParameterError names parameters).
+FLAG_OF_PARAM = {"memory_mb": "--budget-mb", "energy_mj": "--budget-mj", "out_dir": "--out", "cache_dir": "--cache",
+                 "n_trials": "--trials"}
+
 # In the order `dse --help` lists them.
 COMMAND_GROUPS = (runs, data, cost, calibration, explore, worker)
 
@@ -44,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - only our known error types are turned into one line
         if _is_known_error(exc):
-            print(_one_line(_scrubbed(f"error: {exc}", argv)), file=sys.stderr)
+            print(_one_line(_scrubbed(f"error: {_message(exc)}", argv)), file=sys.stderr)
             return EXIT_USAGE
         if not _storage_urls(argv):
             raise
@@ -53,6 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(_scrubbed("".join(traceback.format_exc()), argv), file=sys.stderr, end="")
         return 1
+
+
+def flag_of(param: str) -> str:
+    """The command-line flag of a library parameter: ``budget_mb`` -> ``--budget-mb`` (FLAG_OF_PARAM first)."""
+    return FLAG_OF_PARAM.get(param) or "--" + param.replace("_", "-")
+
+
+def _message(exc: Exception) -> str:
+    """What the user sees of an error: parameters named by their flags."""
+    from dse.errors import ParameterError
+
+    return exc.render(flag_of) if isinstance(exc, ParameterError) else str(exc)
 
 
 def _one_line(text: str) -> str:

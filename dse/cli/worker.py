@@ -49,7 +49,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from dse.search.study import mask_url
     from dse.search.worker import evaluator_from_identity, join_study
 
-    check_out_dir(Path(args.cache), "--cache")
+    check_out_dir(Path(args.cache), "cache_dir")
     con = search_console()
     quiet_optuna()
     budgets = None

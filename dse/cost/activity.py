@@ -33,6 +33,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from dse.errors import Param, ParameterError
 from dse.models.counts import COUNT_NAMES
 
 from .structure import N_INPUTS, DesignStructure, check_neurons, design_structure
@@ -136,8 +137,8 @@ class ActivityTable:
         key = (dataset, design, phase)
         if key not in self.points:
             have = sorted({k[0] for k in self.points})
-            raise ValueError(f"no activity statistics for {design} {phase} on {dataset!r} "
-                             f"(the activity model has: {', '.join(have) or 'nothing'}); use --from-run RUN_DIR")
+            raise ParameterError(f"no activity statistics for {design} {phase} on {dataset!r} "
+                             f"(the activity model has: {', '.join(have) or 'nothing'}); give the counts of a run (", Param("from_run"), ")")
         return _interpolate(self.points[key], neurons)
 
 

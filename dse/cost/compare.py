@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dse.models.quantize import QuantConfig
+
 from .model import CostReport, estimate_cost, profile_label
 from .schema import HardwareProfile
-from .quant import Precision
 
-__all__ = ["PAPER_ENERGY_RATIOS", "HwRow", "compare_hw", "measured_row", "paper_reference", "rows_to_json"]
+__all__ = ["PAPER_ENERGY_RATIOS", "HardwareRow", "row_from_report", "compare_hw", "measured_row", "paper_reference", "rows_to_json"]
 
 # FSpiNN (TCAD 2020) Sec. V-D / abstract: FSpiNN 8-bit vs the baseline at Net4900, energy-efficiency
 # improvement averaged over MNIST and Fashion-MNIST and the GTX 1060, GTX 1080 Ti and RTX 2080 Ti.
@@ -19,7 +20,9 @@ PAPER_GPUS = ("gtx1060", "gtx1080ti", "rtx2080ti")
 
 
 @dataclass(frozen=True)
-class HwRow:
+class HardwareRow:
+    """One design on one device: modelled from a profile, or measured on this machine."""
+
     profile: str
     display_name: str
     kind: str
@@ -31,25 +34,33 @@ class HwRow:
     label: str                                 # "modelled" | "measured"
     source: str                                # where the figures came from
     energy_ratio: Mapping[str, float] | None = None  # vs design: its energy / this design's energy, by phase
+    device_memory_bytes: int | None = None     # the profile's; None for a measured row
+
+    def time_per_image_s(self, phase: str) -> float:
+        return self.time_s[f"{phase}_per_image"]
+
+    def energy_per_image_j(self, phase: str) -> float:
+        return self.energy_j[f"{phase}_per_image"]
 
 
-def _row(r: CostReport, vs: CostReport | None) -> HwRow:
+def row_from_report(r: CostReport, vs: CostReport | None = None) -> HardwareRow:
+    """The row of one cost report; with ``vs`` (the same device's report of another design), energy ratios."""
     ratio = None
     if vs is not None:
         e, ev = r.energy_j(), vs.energy_j()
         ratio = {ph: ev[f"{ph}_per_image"] / e[f"{ph}_per_image"] if e[f"{ph}_per_image"] > 0 else float("inf")
                  for ph in ("training", "inference")}
-    return HwRow(profile=r.profile.name, display_name=r.profile.display_name, kind=r.profile.kind,
+    return HardwareRow(profile=r.profile.name, display_name=r.profile.display_name, kind=r.profile.kind,
                  execution=r.execution,
                  memory_bytes={ph: r.memory_bytes(ph) for ph in ("training", "inference")},
                  fits={ph: r.fits(ph) for ph in ("training", "inference")},
                  time_s=r.time_s(), energy_j=r.energy_j(), label="modelled", source=profile_label(r.profile),
-                 energy_ratio=ratio)
+                 energy_ratio=ratio, device_memory_bytes=r.profile.specs.memory_bytes)
 
 
-def compare_hw(design: str, neurons: int, profiles: Sequence[HardwareProfile], *, precision: Precision,
+def compare_hw(design: str, neurons: int, profiles: Sequence[HardwareProfile], *, precision: QuantConfig,
                accounting: str = "dense", execution: str | None = None, dataset: str = "mnist",
-               vs: tuple[str, Precision] | None = None) -> list[HwRow]:
+               vs: tuple[str, QuantConfig] | None = None) -> list[HardwareRow]:
     """One modelled row per profile; with ``vs`` (design, precision), energy ratios vs / this design."""
     rows = []
     for p in profiles:
@@ -59,7 +70,7 @@ def compare_hw(design: str, neurons: int, profiles: Sequence[HardwareProfile], *
         if vs is not None:
             other = estimate_cost(vs[0], neurons, p, precision=vs[1], accounting=accounting, execution=execution,
                                   dataset=dataset)
-        rows.append(_row(r, other))
+        rows.append(row_from_report(r, other))
     return rows
 
 
@@ -71,8 +82,8 @@ def _find(records: Sequence[Mapping[str, Any]], design: str, neurons: int, spec:
     return None
 
 
-def measured_row(doc: Mapping[str, Any], design: str, neurons: int, precision: Precision,
-                 vs: tuple[str, Precision] | None = None, epoch_images: int = 60_000) -> HwRow | None:
+def measured_row(doc: Mapping[str, Any], design: str, neurons: int, precision: QuantConfig,
+                 vs: tuple[str, QuantConfig] | None = None, epoch_images: int = 60_000) -> HardwareRow | None:
     """The row of this machine from `dse measure` records, if the cell was measured (both phases)."""
     records = doc.get("records", [])
     tr = _find(records, design, neurons, precision.spec(), "training")
@@ -93,14 +104,14 @@ def measured_row(doc: Mapping[str, Any], design: str, neurons: int, precision: P
     machine = doc.get("machine", {}).get("cpu", "this machine")
     counted = all(r.get("energy_source") in ("nvml", "rapl") for r in (tr, inf))
     label = "measured" if counted else "measured time x modelled power"
-    return HwRow(profile="this-machine", display_name=f"{machine} (measured)", kind="measured", execution="event",
+    return HardwareRow(profile="this-machine", display_name=f"{machine} (measured)", kind="measured", execution="event",
                  memory_bytes=None, fits=None, time_s=time_s, energy_j=energy_j, label=label,
                  source=f"{tr['time_label']}; energy: {tr['energy_label']}", energy_ratio=ratio)
 
 
-def paper_reference(design: str, precision: Precision, vs: tuple[str, Precision] | None, neurons: int) -> str | None:
+def paper_reference(design: str, precision: QuantConfig, vs: tuple[str, QuantConfig] | None, neurons: int) -> str | None:
     """The paper's figure to print beside ours, when the comparison is the paper's own."""
-    if (vs is None or design != "fspinn" or neurons != 4900 or vs[0] != "baseline" or not vs[1].is_fp32
+    if (vs is None or design != "fspinn" or neurons != 4900 or vs[0] != "baseline" or not vs[1].is_float
             or precision.bits("weights") != 8):
         return None
     return (f"FSpiNN paper (Sec. V-D): {PAPER_ENERGY_RATIOS['training']}x training, "
@@ -108,7 +119,7 @@ def paper_reference(design: str, precision: Precision, vs: tuple[str, Precision]
             "Net4900, measured (nvidia-smi power x time) and averaged over GTX 1060, GTX 1080 Ti, RTX 2080 Ti")
 
 
-def rows_to_json(rows: Sequence[HwRow]) -> list[dict[str, Any]]:
+def rows_to_json(rows: Sequence[HardwareRow]) -> list[dict[str, Any]]:
     return [{"profile": r.profile, "display_name": r.display_name, "kind": r.kind, "execution": r.execution,
              "memory_bytes": dict(r.memory_bytes) if r.memory_bytes else None,
              "fits": dict(r.fits) if r.fits else None, "time_s": dict(r.time_s), "energy_j": dict(r.energy_j),

@@ -35,8 +35,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dse.models.quantize import QuantConfig
+
 from .schema import Coefficients, HardwareProfile
-from .quant import Precision
 from .structure import N_INPUTS, DesignStructure, check_neurons
 
 __all__ = ["EXECUTIONS", "TIME_COMPONENTS", "ENERGY_COMPONENTS", "TIME_COEFFICIENTS", "Work", "PhaseCost",
@@ -109,7 +110,7 @@ def _check_counts(counts: Mapping[str, float]) -> None:
 
 
 def phase_work(s: DesignStructure, neurons: int, phase: str, counts: Mapping[str, float],
-               precision: Precision, execution: str, *, cores: int = 1,
+               precision: QuantConfig, execution: str, *, cores: int = 1,
                l2_cache_bytes: int | None = None) -> Work:
     """Priced work of one image from its counts (keys of COUNT_NAMES; missing keys count 0)."""
     n = check_neurons(neurons)

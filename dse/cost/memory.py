@@ -26,13 +26,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .quant import FP32_BITS, Precision
+from dse.cost import PHASES
+from dse.models.quantize import FP32_BITS, QuantConfig
+
 from .structure import N_INPUTS, check_neurons, design_structure
 
 __all__ = ["ACCOUNTINGS", "PHASES", "MemoryComponent", "MemoryReport", "memory_report", "MB"]
 
 ACCOUNTINGS = ("dense", "minimal")
-PHASES = ("inference", "training")
 MB = 1_000_000  # the papers' MB are decimal: "just over 200 MB" is 207.6e6 bytes, not 198 MiB
 BOOL_TENSOR_BITS = 8  # dense simulators store spike flags as 1-byte booleans
 
@@ -80,7 +81,7 @@ def _bits_for(count: int) -> int:
     return max(1, math.ceil(math.log2(count + 1)))
 
 
-def memory_report(design: str, neurons: int, phase: str = "inference", precision: Precision | None = None,
+def memory_report(design: str, neurons: int, phase: str = "inference", precision: QuantConfig | None = None,
                   accounting: str = "dense") -> MemoryReport:
     """Bytes per component of ``design`` with ``neurons`` excitatory neurons."""
     check_neurons(neurons)
@@ -88,7 +89,7 @@ def memory_report(design: str, neurons: int, phase: str = "inference", precision
         raise ValueError(f"unknown phase {phase!r}: choose one of {', '.join(PHASES)}")
     if accounting not in ACCOUNTINGS:
         raise ValueError(f"unknown accounting {accounting!r}: choose one of {', '.join(ACCOUNTINGS)}")
-    precision = precision or Precision()
+    precision = precision or QuantConfig()
     s = design_structure(design)
     n = neurons
     dense = accounting == "dense"

@@ -13,9 +13,10 @@ from typing import Any
 
 from .activity import PER_IMAGE_KEYS, estimate_counts, load_activity_table
 from .energy import PhaseCost, default_execution, phase_work, price_phase
+from dse.models.quantize import QuantConfig
+
 from .memory import PHASES, MemoryReport, memory_report
 from .schema import HardwareProfile
-from .quant import Precision
 from .structure import check_neurons, design_structure
 
 __all__ = ["DATASET_SIZES", "RunCounts", "CostReport", "estimate_cost", "run_counts", "profile_label",
@@ -75,7 +76,7 @@ def profile_label(profile: HardwareProfile) -> str:
 class CostReport:
     design: str
     neurons: int
-    precision: Precision
+    precision: QuantConfig
     accounting: str
     execution: str
     profile: HardwareProfile
@@ -113,7 +114,7 @@ class CostReport:
         }
 
 
-def estimate_cost(design: str, neurons: int, profile: HardwareProfile, *, precision: Precision | None = None,
+def estimate_cost(design: str, neurons: int, profile: HardwareProfile, *, precision: QuantConfig | None = None,
                   accounting: str = "dense", execution: str | None = None, dataset: str = "mnist",
                   counts: Mapping[str, Mapping[str, float]] | None = None,
                   counts_label: str | None = None) -> CostReport:
@@ -124,7 +125,7 @@ def estimate_cost(design: str, neurons: int, profile: HardwareProfile, *, precis
     """
     check_neurons(neurons)
     s = design_structure(design)
-    precision = precision or Precision()
+    precision = precision or QuantConfig()
     execution = execution or default_execution(profile)
     if dataset not in DATASET_SIZES:
         raise ValueError(f"unknown data set {dataset!r}: choose one of {', '.join(DATASET_SIZES)}")

@@ -13,11 +13,12 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from dse.errors import Param, ParameterError
+from dse.models.network import N_INPUTS  # MNIST / Fashion-MNIST pixels: one Poisson input each
 from dse.models.recipes import DESIGNS, load_recipe
 
 __all__ = ["N_INPUTS", "DesignStructure", "design_structure", "check_neurons", "DESIGNS"]
 
-N_INPUTS = 784  # MNIST / Fashion-MNIST pixels: one Poisson input each
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class DesignStructure:
 
 def check_neurons(neurons: int) -> int:
     if isinstance(neurons, bool) or not isinstance(neurons, int) or neurons <= 0:
-        raise ValueError(f"--neurons must be a whole number > 0, got {neurons!r}")
+        raise ParameterError(Param("neurons"), f" must be a whole number > 0, got {neurons!r}")
     return neurons
 
 

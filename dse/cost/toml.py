@@ -17,7 +17,7 @@ from .schema import SCHEMA_VERSION, HardwareProfile
 
 __all__ = ["toml_string", "toml_key", "toml_value", "toml_table", "profile_to_toml"]
 
-_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
@@ -34,7 +34,7 @@ def toml_string(text: str) -> str:
 
 
 def toml_key(key: str) -> str:
-    return key if _BARE_KEY_RE.match(key) else toml_string(key)
+    return key if _BARE_KEY_RE.fullmatch(key) else toml_string(key)
 
 
 def toml_value(value: Any) -> str:

@@ -298,18 +298,15 @@ def _load_full(name: str, found: _Found) -> Dataset:
                 f"{found.directory} holds {_DISPLAY_NAMES[other]}, not {_DISPLAY_NAMES[name]} "
                 f"[found via {found.origin}]"
             )
-    return Dataset(
-        name=name,
-        train_images=arrays[0],
-        train_labels=arrays[1],
-        test_images=arrays[2],
-        test_labels=arrays[3],
-        source=_full_source(name, found.directory, sha),
-        is_subset=False,
-        location=str(found.directory),
-        sha256=sha,
-        class_names=CLASS_NAMES[name],
-    )
+    return _dataset(name, arrays, sha, source=_full_source(name, found.directory, sha), is_subset=False,
+                    location=str(found.directory))
+
+
+def _dataset(name: str, arrays: list[np.ndarray], sha: str, *, source: str, is_subset: bool, location: str) -> Dataset:
+    """A Dataset from the four arrays in FILE_STEMS order."""
+    return Dataset(name=name, train_images=arrays[0], train_labels=arrays[1], test_images=arrays[2],
+                   test_labels=arrays[3], source=source, is_subset=is_subset, location=location, sha256=sha,
+                   class_names=CLASS_NAMES[name])
 
 
 def subset_file_name(name: str, stem: str) -> str:
@@ -340,18 +337,8 @@ def load_bundled_subset(name: str) -> Dataset:
             f"bundled subset of {name} is damaged: sha256 {sha}, manifest says {entry['sha256']}"
         )
     n_train, n_test = arrays[0].shape[0], arrays[2].shape[0]
-    return Dataset(
-        name=name,
-        train_images=arrays[0],
-        train_labels=arrays[1],
-        test_images=arrays[2],
-        test_labels=arrays[3],
-        source=f"bundled subset of {_DISPLAY_NAMES[name]} ({n_train:,} train / {n_test:,} test)",
-        is_subset=True,
-        location="bundled",
-        sha256=sha,
-        class_names=CLASS_NAMES[name],
-    )
+    return _dataset(name, arrays, sha, source=f"bundled subset of {_DISPLAY_NAMES[name]} ({n_train:,} train / "
+                    f"{n_test:,} test)", is_subset=True, location="bundled")
 
 
 @contextmanager

@@ -113,11 +113,13 @@ def hardware_figure(rows: Sequence[Any], phase: str, budgets: Budgets | None = N
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("energy per image (mJ)", "time per image (ms)"))
     names = [r.profile for r in rows]
-    fig.add_trace(go.Bar(x=names, y=[r.energy_per_image_mj for r in rows], name="energy (mJ)",
-                         marker_color="#1f77b4", text=[f"{r.energy_per_image_mj:.3g}" for r in rows],
+    energy_mj = [r.energy_per_image_j(phase) * 1_000.0 for r in rows]
+    time_ms = [1e3 * r.time_per_image_s(phase) for r in rows]
+    fig.add_trace(go.Bar(x=names, y=energy_mj, name="energy (mJ)",
+                         marker_color="#1f77b4", text=[f"{e:.3g}" for e in energy_mj],
                          hovertext=[r.display_name for r in rows]), row=1, col=1)
-    fig.add_trace(go.Bar(x=names, y=[1e3 * r.time_per_image_s for r in rows], name="time (ms)",
-                         marker_color="#ff7f0e", text=[f"{1e3 * r.time_per_image_s:.3g}" for r in rows],
+    fig.add_trace(go.Bar(x=names, y=time_ms, name="time (ms)",
+                         marker_color="#ff7f0e", text=[f"{t:.3g}" for t in time_ms],
                          hovertext=[r.display_name for r in rows]), row=1, col=2)
     if budgets is not None and budgets.energy_mj is not None:
         fig.add_trace(go.Scatter(x=names, y=[budgets.energy_mj] * len(names), mode="lines",

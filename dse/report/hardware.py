@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dse.cost.compare import HwRow
+from dse.cost.compare import HardwareRow
 
 __all__ = ["hw_figure", "hw_html", "write_hw_html"]
 
 
-def hw_figure(rows: Sequence[HwRow], title: str, design_label: str, vs_label: str | None = None) -> Any:
+def hw_figure(rows: Sequence[HardwareRow], title: str, design_label: str, vs_label: str | None = None) -> Any:
     """Energy and time per image (log scale), training and inference, one group of bars per device."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -48,7 +48,7 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def hw_html(rows: Sequence[HwRow], title: str, design_label: str, vs_label: str | None = None,
+def hw_html(rows: Sequence[HardwareRow], title: str, design_label: str, vs_label: str | None = None,
             notes: Sequence[str] = ()) -> str:
     import plotly.io as pio
 
@@ -78,7 +78,7 @@ def hw_html(rows: Sequence[HwRow], title: str, design_label: str, vs_label: str 
             f"<h1>{e(title)}</h1>{chart}<table>{head}{''.join(body)}</table>{note_html}</body></html>\n")
 
 
-def write_hw_html(path: str | Path, rows: Sequence[HwRow], title: str, design_label: str,
+def write_hw_html(path: str | Path, rows: Sequence[HardwareRow], title: str, design_label: str,
                   vs_label: str | None = None, notes: Sequence[str] = ()) -> Path:
     from dse.runs.folder import atomic_write_bytes
 

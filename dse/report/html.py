@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dse.search.costs import MB, MJ_PER_J
 from dse.search.explore import ExploreResult
 from dse.search.records import TrialRecord
 from dse.search.study import mask_url
@@ -38,7 +39,7 @@ th{background:#f4f4f4} tr.front td{background:#fff3f3} tr.selected td{background
 @dataclass(frozen=True)
 class ReportData:
     result: ExploreResult
-    hardware: tuple[Any, ...] = ()          # HardwareRow of the selected model, one per profile
+    hardware: tuple[Any, ...] = ()          # dse.cost.compare.HardwareRow of the selected model, one per profile
     weight_png: bytes | None = None          # the selected model's weights.png
     generated: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -151,8 +152,9 @@ def render_html(data: ReportData) -> str:
         parts.append(_figure_html(figures.hardware_figure(data.hardware, b.phase, b), FIGURE_IDS[2]))
         parts.append(_table(["profile", "device", "kind", "time per image (ms)", "energy per image (mJ)",
                              "model memory (MB)", "device memory (MB)"],
-                            [[h.profile, h.display_name, h.kind, _num(1e3 * h.time_per_image_s), _num(h.energy_per_image_mj),
-                              _num(h.memory_mb), f"{h.device_memory_mb:,.0f}"] for h in data.hardware]))
+                            [[h.profile, h.display_name, h.kind, _num(1e3 * h.time_per_image_s(b.phase)),
+                              _num(h.energy_per_image_j(b.phase) * MJ_PER_J), _num(h.memory_bytes[b.phase] / MB),
+                              f"{h.device_memory_bytes / MB:,.0f}"] for h in data.hardware]))
         parts.append('<p class="note">Same activity counts (measured on the trial\'s run), priced by each profile.</p>')
     else:
         parts.append('<p class="note">no selected model</p>')

@@ -8,6 +8,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from dse.errors import Param, ParameterError
 from dse.runs import folder
 from dse.models.counts import counts_to_dict, new_counts
 from dse.models.network import MAX_NEURONS, Simulator, init_state
@@ -26,7 +27,7 @@ def run_bench(design: str, neurons: int, images: int, *, dataset: str = "mnist",
     from dse.runs.train import TEST_STREAM, run_inference
 
     if images <= 0 or not 0 < neurons <= MAX_NEURONS:
-        raise ValueError(f"--images must be > 0, and --neurons > 0 and at most {MAX_NEURONS}")
+        raise ParameterError(Param("images"), " must be > 0, and ", Param("neurons"), f" > 0 and at most {MAX_NEURONS}")
     ds = load_dataset(dataset, data_dir)
     pool = ds.train_images
     idx = np.arange(images) % len(pool)

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from dse.errors import Param, ParameterError
+
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 WEIGHTS_PNG = "weights.png"
@@ -30,7 +32,7 @@ CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_META = "checkpoint.json"
 
 
-class RunError(ValueError):
+class RunError(ParameterError):
     """A run directory is missing, incomplete or belongs to another configuration."""
 
     def __str__(self) -> str:
@@ -38,16 +40,19 @@ class RunError(ValueError):
         return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
 
 
-def check_out_dir(path: Path, flag: str = "--out") -> None:
-    """Refuse, before any work, a folder to write that cannot be made (a file is in the way) or written."""
-    path = Path(path)
+def check_out_dir(path: Path, param: str = "out_dir") -> None:
+    """Refuse, before any work, a folder to write that cannot be made (a file is in the way) or written.
+
+    ``param`` names the parameter that gave ``path``, for the message.
+    """
+    path, name = Path(path), Param(param)
     for p in (path, *path.parents):
         if p.is_dir():
             if not os.access(p, os.W_OK | os.X_OK):
-                raise RunError(f"{flag} {path}: no permission to write in {p}; choose another {flag}")
+                raise RunError(name, f" {path}: no permission to write in {p}; choose another ", name)
             return
         if p.exists() or p.is_symlink():
-            raise RunError(f"{flag} {path}: {p} exists and is not a folder; choose another {flag}")
+            raise RunError(name, f" {path}: {p} exists and is not a folder; choose another ", name)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -91,7 +96,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
 def read_manifest(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / MANIFEST
     if not Path(run_dir).is_dir():
-        raise RunError(f"{run_dir}: not a directory (give the --out folder of a `dse train` run)")
+        raise RunError(f"{run_dir}: not a directory (give the folder a `dse train` run wrote)")
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
@@ -112,7 +117,7 @@ def require_keys(manifest: dict[str, Any], run_dir: Path, keys: dict[str, tuple[
         for name in names:
             if not isinstance(table, dict) or name not in table:
                 raise RunError(f"{Path(run_dir) / MANIFEST}: corrupt manifest (no {section}.{name}); "
-                               "give the --out folder of a finished `dse train` run")
+                               "give the folder of a finished `dse train` run")
 
 
 def code_version() -> str:

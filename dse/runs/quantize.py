@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.errors import Param, ParameterError
 from dse.runs import folder
 from dse.models.counts import counts_to_dict, per_image
 from dse.models.network import NetworkState, Simulator
@@ -20,7 +21,8 @@ def build_spec(weights: str | None = None, inh: str | None = None, vmem: str | N
                vth: str | None = None) -> str:
     parts = [f"{k}={v}" for k, v in (("weights", weights), ("inh", inh), ("vmem", vmem), ("vth", vth)) if v]
     if not parts:
-        raise ValueError("nothing to quantize: give at least one of --weights, --inh, --vmem, --vth")
+        raise ParameterError("nothing to quantize: give at least one of ", Param("weights"), ", ", Param("inh"), ", ",
+                             Param("vmem"), ", ", Param("vth"))
     return ",".join(parts)
 
 
@@ -48,7 +50,7 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
     out_dir = Path(out_dir)
     folder.check_out_dir(out_dir)
     if (out_dir / folder.MANIFEST).exists():
-        raise folder.RunError(f"{out_dir}: already holds a finished run; choose another --out")
+        raise folder.RunError(f"{out_dir}: already holds a finished run; choose another ", Param("out_dir"))
     source, fp32 = load_fp32_run(Path(run_dir))
     cfg = source["config"]
     recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
@@ -58,7 +60,7 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
     dataset = load_dataset(cfg["dataset"], data_dir)
     if dataset.sha256 != source["data"]["sha256"]:
         raise folder.RunError(f"{run_dir}: was trained on data {source['data']['sha256'][:12]}..., "
-                              f"but {dataset.source} is {dataset.sha256[:12]}...; give the same --data-dir")
+                              f"but {dataset.source} is {dataset.sha256[:12]}...; give the same ", Param("data_dir"))
     sim = Simulator(recipe, quant=quant)
     train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
     test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))

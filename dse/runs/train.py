@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dse.errors import Param, ParameterError
 from dse.runs import folder
 from dse.runs.readout import assign_labels, evaluate_counts, predict_all_activity
 from dse.models.counts import counts_to_dict, new_counts, per_image
@@ -50,15 +51,15 @@ class TrainConfig:
 
     def validate(self) -> None:
         if not 0 < self.neurons <= MAX_NEURONS:
-            raise ValueError(f"--neurons must be > 0 and at most {MAX_NEURONS}, got {self.neurons}")
+            raise ParameterError(Param("neurons"), f" must be > 0 and at most {MAX_NEURONS}, got {self.neurons}")
         if self.epochs <= 0:
-            raise ValueError(f"--epochs must be > 0, got {self.epochs}")
+            raise ParameterError(Param("epochs"), f" must be > 0, got {self.epochs}")
         for name in ("train_samples", "test_samples", "assign_samples"):
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+                raise ParameterError(Param(name), f" must be > 0, got {value}")
         if self.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+            raise ParameterError(Param("seed"), f" must be >= 0, got {self.seed}")
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine '{self.engine}': choose one of {', '.join(ENGINES)}")
         self.quant_config()
@@ -99,7 +100,7 @@ def run_inference(sim: Simulator, state: NetworkState, images: np.ndarray, first
         from dse.models.engine_torch import infer_torch
         import torch  # noqa: F401
     except ImportError:
-        raise ValueError("--engine torch needs PyTorch: pip install 'snn-dse[torch]'") from None
+        raise ParameterError(Param("engine"), " torch needs PyTorch: pip install 'snn-dse[torch]'") from None
     out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
     step = 1024
     for lo in range(0, len(images), step):
@@ -229,22 +230,23 @@ def _start_or_resume(out_dir: Path, config: TrainConfig, recipe: Recipe, identit
         if not ckpt_meta.exists():
             if (out_dir / folder.MANIFEST).exists():
                 raise folder.RunError(f"{out_dir}: training already finished; nothing to resume")
-            raise folder.RunError(f"{out_dir}: no checkpoint to resume (run without --resume to start)")
+            raise folder.RunError(f"{out_dir}: no checkpoint to resume (run without ", Param("resume"), " to start)")
         import json
 
         meta = json.loads(ckpt_meta.read_text())
         if meta.get("identity") != identity:
             diff = sorted(k for k in identity if meta.get("identity", {}).get(k) != identity[k])
             raise folder.RunError(f"{out_dir}: checkpoint was made with different settings ({', '.join(diff)}); "
-                                  "rerun with the original flags or choose another --out")
+                                  "rerun with the original settings or choose another ", Param("out_dir"))
         arrays = folder.load_npz(out_dir / folder.CHECKPOINT)
         state = NetworkState(weights=np.ascontiguousarray(arrays["weights"]),
                              theta=np.ascontiguousarray(arrays["theta"]))
         return state, arrays["counts"].astype(np.int64), int(meta["position"])
     if ckpt_meta.exists():
-        raise folder.RunError(f"{out_dir}: holds an interrupted run; add --resume to continue it or choose another --out")
+        raise folder.RunError(f"{out_dir}: holds an interrupted run; add ", Param("resume"), " to continue it or choose another ",
+                              Param("out_dir"))
     if (out_dir / folder.MANIFEST).exists():
-        raise folder.RunError(f"{out_dir}: already holds a finished run; choose another --out")
+        raise folder.RunError(f"{out_dir}: already holds a finished run; choose another ", Param("out_dir"))
     return init_state(config.neurons, recipe, config.seed, quant=quant), new_counts(), 0
 
 

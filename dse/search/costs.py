@@ -4,15 +4,17 @@ Every number the search optimises or constrains besides accuracy comes from
 here, so a change of the cost model's API is a change of this file only.
 What is used:
 
-* ``dse.cost.quant.parse_precision(spec) -> Precision`` (word lengths of a ``--quant`` spec);
+* ``dse.cost.quant.parse_precision(spec) -> QuantConfig`` (word lengths of a quantization spec);
 * ``dse.cost.memory.memory_report(design, neurons, phase, precision, accounting).total_bytes``;
 * ``dse.cost.model.estimate_cost(design, neurons, profile, precision=, accounting=, counts=)``
   with ``counts`` = phase -> per-image activity counts (a run manifest's
   ``counts.*_per_image``), and its ``.phases[phase].total_energy_j`` /
   ``.total_time_s``;
-* ``dse.cost.activity.counts_from_stats`` (counts of a silent network, for
-  the energy floor) and ``dse.cost.structure.design_structure``;
-* ``dse.cost.profiles.load_profile`` / ``list_profiles``.
+* ``dse.cost.activity.counts_from_stats`` and ``dse.cost.structure.design_structure``
+  (counts of a network with a given activity: a silent one for the energy
+  floor, typical ones for the synthetic evaluator);
+* ``dse.cost.profiles.load_profile`` / ``list_profiles``;
+* ``dse.cost.compare.row_from_report`` (the hardware comparison's rows).
 
 Memory and energy are modelled, never measured, and labelled so.
 """
@@ -20,16 +22,16 @@ Memory and energy are modelled, never measured, and labelled so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from dse.cost import PHASES
 
 from .space import Candidate, nominal_ranges, quant_spec
 
 __all__ = ["ACCOUNTINGS", "PHASES", "memory_mb", "fp32_memory_mb", "energy_mj", "energy_floor_mj",
-           "hardware_comparison", "check_profile", "profile_names", "cost_labels", "HardwareRow"]
+           "hardware_comparison", "check_profile", "profile_names", "cost_labels", "activity_counts"]
 
-PHASES = ("inference", "training")
 ACCOUNTINGS = ("dense", "minimal")
 MB = 1_000_000   # decimal megabytes, as the papers and dse.cost.memory.MB
 MJ_PER_J = 1_000.0
@@ -101,43 +103,28 @@ def energy_floor_mj(c: Candidate, phase: str, profile: str, accounting: str = "d
     network can undercut. A candidate whose floor breaks the energy budget is
     rejected without training.
     """
+    silent = {"presentations_per_image": 1.0, "input_spikes_per_presentation": 0.0,
+              "exc_spikes_per_presentation": 0.0}
+    return energy_mj(c, phase, profile, activity_counts(c.design, c.neurons, silent), accounting)
+
+
+def activity_counts(design: str, neurons: int, stats: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Per-image counts of each phase of a network with this per-presentation activity
+    (the fields of dse.cost.activity.ActivityStats)."""
     from dse.cost.activity import ActivityStats, counts_from_stats
     from dse.cost.structure import design_structure
 
-    s = design_structure(c.design)
-    silent = ActivityStats(presentations_per_image=1.0, input_spikes_per_presentation=0.0,
-                           exc_spikes_per_presentation=0.0)
-    counts = {ph: counts_from_stats(s, c.neurons, ph, silent) for ph in PHASES}
-    return energy_mj(c, phase, profile, counts, accounting)
-
-
-@dataclass(frozen=True)
-class HardwareRow:
-    profile: str
-    display_name: str
-    kind: str
-    time_per_image_s: float
-    energy_per_image_mj: float
-    memory_mb: float
-    device_memory_mb: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    s, activity = design_structure(design), ActivityStats(**stats)
+    return {ph: counts_from_stats(s, neurons, ph, activity) for ph in PHASES}
 
 
 def hardware_comparison(c: Candidate, phase: str, counts: Mapping[str, Mapping[str, float]],
-                        accounting: str = "dense", profiles: list[str] | None = None) -> list[HardwareRow]:
-    """The candidate's modelled time and energy per image on every bundled profile (same counts)."""
-    rows = []
-    for name in profiles or profile_names():
-        r = _cost(c, name, counts, accounting, phase)
-        p = _profile(name)
-        rows.append(HardwareRow(profile=name, display_name=p.display_name, kind=p.kind,
-                                time_per_image_s=r.phases[phase].total_time_s,
-                                energy_per_image_mj=r.phases[phase].total_energy_j * MJ_PER_J,
-                                memory_mb=r.memory_bytes(phase) / MB,
-                                device_memory_mb=p.specs.memory_bytes / MB))
-    return rows
+                        accounting: str = "dense", profiles: list[str] | None = None) -> list[Any]:
+    """The candidate's modelled cost on every bundled profile (same counts): dse.cost.compare.HardwareRow
+    rows, priced with the precision the phase stores (read them for that phase)."""
+    from dse.cost.compare import row_from_report
+
+    return [row_from_report(_cost(c, name, counts, accounting, phase)) for name in profiles or profile_names()]
 
 
 def cost_labels(profile: str, accounting: str) -> dict[str, str]:

@@ -13,6 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from dse.errors import Param, ParameterError
+
+from .costs import PHASES
 from .space import DEFAULT_SPACE, SearchSpace
 
 __all__ = ["OBJECTIVES", "DIRECTIONS", "STRATEGIES", "Budgets", "ExploreSettings", "parse_fidelities"]
@@ -20,7 +23,6 @@ __all__ = ["OBJECTIVES", "DIRECTIONS", "STRATEGIES", "Budgets", "ExploreSettings
 OBJECTIVES = ("accuracy", "memory_mb", "energy_mj")
 DIRECTIONS = ("maximize", "minimize", "minimize")
 STRATEGIES = ("optuna", "incremental", "grid")
-PHASES = ("inference", "training")
 DEFAULT_FIDELITIES = (0.2, 1.0)
 
 
@@ -32,9 +34,9 @@ class Budgets:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.memory_mb) and self.memory_mb > 0):
-            raise ValueError(f"--budget-mb must be a number > 0, got {self.memory_mb}")
+            raise ParameterError(Param("memory_mb"), f" must be a number > 0, got {self.memory_mb}")
         if self.energy_mj is not None and not (math.isfinite(self.energy_mj) and self.energy_mj > 0):
-            raise ValueError(f"--budget-mj must be a number > 0, got {self.energy_mj}")
+            raise ParameterError(Param("energy_mj"), f" must be a number > 0, got {self.energy_mj}")
         if self.phase not in PHASES:
             raise ValueError(f"unknown phase {self.phase!r}: choose inference or training")
 
@@ -73,16 +75,16 @@ def parse_fidelities(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise ValueError(f"--fidelities {text}: give increasing fractions (0.2,0.5,1) or image counts (1000,5000)") from None
+        raise ParameterError(Param("fidelities"), f" {text}: give increasing fractions (0.2,0.5,1) or image counts (1000,5000)") from None
     if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-        raise ValueError(f"--fidelities {text}: values must be > 0")
+        raise ParameterError(Param("fidelities"), f" {text}: values must be > 0")
     if any(b <= a for a, b in zip(values, values[1:])):
-        raise ValueError(f"--fidelities {text}: values must increase")
+        raise ParameterError(Param("fidelities"), f" {text}: values must increase")
     fractions = all(v <= 1 for v in values)
     if not fractions and any(v != int(v) for v in values):
-        raise ValueError(f"--fidelities {text}: mix of fractions and counts; give all fractions (<= 1) or all counts")
+        raise ParameterError(Param("fidelities"), f" {text}: mix of fractions and counts; give all fractions (<= 1) or all counts")
     if fractions and values[-1] != 1.0:
-        raise ValueError(f"--fidelities {text}: fractions must end at 1 (the full training set)")
+        raise ParameterError(Param("fidelities"), f" {text}: fractions must end at 1 (the full training set)")
     return values
 
 

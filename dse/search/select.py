@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dse.errors import Param, ParameterError
+
 from .records import TrialRecord
 
 __all__ = ["SELECTIONS", "select_model", "closest_candidates"]
@@ -22,7 +24,7 @@ def select_model(front: Sequence[TrialRecord], how: str = "accuracy", mu: float 
     if how not in SELECTIONS:
         raise ValueError(f"unknown selection {how!r}: choose one of {', '.join(SELECTIONS)}")
     if mu < 0:
-        raise ValueError(f"--mu must be >= 0, got {mu}")
+        raise ParameterError(Param("mu"), f" must be >= 0, got {mu}")
     if not front:
         return None
     if how == "accuracy":

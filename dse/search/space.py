@@ -15,13 +15,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from dse.errors import Param, ParameterError
 from dse.models.fixedpoint import ROUNDING_MODES, choose_int_bits
+from dse.models.quantize import FP32_BITS  # a bit-width of 32 means: not quantized, kept in FP32
 from dse.models.recipes import DESIGNS
 
 __all__ = ["FP32_BITS", "BIT_KEYS", "Dimension", "SearchSpace", "Candidate", "DEFAULT_SPACE", "SpaceError",
            "quant_spec", "nominal_ranges"]
 
-FP32_BITS = 32  # a bit-width of 32 means: not quantized, kept in FP32
 BIT_KEYS = ("weights", "inh", "vmem", "vth")  # the --quant keys, in spec order
 SCHEMES = ("ptq", "itq")
 CONDITIONS = ("always", "fspinn", "quantized")
@@ -30,8 +31,8 @@ CONDITIONS = ("always", "fspinn", "quantized")
 MAX_VALUES = 10_000  # values one numeric dimension may take
 
 
-class SpaceError(ValueError):
-    """A malformed --space restriction or candidate; the message is one line."""
+class SpaceError(ParameterError):
+    """A malformed space restriction or candidate; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -103,22 +104,22 @@ class Dimension:
         """``a,b,c`` (choices), ``lo..hi`` or ``lo..hi:step`` (ranges), or one value."""
         text = text.strip()
         if not text:
-            raise SpaceError(f"--space {self.name}=: give one or more values")
+            raise SpaceError(Param("space"), f" {self.name}=: give one or more values")
         if self.kind == "categorical":
             items = tuple(_parse_scalar(self, t.strip()) for t in text.split(",") if t.strip())
             if len(set(items)) != len(items):
-                raise SpaceError(f"--space {self.name}={text}: a value is repeated")
+                raise SpaceError(Param("space"), f" {self.name}={text}: a value is repeated")
             return replace(self, choices=items)
         lo_text, sep, rest = text.partition("..")
         hi_text, _, step_text = rest.partition(":") if sep else (lo_text, "", "")
         lo, hi = _parse_scalar(self, lo_text), _parse_scalar(self, hi_text)
         step = _parse_scalar(self, step_text) if step_text else (self.step if sep else 1)
         if lo > hi:
-            raise SpaceError(f"--space {self.name}={text}: low is above high")
+            raise SpaceError(Param("space"), f" {self.name}={text}: low is above high")
         if step <= 0:
-            raise SpaceError(f"--space {self.name}={text}: step must be > 0")
+            raise SpaceError(Param("space"), f" {self.name}={text}: step must be > 0")
         if (hi - lo) / step + 1 > MAX_VALUES:  # every value may be enumerated (grid, --show-space, the neuron cap)
-            raise SpaceError(f"--space {self.name}={text}: more than {MAX_VALUES:,} values; use a larger step")
+            raise SpaceError(Param("space"), f" {self.name}={text}: more than {MAX_VALUES:,} values; use a larger step")
         return replace(self, low=lo, high=hi, step=step)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,15 +135,15 @@ def _parse_scalar(dim: Dimension, text: str) -> Any:
     is_int = dim.kind == "int" or (dim.kind == "categorical" and isinstance(dim.choices[0], int))
     if dim.kind == "categorical" and not is_int:
         if text not in dim.allowed:
-            raise SpaceError(f"--space {dim.name}: unknown value '{text}' (choose from {', '.join(map(str, dim.allowed))})")
+            raise SpaceError(Param("space"), f" {dim.name}: unknown value '{text}' (choose from {', '.join(map(str, dim.allowed))})")
         return text
     try:
         value: float = int(text) if is_int else float(text)
     except ValueError:
-        raise SpaceError(f"--space {dim.name}: expected {'a whole number' if is_int else 'a number'}, got '{text}'") from None
+        raise SpaceError(Param("space"), f" {dim.name}: expected {'a whole number' if is_int else 'a number'}, got '{text}'") from None
     if dim.bounds is not None and not dim.bounds[0] <= value <= dim.bounds[1]:
         lo, hi = dim.bounds
-        raise SpaceError(f"--space {dim.name}: {value} is outside {lo:g}..{hi:g}")
+        raise SpaceError(Param("space"), f" {dim.name}: {value} is outside {lo:g}..{hi:g}")
     return value
 
 
@@ -224,7 +225,7 @@ class SearchSpace:
         for d in self.dimensions:
             if d.name == name:
                 return d
-        raise SpaceError(f"--space: unknown dimension '{name}' (choose from {', '.join(self.names())})")
+        raise SpaceError(Param("space"), f": unknown dimension '{name}' (choose from {', '.join(self.names())})")
 
     def names(self) -> tuple[str, ...]:
         return tuple(d.name for d in self.dimensions)

@@ -23,6 +23,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from dse.errors import Param, ParameterError
+
 from .liveness import Heartbeat, WorkerInfo, fail_and_retry, recover_stale_trials
 from .runner import Pruned, Rejected, TrialRunner
 from .space import Candidate, SearchSpace
@@ -35,7 +37,7 @@ GRID_LIMIT = 100_000
 FSPINN_SIZES = tuple(k * k for k in range(10, 80, 10))  # Net100 ... Net4900 (FSpiNN Sec. V)
 
 
-class StrategyError(ValueError):
+class StrategyError(ParameterError):
     """A strategy cannot run on this space or trial budget (one line)."""
 
 
@@ -239,8 +241,8 @@ def check_grid(space: SearchSpace, n_trials: int | None) -> int:
     if size > limit:
         shown = f"more than {GRID_LIMIT:,}" if size > GRID_LIMIT else f"{size:,}"
         raise StrategyError(f"the grid has {shown} candidates, over the {limit:,} trials allowed; "
-                            "narrow it with --space (e.g. --space design=fspinn --space neurons=100..900) "
-                            "or raise --trials")
+                            "narrow it with ", Param("space"), " (e.g. design=fspinn, neurons=100..900) or raise ",
+                            Param("n_trials"))
     return size
 
 

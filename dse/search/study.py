@@ -19,6 +19,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from dse.errors import Param, ParameterError
+
 from .liveness import DEFAULT_HEARTBEAT_S, grace_s, retry_callback
 from .objectives import DIRECTIONS, OBJECTIVES
 
@@ -29,7 +31,7 @@ DEFAULT_STORAGE = "sqlite:///reports/explore.db"
 IDENTITY_ATTR = "dse_identity"
 
 
-class StudyError(ValueError):
+class StudyError(ParameterError):
     """A study is missing, or exists with other settings; the message is one line."""
 
 
@@ -179,10 +181,10 @@ def open_study(storage: str | None, name: str, identity: dict[str, Any], *, samp
     existing = study.user_attrs.get(IDENTITY_ATTR)
     if existing is None:
         if study.trials:
-            raise StudyError(f"study '{name}' in {mask_url(storage)} was not made by `dse explore`; "
-                             "choose another --study-name")
+            raise StudyError(f"study '{name}' in {mask_url(storage)} was not made by `dse explore`; choose another ",
+                             Param("study_name"))
         if [d.name.lower() for d in study.directions] != list(DIRECTIONS):
-            raise StudyError(f"study '{name}' has other objectives; choose another --study-name")
+            raise StudyError(f"study '{name}' has other objectives; choose another ", Param("study_name"))
         study.set_user_attr(IDENTITY_ATTR, ident)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -190,7 +192,7 @@ def open_study(storage: str | None, name: str, identity: dict[str, Any], *, samp
     elif existing != ident:
         raise StudyError(f"study '{name}' in {mask_url(storage)} exists with other settings "
                          f"({differences_text(existing, ident)}); "
-                         "rerun with its original flags or choose another --study-name")
+                         "rerun with its original settings or choose another ", Param("study_name"))
     return study
 
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .costs import activity_counts
 from .evaluate import Evaluation
 from .space import FP32_BITS, Candidate
 
@@ -82,9 +83,6 @@ class SyntheticEvaluator:
         return self.full
 
     def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
-        from dse.cost.activity import ActivityStats, counts_from_stats
-        from dse.cost.structure import design_structure
-
         self.calls += 1
         t0 = time.perf_counter()
         if self.seconds > 0:
@@ -94,9 +92,7 @@ class SyntheticEvaluator:
         self.trained.add(key)
         acc = synthetic_accuracy(c, train_images, self.full)
         half = 1.96 * math.sqrt(max(acc * (1 - acc), 1e-9) / self.test_images)
-        stats = ActivityStats(**_STATS[c.design])
-        s = design_structure(c.design)
-        counts = {ph: counts_from_stats(s, c.neurons, ph, stats) for ph in ("training", "inference")}
+        counts = activity_counts(c.design, c.neurons, _STATS[c.design])
         return Evaluation(accuracy=acc, accuracy_ci95=(max(acc - half, 0.0), min(acc + half, 1.0)),
                           counts_per_image=counts, train_images=train_images, trainings=int(made),
                           trained_images=train_images if made else 0, quantizations=int(c.scheme == "ptq"),

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from dse.errors import Param
+
 from .evaluate import Evaluator
 from .explore import ExploreResult, result_from_study, run_study
 from .liveness import WorkerInfo
@@ -97,9 +99,9 @@ def join_study(storage: str, study_name: str, make_evaluator: Callable[[dict[str
     mine = settings.identity(evaluator.identity(), full)
     if mine != identity:
         shown = differences_text(identity, mine)
-        hint = " (point --data-dir at the same data files the study used)" if "data" in shown else ""
+        hint = (" (point ", Param("data_dir"), " at the same data files the study used)") if "data" in shown else ()
         raise StudyError(f"this machine does not reproduce study '{study_name}' in {mask_url(storage)}: "
-                         f"{shown} differ{hint}")
+                         f"{shown} differ", *hint)
     target = n_trials if n_trials is not None else target_of(study)
     worker = WorkerInfo.here(worker_id, settings.seed)
     study.sampler = make_sampler(settings.strategy, worker.sampler_seed, target or 0)
