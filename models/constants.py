@@ -20,8 +20,9 @@ from .recipes import Recipe
  FC_GE_GAIN, FC_GI_GAIN, FC_THETA_PLUS, FC_THETA_DECAY, FC_W_MAX, FC_ETA_PRE, FC_ETA_POST,
  FC_MU, FC_X_TAR, FC_W_INH, FC_W_EI, FC_NORM_TOTAL, FC_S_TH, FC_K_MAX,
  FI_V_REST, FI_V_RESET, FI_V_TH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN,
- FC_W_SCALE, FC_V_EPS, FC_V_LO, FC_V_HI, FC_TH_EPS, FC_TH_LO, FC_TH_HI) = range(36)
-N_FC = 36
+ FC_W_SCALE, FC_V_EPS, FC_V_LO, FC_V_HI, FC_TH_EPS, FC_TH_LO, FC_TH_HI,
+ FC_V_INV, FC_V_HALF, FC_TH_INV, FC_TH_HALF) = range(40)
+N_FC = 40
 
 # integer constants
 (IC_STEPS, IC_REFRAC, IC_I_REFRAC, IC_RULE, IC_SCHEME, IC_POST_EVERY, IC_WINDOW,
@@ -141,9 +142,15 @@ def _apply_quant(fc: np.ndarray, ic: np.ndarray, quant) -> None:
     if quant.inhibition is not None:
         for k in (FC_W_INH, FC_W_EI):
             fc[k] = quant.round_constant(fc[k], quant.inhibition)
+    # A grid is (eps, lo, hi, 1/eps, half) in the engine's dtype: eps is a power
+    # of two, so x x (1/eps) equals x / eps; a fraction >= half rounds up
+    # (nearest 0.5, truncate never: 2).
+    half = 0.5 if quant.rounding == "nearest" else 2.0
     if quant.vmem is not None:
         ic[IC_QV] = mode
         fc[FC_V_EPS], fc[FC_V_LO], fc[FC_V_HI] = quant.vmem.eps, quant.vmem.min_value, quant.vmem.max_value
+        fc[FC_V_INV], fc[FC_V_HALF] = 1.0 / quant.vmem.eps, half
     if quant.vth is not None:
         ic[IC_QTH] = mode
         fc[FC_TH_EPS], fc[FC_TH_LO], fc[FC_TH_HI] = quant.vth.eps, quant.vth.min_value, quant.vth.max_value
+        fc[FC_TH_INV], fc[FC_TH_HALF] = 1.0 / quant.vth.eps, half

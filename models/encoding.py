@@ -42,6 +42,16 @@ def uniform_open0(state):
 
 
 @njit(cache=True)
+def counter_uniform(key, counter):
+    """Draw number `counter` of the stream `key`, in [0, 1): random access, no state to carry.
+
+    The same value as the counter-th (from 0) call of uniform_open0 from key, mapped to 1 - u.
+    """
+    _, bits = splitmix64_next(key + np.uint64(counter) * _GOLDEN)
+    return 1.0 - ((bits >> _S11) + np.uint64(1)) * _INV53
+
+
+@njit(cache=True)
 def stream_seed(seed, image_index, presentation):
     """Independent stream for one presentation of one image."""
     s = np.uint64(seed) * _MIX1 + np.uint64(image_index) * _MIX2 + np.uint64(presentation) * _GOLDEN

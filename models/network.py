@@ -7,6 +7,7 @@ checkpoint between chunks.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -105,9 +106,9 @@ class Simulator:
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
         for lo in range(0, len(images), chunk):
             hi = min(lo + chunk, len(images))
-            eng.train_images(state.weights, state.theta, images[lo:hi], first_index + lo, seed,
-                             c.fc, c.ic, c.pre_table, c.post_table, self.rate_scale,
-                             self.boost_scale, counts, out[lo:hi])
+            eng.run_images(state.weights, state.theta, images[lo:hi], first_index + lo, seed, True,
+                           c.fc, c.ic, c.pre_table, c.post_table, self.rate_scale,
+                           self.boost_scale, counts, out[lo:hi])
             if on_chunk is not None:
                 on_chunk(hi, out[lo:hi])
         return out
@@ -115,23 +116,41 @@ class Simulator:
     def infer(self, state: NetworkState, images: np.ndarray, first_index: int, seed: int,
               counts: np.ndarray, chunk: int = 2000,
               on_chunk: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
-        """Spike counts (n, N) with learning off and thresholds frozen; parallel over images."""
+        """Spike counts (n, N) with learning off and thresholds frozen; blocks of images on threads.
+
+        Every image has its own random stream, so the result does not depend
+        on the number of threads or on how the images are split.
+        """
         images = _as_images(images)
         self.check_state(state)
-        c = self.consts
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
-        n_blocks = max(1, numba.get_num_threads() * 4)
+        threads = numba.get_num_threads()
         for lo in range(0, len(images), chunk):
             hi = min(lo + chunk, len(images))
-            blocks = min(n_blocks, hi - lo)
-            block_counts = np.zeros((blocks, N_COUNTS), dtype=np.int64)
-            eng.infer_images(state.weights, state.theta, images[lo:hi], first_index + lo, seed,
-                             c.fc, c.ic, c.pre_table, c.post_table, self.rate_scale,
-                             self.boost_scale, blocks, block_counts, out[lo:hi])
+            bounds = np.linspace(lo, hi, min(threads * 4, hi - lo) + 1).astype(int)
+            blocks = list(zip(bounds[:-1], bounds[1:]))
+            block_counts = np.zeros((len(blocks), N_COUNTS), dtype=np.int64)
+
+            def run_block(b: int) -> None:
+                a, z = blocks[b]
+                self._infer_block(state, images[a:z], first_index + a, seed, block_counts[b], out[a:z])
+
+            if threads == 1 or len(blocks) == 1:
+                for b in range(len(blocks)):
+                    run_block(b)
+            else:
+                with ThreadPoolExecutor(max_workers=threads) as pool:
+                    list(pool.map(run_block, range(len(blocks))))
             counts += block_counts.sum(axis=0)
             if on_chunk is not None:
                 on_chunk(hi, out[lo:hi])
         return out
+
+    def _infer_block(self, state: NetworkState, images: np.ndarray, first_index: int, seed: int,
+                     counts: np.ndarray, out: np.ndarray) -> None:
+        c = self.consts
+        eng.run_images(state.weights, state.theta, images, first_index, seed, False, c.fc, c.ic,
+                       c.pre_table, c.post_table, self.rate_scale, self.boost_scale, counts, out)
 
 
 def _as_images(images: np.ndarray) -> np.ndarray:

@@ -1,0 +1,224 @@
+"""Neuron updates of one time step, compiled: excitatory and inhibitory LIF, fixed-point grids.
+
+Each function advances every neuron of a layer by one step (step 3 and 4 of
+the order in engine_numba). They are plain numba functions: numba compiles
+each once and LLVM inlines them into the step loop, so they cost no call.
+
+Fixed-point potentials (FSpiNN Eq. 6, tinySNN Sec. 2.3): a value x is put on
+the grid k x eps of its Qi.f format by saturating to [lo, hi] and rounding
+x / eps to an integer. eps is a power of two, so x / eps equals x x (1/eps)
+exactly and the fast loops multiply. Nearest rounds half up, truncate rounds
+toward minus infinity, stochastic rounds up with probability frac(x / eps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .constants import Q_NEAREST, Q_NONE, Q_STOCHASTIC
+from .encoding import counter_uniform, uniform_open0
+
+
+@njit(cache=True)
+def next_uniform(rng):
+    """A uniform draw in [0, 1) from the presentation's rounding stream (a 1-element uint64 array)."""
+    s, u = uniform_open0(rng[0])
+    rng[0] = s
+    return 1.0 - u
+
+
+@njit(cache=True)
+def round_units(y, mode, rng):
+    """Round y (a value in units of eps) to an integer: truncate, nearest (half up) or stochastic."""
+    r = np.floor(y)
+    if mode == Q_NEAREST:
+        if y - r >= 0.5:
+            r += 1.0
+    elif mode == Q_STOCHASTIC:
+        if next_uniform(rng) >= 1.0 - (y - r):
+            r += 1.0
+    return r
+
+
+@njit(cache=True)
+def on_grid(x, mode, eps, lo, hi, rng):
+    """x on its fixed-point grid: saturate to [lo, hi], then round to a multiple of eps."""
+    x = x if x > lo else lo
+    x = x if x < hi else hi
+    return round_units(x / eps, mode, rng) * eps
+
+
+@njit(cache=True)
+def on_grid_fast(x, grid):
+    """on_grid for truncate and nearest without branches, so that loops vectorise.
+
+    grid = (eps, lo, hi, 1/eps, half), all in the state dtype; a fraction
+    >= half rounds up (nearest: 0.5; truncate: 2, never). Equal to on_grid
+    bit for bit: eps is a power of two, so x x (1/eps) equals x / eps
+    exactly, and y - floor(y) is exact.
+    """
+    eps, lo, hi, inv, half = grid
+    x = x if x > lo else lo
+    x = x if x < hi else hi
+    y = x * inv
+    k = np.floor(y)
+    k = k + 1.0 if y - k >= half else k
+    return k * eps
+
+
+@njit(cache=True)
+def excitatory_step(v, ge, gi, refr, fc_v, qv, grid, key, t):
+    """Conductance-based LIF, one Euler step (FSpiNN Eq. 1-2, method notes 8):
+
+        V' = V + dt/tau_m [(V_rest - V) + g_e c_e (E_exc - V) + g_i c_i (E_inh - V)],  V' >= E_inh,
+
+    where c = tau/dt (1 - exp(-dt/tau)) is the step-averaged conductance
+    factor; then g_e <- g_e exp(-dt/tau_e), g_i <- g_i exp(-dt/tau_i). A
+    refractory neuron keeps V and counts down. In fixed point V' is put on
+    the vmem grid before it is stored; stochastic rounding takes draw
+    t N + j of the stream key.
+
+    fc_v = (v_rest, e_exc, e_inh, dt_tau, ge_gain, gi_gain, ge_decay, gi_decay).
+    """
+    v_rest, e_exc, e_inh, dt_tau, ge_gain, gi_gain, ge_decay, gi_decay = fc_v
+    n = v.shape[0]
+    if qv == Q_NONE:
+        # branch-free so that it vectorises: the hot loop of every design
+        for j in range(n):
+            r = refr[j]
+            vj = v[j]
+            vn = vj + dt_tau * ((v_rest - vj) + ge[j] * ge_gain * (e_exc - vj)
+                                + gi[j] * gi_gain * (e_inh - vj))
+            vn = vn if vn > e_inh else e_inh
+            v[j] = vn if r == 0 else vj
+            refr[j] = r - 1 if r > 0 else 0
+            ge[j] *= ge_decay
+            gi[j] *= gi_decay
+        return
+    if qv == Q_STOCHASTIC:
+        # draw (t, j) is counter-based, so every neuron can draw independently
+        # and the loop stays free of a carried stream state
+        eps, lo, hi, inv, _ = grid
+        base = t * n
+        for j in range(n):
+            r = refr[j]
+            vj = v[j]
+            vn = vj + dt_tau * ((v_rest - vj) + ge[j] * ge_gain * (e_exc - vj)
+                                + gi[j] * gi_gain * (e_inh - vj))
+            vn = vn if vn > e_inh else e_inh
+            vn = vn if vn > lo else lo
+            vn = vn if vn < hi else hi
+            y = vn * inv
+            k = np.floor(y)
+            k = k + 1.0 if counter_uniform(key, base + j) >= 1.0 - (y - k) else k
+            vq = k * eps
+            v[j] = vq if r == 0 else vj
+            refr[j] = r - 1 if r > 0 else 0
+            ge[j] *= ge_decay
+            gi[j] *= gi_decay
+        return
+    # truncate or nearest: on the grid branch-free, so it vectorises
+    for j in range(n):
+        r = refr[j]
+        vj = v[j]
+        vn = vj + dt_tau * ((v_rest - vj) + ge[j] * ge_gain * (e_exc - vj)
+                            + gi[j] * gi_gain * (e_inh - vj))
+        vn = vn if vn > e_inh else e_inh
+        vq = on_grid_fast(vn, grid)
+        v[j] = vq if r == 0 else vj
+        refr[j] = r - 1 if r > 0 else 0
+        ge[j] *= ge_decay
+        gi[j] *= gi_decay
+
+
+@njit(cache=True)
+def inhibitory_step(vi, gei, refri, fc_i, irefrac, inh_now):
+    """Inhibitory-layer LIF, one step (baseline, SL-STDP): excitatory conductance only,
+
+        V' = V + dt/tau [(V_rest - V) + g c (E_exc - V)];  spike when V' >= V_th,
+
+    then V = V_reset for irefrac steps. Writes the spiking indices to inh_now;
+    returns how many spiked. fc_i = (v_rest, v_reset, v_th, dt_tau, e_exc, ge_decay, ge_gain).
+    """
+    iv_rest, iv_reset, iv_th, idt_tau, ie_exc, ige_decay, ige_gain = fc_i
+    n_inh = 0
+    for j in range(vi.shape[0]):
+        r = refri[j]
+        g = gei[j] * ige_gain
+        vn = vi[j] + idt_tau * ((iv_rest - vi[j]) + g * (ie_exc - vi[j]))
+        gei[j] *= ige_decay
+        if r > 0:
+            refri[j] = r - 1
+        elif vn >= iv_th:
+            vi[j] = iv_reset
+            refri[j] = irefrac
+            inh_now[n_inh] = j
+            n_inh += 1
+        else:
+            vi[j] = vn
+    return n_inh
+
+
+@njit(cache=True)
+def thresholds(theta, v_th, thr, grid):
+    """thr[j] = V_th + theta_j on the vth grid, rounded to nearest or truncated (vectorised)."""
+    for j in range(theta.shape[0]):
+        thr[j] = on_grid_fast(v_th + theta[j], grid)
+
+
+@njit(cache=True)
+def threshold_candidates(theta, v_th, grid, thr_lo, thr_hi, frac):
+    """Stochastic thresholds: V_th + theta_j, saturated, rounds to k eps (thr_lo) or (k+1) eps (thr_hi),
+    up with probability frac = (V_th + theta_j) / eps - k. Branch-free, so it vectorises."""
+    eps, lo, hi, inv, _ = grid
+    for j in range(theta.shape[0]):
+        x = v_th + theta[j]
+        x = x if x > lo else lo
+        x = x if x < hi else hi
+        y = x * inv
+        k = np.floor(y)
+        thr_lo[j] = k * eps
+        thr_hi[j] = (k + 1.0) * eps
+        frac[j] = y - k
+
+
+@njit(cache=True)
+def find_spikes_stochastic(v, thr_lo, thr_hi, frac, key, t, exc_now):
+    """Spikes against stochastically rounded thresholds, drawing only where the draw decides.
+
+    A neuron at or above thr_hi fires and one below thr_lo does not, whatever
+    the threshold rounds to; one in between fires unless the threshold
+    rounds up (draw >= 1 - frac). Draw (t, j) is counter-based (number
+    t N + j of the stream key), so skipping the decided neurons changes no draw.
+    """
+    n = v.shape[0]
+    n_now = 0
+    for j in range(n):
+        vj = v[j]
+        if vj >= thr_hi[j] or (vj >= thr_lo[j] and counter_uniform(key, t * n + j) < 1.0 - frac[j]):
+            exc_now[n_now] = j
+            n_now += 1
+    return n_now
+
+
+@njit(cache=True)
+def find_spikes(v, theta, v_th, thr, qth, exc_now):
+    """Excitatory spikes: V >= V_th + theta (or the fixed-point threshold thr when qth is set).
+
+    A refractory neuron sits at V_reset < threshold, so it cannot fire.
+    Writes spiking indices (ascending) to exc_now; returns how many.
+    """
+    n_now = 0
+    if qth == Q_NONE:
+        for j in range(v.shape[0]):
+            if v[j] >= v_th + theta[j]:
+                exc_now[n_now] = j
+                n_now += 1
+    else:
+        for j in range(v.shape[0]):
+            if v[j] >= thr[j]:
+                exc_now[n_now] = j
+                n_now += 1
+    return n_now
+
