@@ -44,6 +44,8 @@ from typing import Final
 import numba
 import numpy as np
 
+from .rounding import ROUNDING_MODES  # one definition, import-free for the CLI's --help
+
 __all__ = [
     "ROUNDING_MODES",
     "MAX_WORD_BITS",
@@ -62,7 +64,6 @@ __all__ = [
     "quantize_stochastic_scalar",
 ]
 
-ROUNDING_MODES: Final = ("truncate", "nearest", "stochastic")
 MAX_WORD_BITS: Final = 32
 
 _SYNTAX_HINT: Final = "write Qi.f, e.g. Q0.8 or sQ7.8"

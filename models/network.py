@@ -19,6 +19,7 @@ from .constants import EngineConstants, engine_constants
 from .counts import N_COUNTS
 from .quantize import QuantConfig
 from .recipes import Recipe
+from .warmup import ensure_compiled
 
 N_INPUTS = 784
 
@@ -77,12 +78,26 @@ class Simulator:
         self.consts = engine_constants(self.recipe, self.dtype, self.quant)
 
     def check_state(self, state: NetworkState) -> None:
-        """Weights must be codes exactly when a weight format is set."""
+        """The state must be what the compiled engine indexes without checks.
+
+        Weights (784, N) C-contiguous, codes exactly when a weight format is
+        set (else floats of the simulator's dtype); theta (N,) of that dtype.
+        A wrong shape would read past the arrays in compiled code.
+        """
+        w, theta = state.weights, state.theta
+        if not isinstance(w, np.ndarray) or w.ndim != 2 or w.shape[0] != N_INPUTS or w.shape[1] < 1:
+            raise ValueError(f"weights must have shape ({N_INPUTS}, N), got {getattr(w, 'shape', None)}")
+        if not w.flags.c_contiguous:
+            raise ValueError("weights must be C-contiguous")
+        if not isinstance(theta, np.ndarray) or theta.shape != (w.shape[1],) or theta.dtype != self.dtype:
+            raise ValueError(f"theta must be {np.dtype(self.dtype).name} of shape ({w.shape[1]},), got "
+                             f"{getattr(theta, 'dtype', None)} {getattr(theta, 'shape', None)}")
         coded = self.quant is not None and self.quant.weights is not None
-        if coded and state.weights.dtype != self.quant.weights.storage_dtype:
-            raise ValueError(f"weights are {state.weights.dtype}, expected {self.quant.weights} codes")
-        if not coded and state.weights.dtype.kind != "f":
-            raise ValueError("integer weight codes need a weight format (--quant weights=...)")
+        if coded and w.dtype != self.quant.weights.storage_dtype:
+            raise ValueError(f"weights are {w.dtype}, expected {self.quant.weights} codes")
+        if not coded and w.dtype != self.dtype:
+            raise ValueError(f"weights are {w.dtype}, expected {np.dtype(self.dtype).name} (integer codes need a "
+                             "weight format)")
 
     @property
     def rate_scale(self) -> float:
@@ -102,6 +117,7 @@ class Simulator:
         """
         images = _as_images(images)
         self.check_state(state)
+        ensure_compiled(state.weights.dtype, self.dtype)
         c = self.consts
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
         for lo in range(0, len(images), chunk):
@@ -123,6 +139,7 @@ class Simulator:
         """
         images = _as_images(images)
         self.check_state(state)
+        ensure_compiled(state.weights.dtype, self.dtype)
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
         threads = numba.get_num_threads()
         for lo in range(0, len(images), chunk):

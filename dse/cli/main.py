@@ -9,6 +9,7 @@ status 2; nothing else is written.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Sequence
 
@@ -35,8 +36,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _StderrLines(logging.Handler):
+    """Library messages (logger "dse") as plain lines on whatever sys.stderr is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(_one_line(self.format(record)), file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+_LIBRARY_HANDLER = _StderrLines()
+
+
+def route_library_messages() -> None:
+    """The CLI, not the library, decides where library messages go: info and up, to stderr."""
+    logger = logging.getLogger("dse")
+    if _LIBRARY_HANDLER not in logger.handlers:
+        logger.addHandler(_LIBRARY_HANDLER)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    route_library_messages()
     try:
         args = build_parser().parse_args(argv)
         return int(args.handler(args))

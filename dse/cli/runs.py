@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
 def _add_train(sub: Any) -> None:
     from dse.data import DATASETS
     from dse.models.designs import DESIGNS
-    from dse.models.fixedpoint import ROUNDING_MODES
+    from dse.models.rounding import ROUNDING_MODES
 
     t = sub.add_parser("train", help="train a design, assign labels, test; write a run folder",
                        description="Train a network unsupervised, assign neuron labels, test, and write "
@@ -67,7 +67,7 @@ def _add_evaluate(sub: Any) -> None:
 
 
 def _add_quantize(sub: Any) -> None:
-    from dse.models.fixedpoint import ROUNDING_MODES
+    from dse.models.rounding import ROUNDING_MODES
 
     q = sub.add_parser("quantize", help="post-training quantization (PTQ) of a finished FP32 run",
                        description="Quantize a trained FP32 run to fixed point, re-assign and test, and write "
@@ -90,7 +90,7 @@ def _add_quantize(sub: Any) -> None:
 def _add_sweep(sub: Any) -> None:
     from dse.data import DATASETS
     from dse.models.designs import DESIGNS
-    from dse.models.fixedpoint import ROUNDING_MODES
+    from dse.models.rounding import ROUNDING_MODES
 
     sw = sub.add_parser("sweep-bits", help="accuracy versus weight bit-width for the designs (FSpiNN Fig. 16/17)",
                         description="Train FP32 runs (or reuse them in --out), quantize their weights to each "

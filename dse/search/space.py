@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from dse.errors import Param, ParameterError
-from dse.models.fixedpoint import ROUNDING_MODES, choose_int_bits
+from dse.models.fixedpoint import choose_int_bits
+from dse.models.rounding import ROUNDING_MODES
 from dse.models.quantize import FP32_BITS  # a bit-width of 32 means: not quantized, kept in FP32
 from dse.models.recipes import DESIGNS
 
