@@ -26,8 +26,8 @@ N_FC = 40
 
 # integer constants
 (IC_STEPS, IC_REFRAC, IC_I_REFRAC, IC_RULE, IC_SCHEME, IC_POST_EVERY, IC_WINDOW,
- IC_MIN_SPIKES, IC_MAX_REPRES, IC_QW, IC_W_MAX_CODE, IC_QV, IC_QTH) = range(13)
-N_IC = 13
+ IC_MIN_SPIKES, IC_MAX_REPRES, IC_QW, IC_W_MAX_CODE, IC_QV, IC_QTH, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS) = range(15)
+N_IC = 15
 
 # rounding codes of the engine (0: no quantization, plain float storage)
 Q_NONE, Q_TRUNCATE, Q_NEAREST, Q_STOCHASTIC = 0, 1, 2, 3

@@ -34,7 +34,7 @@ from .constants import (
     FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_MU, FC_NORM_TOTAL, FC_S_TH, FC_THETA_DECAY,
     FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
     FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FC_W_MAX, FC_W_SCALE, FC_X_TAR, IC_QTH, IC_QV, IC_QW,
-    IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC,
+    IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS,
     FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH,
     IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES, IC_POST_EVERY, IC_REFRAC, IC_RULE, IC_SCHEME,
     IC_STEPS, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, RULE_SL, SCHEME_LATERAL,
@@ -44,6 +44,7 @@ from .counts import (
     C_PRESENTATIONS, C_STEPS, C_SYN_EVENTS, C_TRACE_UPDATES, C_WEIGHT_UPDATES, C_WINDOW_UPDATES,
     N_COUNTS,
 )
+from .early_exit import MAX_CLASSES, NO_LABELS, cast_votes, decided
 from .encoding import poisson_csr, stream_seed
 from .neurons import (excitatory_step, find_spikes, find_spikes_stochastic, inhibitory_step, on_grid,
                       threshold_candidates, thresholds)
@@ -78,11 +79,13 @@ def make_scratch(n_neurons, n_inputs, n_steps, dtype_probe, fspinn_learning):
     idx = np.empty(n_inputs * n_steps, dtype=np.int32)
     buf = np.empty(n_inputs * n_steps, dtype=np.int64)
     rng = np.zeros(1, dtype=np.uint64)
-    return (layer, counters, t_last_pre, lists, flags, dirty, snap, ptr, idx, buf, rng)
+    votes = np.zeros(MAX_CLASSES, dtype=np.int32)  # early exit: spikes per assigned class
+    stats = np.zeros(2, dtype=np.int64)  # of the last presentation: steps run, exited early
+    return (layer, counters, t_last_pre, lists, flags, dirty, snap, ptr, idx, buf, rng, votes, stats)
 
 
 # indices into the scratch tuple used outside present()
-S_DIRTY, S_PTR, S_IDX, S_BUF, S_RNG = 5, 7, 8, 9, 10
+S_DIRTY, S_PTR, S_IDX, S_BUF, S_RNG, S_STATS = 5, 7, 8, 9, 10, 12
 
 
 @njit(cache=True)
@@ -106,15 +109,17 @@ def _reset_presentation(v, ge, gi, vi, gei, refr, refri, t_last_post, n_acc, fla
 
 @njit(cache=True)
 def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, counts,
-            spike_counts, record, raster):
+            spike_counts, record, raster, labels):
     """Simulate one presentation of pre-encoded input spikes (CSR by step).
 
     w holds float weights, or integer codes in fixed-point mode (value = code
     x FC_W_SCALE). Mutates w and theta when learn, adds to counts and
     spike_counts (N,). Records the excitatory raster (steps, N) when record.
-    Returns the number of excitatory spikes.
+    In inference with an exit margin (early_exit.py) it stops once the
+    class voted by the neuron labels is decided. Returns the number of
+    excitatory spikes; scratch[S_STATS] holds the steps run and whether it exited.
     """
-    layer, counters, t_last_pre, lists, flags, dirty, snap, _p, _i, _b, rng = scratch
+    layer, counters, t_last_pre, lists, flags, dirty, snap, _p, _i, _b, rng, votes, stats = scratch
     v, ge, gi, vi, gei, drive = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5]
     thr, thr_hi, thr_frac = layer[6], layer[7], layer[8]
     refr, refri, t_last_post, n_acc = counters[0], counters[1], counters[2], counters[3]
@@ -151,6 +156,9 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
     total, window_spikes = 0, 0
     syn, wupd, n_in_total, n_inh_total, n_windows = 0, 0, 0, 0, 0
     depress = learn and rule == RULE_PAIRWISE
+    exit_margin = 0 if learn else ic[IC_EXIT_MARGIN]
+    votes[:] = 0
+    t_end, exited = n_steps, 0
 
     for t in range(n_steps):
         # 1. inhibition from the previous step's spikes, no self-inhibition
@@ -249,8 +257,16 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
             flag_inh[inh_now[q]] = 1
         n_inh_prev = n_inh
 
-    _add_counts(counts, n_steps, n, n_inputs, lateral, learn, rule, n_in_total, total, n_inh_total, syn, wupd,
+        # early exit: this step's spikes vote; stop once the class is decided
+        if exit_margin > 0:
+            cast_votes(votes, labels, exc_now, n_now)
+            if t + 1 >= ic[IC_EXIT_MIN_STEPS] and decided(votes, exit_margin):
+                t_end, exited = t + 1, 1
+                break
+
+    _add_counts(counts, t_end, n, n_inputs, lateral, learn, rule, n_in_total, total, n_inh_total, syn, wupd,
                 n_windows)
+    stats[0], stats[1] = t_end, exited
     return total
 
 
@@ -282,18 +298,19 @@ def _add_counts(counts, n_steps, n, n_inputs, lateral, learn, rule, n_in_total, 
 
 @njit(cache=True)
 def run_image(w, theta, image, image_index, seed, learn, fc, ic, pre_table, post_table,
-              rate_scale, boost_scale, scratch, counts, spike_counts):
+              rate_scale, boost_scale, scratch, counts, spike_counts, labels):
     """Present one image, re-presenting with a higher rate while it evokes too few spikes.
 
-    spike_counts receives the excitatory counts of the last presentation.
-    Returns the number of presentations.
+    spike_counts receives the excitatory counts of the last presentation. A
+    presentation that exits early is decided and not repeated. Returns the
+    number of steps run over all presentations.
     """
     ptr, idx, buf, rng = scratch[S_PTR], scratch[S_IDX], scratch[S_BUF], scratch[S_RNG]
-    dirty = scratch[S_DIRTY]
+    dirty, stats = scratch[S_DIRTY], scratch[S_STATS]
     n_steps = ic[IC_STEPS]
     n = w.shape[1]
     dummy = np.zeros((1, 1), dtype=np.uint8)
-    n_pres = 0
+    steps_run = 0
     counts[C_IMAGES] += 1
     for rep in range(ic[IC_MAX_REPRES] + 1):
         s = stream_seed(seed, image_index, rep)
@@ -301,37 +318,39 @@ def run_image(w, theta, image, image_index, seed, learn, fc, ic, pre_table, post
         rng[0] = s ^ _ROUNDING_STREAM
         spike_counts[:] = 0
         got = present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch,
-                      counts, spike_counts, False, dummy)
-        n_pres += 1
+                      counts, spike_counts, False, dummy, labels)
+        steps_run += stats[0]
         counts[C_PRESENTATIONS] += 1
         if learn:
             normalise_dirty(w, dirty, fc[FC_NORM_TOTAL], ic[IC_QW], fc[FC_W_SCALE],
                             ic[IC_W_MAX_CODE], rng)
             counts[C_NORMALISATIONS] += n
-        if got >= ic[IC_MIN_SPIKES]:
+        if got >= ic[IC_MIN_SPIKES] or stats[1]:
             break
-    return n_pres
+    return steps_run
 
 
 @njit(cache=True, nogil=True)
 def run_images(w, theta, images, first_index, seed, learn, fc, ic, pre_table, post_table,
-               rate_scale, boost_scale, counts, spike_counts_out):
+               rate_scale, boost_scale, counts, spike_counts_out, labels, steps_out):
     """Run images in order: learning (sequential by nature) or one inference block of a thread.
 
     Mutates w and theta when learn. Releases the GIL, so inference blocks run
     on several threads at once (weights and theta are then only read).
+    steps_out receives the steps each image ran (all its presentations).
     """
     n_inputs, n = w.shape
     scratch = make_scratch(n, n_inputs, ic[IC_STEPS], pre_table, learn and ic[IC_RULE] == RULE_FSPINN)
     for k in range(images.shape[0]):
-        run_image(w, theta, images[k], first_index + k, seed, learn, fc, ic, pre_table,
-                  post_table, rate_scale, boost_scale, scratch, counts, spike_counts_out[k])
+        steps_out[k] = run_image(w, theta, images[k], first_index + k, seed, learn, fc, ic, pre_table,
+                                 post_table, rate_scale, boost_scale, scratch, counts, spike_counts_out[k], labels)
 
 
-def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0):
+def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0, labels=NO_LABELS):
     """Run one presentation of given dense spikes (steps, 784); returns the raster.
 
     For tests and cross-engine checks: no Poisson sampling, no re-presentation.
+    With an exit rule in consts (and labels), the raster holds only the steps run.
     """
     n_inputs, n = w.shape
     steps = spikes.shape[0]
@@ -344,8 +363,8 @@ def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0):
     raster = np.zeros((steps, n), dtype=np.uint8)
     spike_counts = np.zeros(n, dtype=np.int64)
     present(w, theta, ptr, idx, learn, consts.fc, consts.ic, consts.pre_table, consts.post_table,
-            scratch, counts, spike_counts, True, raster)
+            scratch, counts, spike_counts, True, raster, labels)
     if learn:
         normalise_dirty(w, scratch[S_DIRTY], consts.fc[FC_NORM_TOTAL], consts.ic[IC_QW],
                         consts.fc[FC_W_SCALE], consts.ic[IC_W_MAX_CODE], scratch[S_RNG])
-    return raster
+    return raster[:scratch[S_STATS][0]]

@@ -16,13 +16,14 @@ from .constants import (
     FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_GE_DECAY, FC_GE_GAIN, FC_GI_DECAY, FC_GI_GAIN,
     FC_V_RESET, FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY,
     FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH, IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES,
-    IC_REFRAC, IC_SCHEME, SCHEME_LATERAL, EngineConstants, FC_V_EPS, FC_V_LO, FC_V_HI,
+    IC_REFRAC, IC_SCHEME, SCHEME_LATERAL, EngineConstants, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, FC_V_EPS, FC_V_LO, FC_V_HI,
     FC_TH_EPS, FC_TH_LO, FC_TH_HI, IC_QV, IC_QTH, Q_NONE, Q_NEAREST, Q_STOCHASTIC,
 )
 from .counts import (
     C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES, C_NEURON_UPDATES, C_PRESENTATIONS,
     C_STEPS, C_SYN_EVENTS,
 )
+from .early_exit import MAX_CLASSES
 from .encoding import encode_dense
 
 
@@ -32,11 +33,13 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool = False):
+def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool = False, labels=None):
     """Simulate one presentation of a batch of dense spikes (B, steps, 784) (torch tensors).
 
     Returns (spike counts (B, N) int64, raster (B, steps, N) bool or None,
-    inhibitory spike total).
+    inhibitory spike total, steps run (B,) int64). With an exit margin in
+    consts.ic and neuron labels (N,), each image stops as in the compiled
+    engine (models/early_exit.py): its counts and raster end at its exit step.
     """
     import torch
 
@@ -76,6 +79,12 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
     threshold = round_th(v_th + theta.to(dtype))
     inh_total = 0
     spikes = spikes.to(dtype)
+    exit_margin, exit_min_steps = int(ic[IC_EXIT_MARGIN]), int(ic[IC_EXIT_MIN_STEPS])
+    running = torch.ones(b, dtype=torch.bool, device=device)
+    steps_run = torch.full((b,), steps, dtype=torch.int64, device=device)
+    if exit_margin > 0:
+        votes = torch.zeros((b, MAX_CLASSES), dtype=dtype, device=device)  # whole numbers, exact
+        vote_of = _one_hot_labels(labels, n, device).to(dtype)
 
     for t in range(steps):
         if lateral:
@@ -92,7 +101,7 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
             spk_i = active & (vn >= iv_th)
             vi = torch.where(spk_i, iv_reset, torch.where(active, vn, vi))
             refri = torch.where(spk_i, irefrac, torch.where(active, refri, refri - 1))
-            inh_total += int(spk_i.sum())
+            inh_total += int((spk_i & running[:, None]).sum())
             prev_inh = spk_i
         vn = v + dt_tau * ((v_rest - v) + ge * ge_gain * (e_exc - v) + gi * gi_gain * (e_inh - v))
         vn = round_v(torch.maximum(vn, e_inh))
@@ -103,17 +112,45 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
         spk = v >= threshold
         v = torch.where(spk, v_reset, v)
         refr = torch.where(spk, refrac, refr)
-        counts += spk
+        counted = spk & running[:, None]  # an image that exited keeps its counts
+        counts += counted
         if record:
-            raster[:, t, :] = spk
+            raster[:, t, :] = counted
         prev = spk
-    return counts, raster, inh_total
+        if exit_margin > 0:
+            votes += counted.to(dtype) @ vote_of
+            if t + 1 >= exit_min_steps:
+                top2 = torch.topk(votes, 2, dim=1).values
+                stop = running & (top2[:, 0] - top2[:, 1] >= exit_margin)
+                steps_run = torch.where(stop, t + 1, steps_run)
+                running = running & ~stop
+                if not bool(running.any()):
+                    break
+    return counts, raster, inh_total, steps_run
+
+
+def _one_hot_labels(labels, n: int, device):
+    """(N, MAX_CLASSES) int64: row j is the vote of neuron j's spike (zero for unassigned neurons)."""
+    import torch
+
+    if labels is None:
+        raise ValueError("early exit needs the neuron labels")
+    lab = torch.as_tensor(np.asarray(labels), dtype=torch.int64, device=device)
+    out = torch.zeros((n, MAX_CLASSES), dtype=torch.int64, device=device)
+    assigned = lab >= 0
+    out[torch.nonzero(assigned).flatten(), lab[assigned]] = 1
+    return out
 
 
 def infer_torch(weights: np.ndarray, theta: np.ndarray, images: np.ndarray, first_index: int,
                 seed: int, consts: EngineConstants, counts: np.ndarray, *, device: str | None = None,
-                batch: int = 256) -> np.ndarray:
-    """Spike counts (n, N) for images, with Diehl & Cook re-presentation, batched."""
+                batch: int = 256, labels: np.ndarray | None = None,
+                steps: np.ndarray | None = None) -> np.ndarray:
+    """Spike counts (n, N) for images, with Diehl & Cook re-presentation, batched.
+
+    With an exit margin in consts.ic, images stop early by the neuron labels;
+    steps (n,), if given, receives the steps each image ran.
+    """
     import torch
 
     device = device or default_device()
@@ -130,19 +167,24 @@ def infer_torch(weights: np.ndarray, theta: np.ndarray, images: np.ndarray, firs
             rate = consts.f_max_hz + rep * consts.rate_boost_hz
             dense = np.stack([encode_dense(images[k:k + 1], rate, consts.dt_ms, consts.n_steps,
                                            seed, rep, first_index + k)[0] for k in pending])
-            spk_counts, _, inh = present_batch(w, th, torch.as_tensor(dense, device=device), consts)
+            spk_counts, _, inh, ran = present_batch(w, th, torch.as_tensor(dense, device=device), consts,
+                                                    labels=labels)
             got = spk_counts.cpu().numpy()
+            ran = ran.cpu().numpy()
             out[pending] = got
-            n_in = int(dense.sum())
+            if steps is not None:
+                steps[pending] += ran
+            n_in = int(sum(dense[k, :ran[k]].sum() for k in range(len(pending))))
             exc = int(got.sum())
             counts[C_PRESENTATIONS] += len(pending)
-            counts[C_STEPS] += len(pending) * consts.n_steps
+            counts[C_STEPS] += int(ran.sum())
             counts[C_INPUT_SPIKES] += n_in
             counts[C_EXC_SPIKES] += exc
             counts[C_INH_SPIKES] += inh
-            counts[C_NEURON_UPDATES] += len(pending) * consts.n_steps * n * (1 if lateral else 2)
+            counts[C_NEURON_UPDATES] += int(ran.sum()) * n * (1 if lateral else 2)
             counts[C_SYN_EVENTS] += n_in * n + _inhibition_events(got, inh, n, lateral)
-            pending = pending[got.sum(axis=1) < consts.ic[IC_MIN_SPIKES]]
+            decided = ran < consts.n_steps
+            pending = pending[(got.sum(axis=1) < consts.ic[IC_MIN_SPIKES]) & ~decided]
             if len(pending) == 0:
                 break
     return out

@@ -8,14 +8,15 @@ checkpoint between chunks.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numba
 import numpy as np
 
 from . import engine_numba as eng
-from .constants import EngineConstants, engine_constants
+from .constants import IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, EngineConstants, engine_constants
+from .early_exit import NO_LABELS, OFF, ExitRule, check_labels
 from .counts import N_COUNTS
 from .quantize import QuantConfig
 from .recipes import Recipe
@@ -109,38 +110,48 @@ class Simulator:
 
     def train(self, state: NetworkState, images: np.ndarray, first_index: int, seed: int,
               counts: np.ndarray, chunk: int = 250,
-              on_chunk: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+              on_chunk: Callable[[int, np.ndarray], None] | None = None,
+              steps: np.ndarray | None = None) -> np.ndarray:
         """Learn from images in order; returns per-image excitatory spike counts.
 
         first_index is the global index of images[0] in the run, so that a
         resumed run draws the same input spikes as an uninterrupted one.
+        steps, if given (n,), receives the steps each image ran.
         """
         images = _as_images(images)
         self.check_state(state)
         ensure_compiled(state.weights.dtype, self.dtype)
         c = self.consts
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
+        steps = _steps_out(steps, len(images))
         for lo in range(0, len(images), chunk):
             hi = min(lo + chunk, len(images))
             eng.run_images(state.weights, state.theta, images[lo:hi], first_index + lo, seed, True,
                            c.fc, c.ic, c.pre_table, c.post_table, self.rate_scale,
-                           self.boost_scale, counts, out[lo:hi])
+                           self.boost_scale, counts, out[lo:hi], NO_LABELS, steps[lo:hi])
             if on_chunk is not None:
                 on_chunk(hi, out[lo:hi])
         return out
 
     def infer(self, state: NetworkState, images: np.ndarray, first_index: int, seed: int,
               counts: np.ndarray, chunk: int = 2000,
-              on_chunk: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+              on_chunk: Callable[[int, np.ndarray], None] | None = None,
+              exit_rule: ExitRule = OFF, labels: np.ndarray | None = None,
+              steps: np.ndarray | None = None) -> np.ndarray:
         """Spike counts (n, N) with learning off and thresholds frozen; blocks of images on threads.
 
         Every image has its own random stream, so the result does not depend
-        on the number of threads or on how the images are split.
+        on the number of threads or on how the images are split. With an
+        exit rule, each image stops once the class its spikes vote for
+        (by the neuron labels) is decided; steps (n,), if given, receives the
+        steps each image ran.
         """
         images = _as_images(images)
         self.check_state(state)
         ensure_compiled(state.weights.dtype, self.dtype)
+        ic, labels = self._exit_constants(exit_rule, labels, state.n_neurons)
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
+        steps = _steps_out(steps, len(images))
         threads = numba.get_num_threads()
         for lo in range(0, len(images), chunk):
             hi = min(lo + chunk, len(images))
@@ -150,7 +161,10 @@ class Simulator:
 
             def run_block(b: int) -> None:
                 a, z = blocks[b]
-                self._infer_block(state, images[a:z], first_index + a, seed, block_counts[b], out[a:z])
+                c = self.consts
+                eng.run_images(state.weights, state.theta, images[a:z], first_index + a, seed, False, c.fc, ic,
+                               c.pre_table, c.post_table, self.rate_scale, self.boost_scale, block_counts[b],
+                               out[a:z], labels, steps[a:z])
 
             if threads == 1 or len(blocks) == 1:
                 for b in range(len(blocks)):
@@ -163,11 +177,29 @@ class Simulator:
                 on_chunk(hi, out[lo:hi])
         return out
 
-    def _infer_block(self, state: NetworkState, images: np.ndarray, first_index: int, seed: int,
-                     counts: np.ndarray, out: np.ndarray) -> None:
-        c = self.consts
-        eng.run_images(state.weights, state.theta, images, first_index, seed, False, c.fc, c.ic,
-                       c.pre_table, c.post_table, self.rate_scale, self.boost_scale, counts, out)
+    def consts_with_exit(self, rule: ExitRule) -> EngineConstants:
+        """The engine constants with an early-exit rule set (the same object when it is off)."""
+        if not rule.enabled:
+            return self.consts
+        ic = self.consts.ic.copy()
+        ic[IC_EXIT_MARGIN], ic[IC_EXIT_MIN_STEPS] = rule.margin, rule.min_steps
+        return replace(self.consts, ic=ic)
+
+    def _exit_constants(self, rule: ExitRule, labels: np.ndarray | None, n_neurons: int):
+        """The integer constants with the exit rule set, and the labels the votes go to."""
+        if not rule.enabled:
+            return self.consts.ic, NO_LABELS
+        if labels is None:
+            raise ValueError("early exit needs the neuron labels (assign labels first)")
+        return self.consts_with_exit(rule).ic, check_labels(labels, n_neurons)
+
+
+def _steps_out(steps: np.ndarray | None, n: int) -> np.ndarray:
+    if steps is None:
+        return np.zeros(n, dtype=np.int32)
+    if steps.shape != (n,) or steps.dtype != np.int32 or not steps.flags.c_contiguous:
+        raise ValueError(f"steps must be a contiguous int32 array of shape ({n},)")
+    return steps
 
 
 def _as_images(images: np.ndarray) -> np.ndarray:

@@ -16,10 +16,15 @@ from .recipes import Recipe
 
 
 def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarray,
-                           spikes: np.ndarray, learn: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                           spikes: np.ndarray, learn: bool, *, labels: np.ndarray | None = None,
+                           exit_margin: int = 0, exit_min_steps: int = 0,
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simulate one presentation of dense input spikes (steps, n_inputs) in float64.
 
-    Returns (raster (steps, N) bool, new weights, new theta); inputs are not modified.
+    Returns (raster (steps run, N) bool, new weights, new theta); inputs are
+    not modified. Early exit (inference): once at least exit_min_steps steps
+    have run, stop after the first step where the class with the most spikes
+    of its labelled neurons leads the runner-up by exit_margin.
     """
     g = recipe.get
     w = np.array(weights, dtype=np.float64)
@@ -51,6 +56,8 @@ def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarra
     changed = np.zeros(n, dtype=bool)
     window_spikes = 0
     raster = np.zeros((steps, n), dtype=bool)
+    exiting = exit_margin > 0 and not learn
+    votes = np.zeros(max(int(labels.max()) + 1, 2) if exiting else 0, dtype=int)
 
     for t in range(steps):
         # 1. inhibition from the previous step (no self-inhibition)
@@ -127,6 +134,14 @@ def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarra
                 changed[j] = True
             window_spikes = 0
         prev = spk
+        # early exit: each spike of a labelled neuron votes for its class
+        if exiting:
+            for j in np.flatnonzero(spk & (labels >= 0)):
+                votes[labels[j]] += 1
+            top = np.sort(votes)[::-1]
+            if t + 1 >= exit_min_steps and top[0] - top[1] >= exit_margin:
+                raster = raster[:t + 1]
+                break
     if learn:
         cols = np.flatnonzero(changed)
         w[:, cols] *= g("weights", "norm_total") / w[:, cols].sum(axis=0)

@@ -99,9 +99,10 @@ def _first_call(key: tuple[str, str]) -> None:
     theta = np.zeros(1, dtype=state)
     images = np.zeros((1, 784), dtype=np.uint8)  # no input spikes: the call itself is instant
     out = np.zeros((1, 1), dtype=np.int32)
+    steps = np.zeros(1, dtype=np.int32)
     for learn in (True, False):
         eng.run_images(w, theta, images, 0, 0, learn, consts.fc, consts.ic, consts.pre_table, consts.post_table,
-                       0.128, 0.032, new_counts(), out)
+                       0.128, 0.032, new_counts(), out, np.zeros(1, dtype=np.int32), steps)
 
 
 @contextlib.contextmanager

@@ -69,7 +69,7 @@ def test_torch_engine_gives_same_spikes(design, dtype, images):
     spikes = encode_dense(images[:6], 128.0, 1.0, 350, seed=2)
     expected = np.stack([en.present_given(st.weights.copy(), st.theta.copy(), s, False, consts)
                          for s in spikes]).astype(bool)
-    _, raster, _ = present_batch(torch.as_tensor(st.weights), torch.as_tensor(st.theta),
+    _, raster, _, _ = present_batch(torch.as_tensor(st.weights), torch.as_tensor(st.theta),
                                  torch.as_tensor(spikes), consts, record=True)
     assert expected.sum() > 20
     np.testing.assert_array_equal(raster.numpy(), expected)

@@ -40,7 +40,7 @@ def test_fixed_point_engines_agree_bit_for_bit(design, rounding, images):
     spikes = encode_dense(images[:6], 128.0, 1.0, 350, seed=5)
     expected = np.stack([en.present_given(st.weights.copy(), st.theta.copy(), s, False, consts)
                          for s in spikes]).astype(bool)
-    _, raster, _ = present_batch(torch.as_tensor(st.weights.astype(np.float32)), torch.as_tensor(st.theta),
+    _, raster, _, _ = present_batch(torch.as_tensor(st.weights.astype(np.float32)), torch.as_tensor(st.theta),
                                  torch.as_tensor(spikes), consts, record=True)
     assert expected.sum() > 20
     np.testing.assert_array_equal(raster.numpy(), expected)

@@ -103,3 +103,14 @@ def print_bench(result: dict[str, Any], con) -> None:
               f"inference {result['infer_images_per_s']:,.1f} img/s ({result['infer_engine']}), "
               f"{result['images']} images of {result['data_source']}; measured on {result['machine']}, "
               f"{result['threads']} threads")
+
+
+def print_early_exit(result: dict[str, Any], con) -> None:
+    """Steps run per test image (all evaluations), and the rule when one stopped images early."""
+    ee = result.get("early_exit")
+    if not ee:
+        return
+    st, full = ee["steps_per_test_image"], ee["presentation_steps"]
+    rule = f"early exit {ee['rule']}" if ee["rule"] != "off" else "no early exit"
+    con.print(f"steps       {rule}: mean {st['mean']:.1f} steps per test image ({100 * st['mean'] / full:.0f}% "
+              f"of one {full}-step presentation), median {st['median']:.0f}, 95th percentile {st['p95']:.0f}")

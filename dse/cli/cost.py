@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dse.cli.args import execution_mode, positive_int
+from dse.cli.args import execution_mode, positive_float, positive_int
 
 __all__ = ["register"]
 
@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
     c.add_argument("--phase", choices=("inference", "training"), default="inference",
                    help="phase whose memory is the JSON's memory_bytes (default inference)")
     c.add_argument("--from-run", metavar="RUN_DIR", help="use the per-image counts of a finished `dse train` run")
+    c.add_argument("--early-exit-steps", type=positive_float, metavar="STEPS",
+                   help="inference with early exit: mean steps per image (as `dse evaluate --exit` reports); "
+                        "inference counts scale to it and memory adds the class votes")
     c.add_argument("--json", action="store_true", help="print a JSON document")
     c.set_defaults(handler=cmd_cost)
 
@@ -107,7 +110,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     precision = parse_precision(quant)
     profile = load_profile(args.profile)
     report = estimate_cost(design, neurons, profile, precision=precision, accounting=args.accounting,
-                           execution=execution_mode(args.execution), dataset=dataset, counts=counts, counts_label=label)
+                           execution=execution_mode(args.execution), dataset=dataset, counts=counts, counts_label=label,
+                           early_exit_steps=args.early_exit_steps)
     doc = cost_to_json(report, args.phase)
     if args.json:
         print(json.dumps(doc, indent=2))

@@ -61,6 +61,9 @@ def _add_evaluate(sub: Any) -> None:
     add_data_dir(e)
     e.add_argument("--test-samples", type=positive_int)
     e.add_argument("--engine", choices=ENGINES, default="auto")
+    e.add_argument("--exit", metavar="RULE", default="off",
+                   help="early exit of test images, e.g. margin=3,min_steps=50: stop once the class voted by the "
+                        "neurons' spikes leads the runner-up by MARGIN votes, after MIN_STEPS steps (default off)")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(handler=cmd_evaluate)
@@ -147,16 +150,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dse.cli.console import RichProgress, console, print_metrics
+    from dse.cli.console import RichProgress, console, print_early_exit, print_metrics
+    from dse.models.early_exit import parse_exit
     from dse.runs.train import evaluate_run
 
+    exit_rule = parse_exit(args.exit)
     with RichProgress(enabled=not (args.quiet or args.json)) as progress:
-        result = evaluate_run(Path(args.run_dir), data_dir=args.data_dir,
-                              test_samples=args.test_samples, engine=args.engine, progress=progress)
+        result = evaluate_run(Path(args.run_dir), data_dir=args.data_dir, test_samples=args.test_samples,
+                              engine=args.engine, progress=progress, exit_rule=exit_rule)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print_metrics(result, console())
+        con = console()
+        print_metrics(result, con)
+        print_early_exit(result, con)
     return 0
 
 

@@ -38,7 +38,7 @@ from dse.models.counts import COUNT_NAMES
 
 from .structure import N_INPUTS, DesignStructure, check_neurons, design_structure
 
-__all__ = ["ActivityStats", "ActivityTable", "PER_IMAGE_KEYS", "counts_from_stats", "stats_from_counts",
+__all__ = ["ActivityStats", "ActivityTable", "PER_IMAGE_KEYS", "counts_from_stats", "scale_to_steps", "stats_from_counts",
            "load_activity_table", "estimate_counts", "activity_table_toml"]
 
 PER_IMAGE_KEYS = tuple(k for k in COUNT_NAMES if k != "images")
@@ -64,6 +64,22 @@ class ActivityStats:
 
 
 STAT_NAMES = tuple(f.name for f in fields(ActivityStats))
+
+
+def scale_to_steps(counts: dict[str, float], mean_steps: float) -> dict[str, float]:
+    """Inference counts per image when images run ``mean_steps`` steps on average (early exit).
+
+    Activity is taken as uniform over a presentation, so every count scales by
+    mean_steps / steps; presentations stay (an exit cuts one short, it does
+    not remove it). An approximation for the modelled path; a run with early
+    exit measures its own counts.
+    """
+    steps = float(counts["steps"])
+    if not math.isfinite(mean_steps) or not 0 < mean_steps <= steps:
+        raise ParameterError(Param("early_exit_steps"), f" must be > 0 and at most the {steps:g} steps an image "
+                             f"runs without early exit, got {mean_steps!r}")
+    f = mean_steps / steps
+    return {k: (v if k == "presentations" else v * f) for k, v in counts.items()}
 
 
 def counts_from_stats(s: DesignStructure, neurons: int, phase: str, st: ActivityStats) -> dict[str, float]:

@@ -34,6 +34,7 @@ from .structure import N_INPUTS, check_neurons, design_structure
 __all__ = ["ACCOUNTINGS", "PHASES", "MemoryComponent", "MemoryReport", "memory_report", "MB"]
 
 ACCOUNTINGS = ("dense", "minimal")
+EXIT_CLASSES = 10  # MNIST and Fashion-MNIST
 MB = 1_000_000  # the papers' MB are decimal: "just over 200 MB" is 207.6e6 bytes, not 198 MiB
 BOOL_TENSOR_BITS = 8  # dense simulators store spike flags as 1-byte booleans
 
@@ -82,8 +83,12 @@ def _bits_for(count: int) -> int:
 
 
 def memory_report(design: str, neurons: int, phase: str = "inference", precision: QuantConfig | None = None,
-                  accounting: str = "dense") -> MemoryReport:
-    """Bytes per component of ``design`` with ``neurons`` excitatory neurons."""
+                  accounting: str = "dense", early_exit: bool = False) -> MemoryReport:
+    """Bytes per component of ``design`` with ``neurons`` excitatory neurons.
+
+    ``early_exit`` (inference): the step loop also keeps each neuron's class
+    and a vote counter per class (models/early_exit.py).
+    """
     check_neurons(neurons)
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}: choose one of {', '.join(PHASES)}")
@@ -134,6 +139,11 @@ def memory_report(design: str, neurons: int, phase: str = "inference", precision
     add("input_spike_flags", N_INPUTS, flag, None, "input spikes of this step")
     add("neuron_parameters", s.exc_parameters + s.inh_parameters, FP32_BITS, None,
         "shared constants of each layer (tau, V_rest, ...)")
+    if early_exit and phase == "inference":
+        add("neuron_labels", n, FP32_BITS if dense else _bits_for(EXIT_CLASSES), None,
+            "early exit: the class each neuron votes for (or none)")
+        add("class_votes", EXIT_CLASSES, FP32_BITS if dense else _bits_for(n * s.steps_per_presentation), None,
+            "early exit: spikes per class so far")
 
     if phase == "training":
         add("pre_traces", N_INPUTS, FP32_BITS, None, "presynaptic traces")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .activity import PER_IMAGE_KEYS, estimate_counts, load_activity_table
+from .activity import PER_IMAGE_KEYS, estimate_counts, load_activity_table, scale_to_steps
 from .energy import PhaseCost, default_execution, phase_work, price_phase
 from dse.models.quantize import QuantConfig
 
@@ -117,11 +117,14 @@ class CostReport:
 def estimate_cost(design: str, neurons: int, profile: HardwareProfile, *, precision: QuantConfig | None = None,
                   accounting: str = "dense", execution: str | None = None, dataset: str = "mnist",
                   counts: Mapping[str, Mapping[str, float]] | None = None,
-                  counts_label: str | None = None) -> CostReport:
+                  counts_label: str | None = None, early_exit_steps: float | None = None) -> CostReport:
     """Memory of both phases, and time and energy per image of both phases, on ``profile``.
 
     ``counts`` (phase -> per-image counts) come from a measured run; without
-    them the activity model estimates them.
+    them the activity model estimates them. ``early_exit_steps``: inference
+    images stop early, after this many steps on average; modelled counts are
+    scaled to it (measured ones already are), and inference memory holds the
+    votes.
     """
     check_neurons(neurons)
     s = design_structure(design)
@@ -139,7 +142,12 @@ def estimate_cost(design: str, neurons: int, profile: HardwareProfile, *, precis
             outside = (f"; N={neurons} is outside the measured sizes {sizes[0]}-{sizes[-1]}: per-presentation "
                        f"statistics of N={nearest} used")
         counts_label = f"estimated from activity model (dse/cost/activity.toml: {table.source}){outside}"
-    memory = {ph: memory_report(design, neurons, ph, precision, accounting) for ph in PHASES}
+    if early_exit_steps is not None:
+        counts = {**counts, "inference": scale_to_steps(dict(counts["inference"]), early_exit_steps)}
+        counts_label = (f"{counts_label or 'given'}; inference scaled to {early_exit_steps:g} steps per image "
+                        "(early exit; activity taken as uniform over a presentation)")
+    exiting = early_exit_steps is not None
+    memory = {ph: memory_report(design, neurons, ph, precision, accounting, early_exit=exiting) for ph in PHASES}
     phases = {}
     for ph in PHASES:
         work = phase_work(s, neurons, ph, counts[ph], precision, execution, cores=profile.specs.cores,

@@ -20,6 +20,7 @@ from dse.errors import Param, ParameterError
 from dse.runs import folder
 from dse.runs.readout import assign_labels, evaluate_counts, predict_all_activity
 from dse.models.counts import counts_to_dict, new_counts, per_image
+from dse.models.early_exit import OFF, ExitRule, steps_summary
 from dse.models.network import MAX_NEURONS, NetworkState, Simulator, float_weights, init_state
 from dse.models.quantize import QuantConfig, parse_quant
 from dse.models.recipes import Recipe, load_recipe
@@ -94,21 +95,28 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 def run_inference(sim: Simulator, state: NetworkState, images: np.ndarray, first_index: int,
                   seed: int, counts: np.ndarray, engine: str,
-                  on_chunk: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+                  on_chunk: Callable[[int, np.ndarray], None] | None = None, *,
+                  exit_rule: ExitRule = OFF, labels: np.ndarray | None = None,
+                  steps: np.ndarray | None = None) -> np.ndarray:
+    """Spike counts of images with learning off; with an exit rule, each image stops once decided
+    (labels: the neurons' classes); steps (n,) int32, if given, receives the steps each image ran."""
     engine = resolve_engine(engine)
     if engine == "numba":
-        return sim.infer(state, images, first_index, seed, counts, on_chunk=on_chunk)
+        return sim.infer(state, images, first_index, seed, counts, on_chunk=on_chunk, exit_rule=exit_rule,
+                         labels=labels, steps=steps)
     try:
         from dse.models.engine_torch import infer_torch
         import torch  # noqa: F401
     except ImportError:
         raise ParameterError(Param("engine"), " torch needs PyTorch: pip install 'snn-dse[torch]'") from None
+    consts = sim.consts_with_exit(exit_rule)
     out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
     step = 1024
     for lo in range(0, len(images), step):
         hi = min(lo + step, len(images))
         out[lo:hi] = infer_torch(state.weights, state.theta, images[lo:hi], first_index + lo,
-                                 seed, sim.consts, counts)  # codes go in as floats: sums stay exact
+                                 seed, consts, counts, labels=labels,  # codes go in as floats: sums stay exact
+                                 steps=None if steps is None else steps[lo:hi])
         if on_chunk is not None:
             on_chunk(hi, out[lo:hi])
     return out
@@ -325,8 +333,14 @@ def write_results(out_dir: Path, state: NetworkState, neuron_labels: np.ndarray,
 
 
 def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: int | None = None,
-                 engine: str = "auto", progress: ProgressSink | None = None) -> dict[str, Any]:
-    """Re-assign labels and re-test a finished run; returns metrics and data used."""
+                 engine: str = "auto", progress: ProgressSink | None = None,
+                 exit_rule: ExitRule = OFF) -> dict[str, Any]:
+    """Re-assign labels and re-test a finished run; returns metrics and data used.
+
+    With an exit rule, test images stop once their class is decided; the
+    result records the rule, the steps run per test image and the test's
+    own per-image counts (what inference costs with early exit).
+    """
     from dse.data.locate import load_dataset
 
     progress = progress or ProgressSink()
@@ -342,15 +356,22 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
     sim = Simulator(recipe, quant=run_quant(manifest))
     train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
     test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
-    evaluation, counts, elapsed, n_images = assign_and_test(
-        sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress)
     test_x = test[0]
+    test_steps, test_counts = np.zeros(len(test_x), dtype=np.int32), new_counts()
+    evaluation, counts, elapsed, n_images = assign_and_test(
+        sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress, exit_rule=exit_rule,
+        test_steps=test_steps, test_counts=test_counts)
     result = {"kind": "evaluate", "created": folder.now_iso(), "run": str(run_dir),
               "engine": resolve_engine(engine),
               "data": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
                        "matches_training_data": dataset.sha256 == manifest["data"]["sha256"],
                        "n_test_used": len(test_x)},
-              "metrics": evaluation.to_dict(), "counts": {"inference": counts_to_dict(counts)},
+              "metrics": evaluation.to_dict(),
+              "early_exit": {"rule": exit_rule.spec(), **exit_rule.to_dict(),
+                             "steps_per_test_image": steps_summary(test_steps),
+                             "presentation_steps": int(sim.consts.n_steps)},
+              "counts": {"inference": counts_to_dict(counts), "test": counts_to_dict(test_counts),
+                         "test_per_image": per_image(counts_to_dict(test_counts))},
               "timings": {"infer_s": round(elapsed, 3),
                           "infer_images_per_s": round(n_images / elapsed, 1)}}
     folder.atomic_write_json(Path(run_dir) / "evaluation.json", result)
@@ -369,9 +390,14 @@ def run_quant(manifest: dict[str, Any]) -> QuantConfig | None:
 
 def assign_and_test(sim: Simulator, state: NetworkState, train: tuple[np.ndarray, np.ndarray],
                     test: tuple[np.ndarray, np.ndarray], assign_samples: int | None, seed: int,
-                    engine: str, progress: ProgressSink):
+                    engine: str, progress: ProgressSink, *, exit_rule: ExitRule = OFF,
+                    test_steps: np.ndarray | None = None, test_counts: np.ndarray | None = None):
     """Label assignment on the first training images, then the test; learning off.
 
+    Assignment always runs whole presentations; the test stops early by
+    exit_rule (the labels just assigned vote). test_steps (n_test,) int32, if
+    given, receives the steps each test image ran; test_counts, if given, the
+    activity counts of the test alone.
     Returns (Readout, inference counts, seconds, images simulated).
     """
     assign_x, assign_y = select(train[0], train[1], assign_samples)
@@ -382,9 +408,15 @@ def assign_and_test(sim: Simulator, state: NetworkState, train: tuple[np.ndarray
     a = run_inference(sim, state, assign_x, ASSIGN_STREAM, seed, counts, engine,
                       lambda d, _s: progress.advance("assign", d))
     progress.finish("assign")
+    labels = assign_labels(a, assign_y).labels if exit_rule.enabled else None
     progress.start("test", len(test_x))
-    s = run_inference(sim, state, test_x, TEST_STREAM, seed, counts, engine,
-                      lambda d, _s: progress.advance("test", d))
+    of_test = new_counts()
+    s = run_inference(sim, state, test_x, TEST_STREAM, seed, of_test, engine,
+                      lambda d, _s: progress.advance("test", d), exit_rule=exit_rule, labels=labels,
+                      steps=test_steps)
+    counts += of_test
+    if test_counts is not None:
+        test_counts += of_test
     progress.finish("test")
     elapsed = time.perf_counter() - t
     return evaluate_counts(a, assign_y, s, test_y), counts, elapsed, len(assign_x) + len(test_x)
