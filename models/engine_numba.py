@@ -30,14 +30,14 @@ import numpy as np
 from numba import njit
 
 from .constants import (
-    FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_ETA_POST, FC_ETA_PRE, FC_GE_DECAY, FC_GE_GAIN,
-    FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_MU, FC_NORM_TOTAL, FC_S_TH, FC_THETA_DECAY,
+    FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_ETA_POST, FC_GE_DECAY, FC_GE_GAIN,
+    FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_NORM_TOTAL, FC_S_TH, FC_THETA_DECAY,
     FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
-    FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FC_W_MAX, FC_W_SCALE, FC_X_TAR, IC_QTH, IC_QV, IC_QW,
+    FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FC_W_MAX, FC_W_SCALE, IC_QTH, IC_QV, IC_QW,
     IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS,
     FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH,
-    IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES, IC_POST_EVERY, IC_REFRAC, IC_RULE, IC_SCHEME,
-    IC_STEPS, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, RULE_SL, SCHEME_LATERAL,
+    IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES, IC_REFRAC, IC_RULE, IC_SCHEME,
+    IC_STEPS, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
 )
 from .counts import (
     C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES, C_NEURON_UPDATES, C_NORMALISATIONS,
@@ -49,9 +49,8 @@ from .encoding import poisson_csr, stream_seed
 from .neurons import (excitatory_step, find_spikes, find_spikes_stochastic, inhibitory_step, on_grid,
                       threshold_candidates, thresholds)
 from .rules import (
-    deliver_inputs, depress_on_pre_spike, drive_inhibitory_layer, fspinn_record_spike,
-    fspinn_update_winner, normalise_dirty, potentiate_on_post_spike, sl_stdp_on_post_spike,
-    spread_inhibition,
+    deliver_inputs, depress_on_pre_spike, drive_inhibitory_layer, fspinn_update_winner, learn_on_post_spike,
+    normalise_dirty, spread_inhibition,
 )
 
 # Rounding draws use their own stream, derived from the presentation's input
@@ -89,13 +88,29 @@ S_DIRTY, S_PTR, S_IDX, S_BUF, S_RNG, S_STATS = 5, 7, 8, 9, 10, 12
 
 
 @njit(cache=True)
-def _reset_presentation(v, ge, gi, vi, gei, refr, refri, t_last_post, n_acc, flags, t_last_pre,
-                        v_start, iv_rest):
-    """State at the start of a presentation: potentials at rest, no conductance, traces, counters."""
+def _layer_constants(fc):
+    """The constants each layer update reads, as tuples: excitatory, inhibitory, vmem grid, vth grid."""
+    fc_v = (fc[FC_V_REST], fc[FC_E_EXC], fc[FC_E_INH], fc[FC_DT_TAU_M], fc[FC_GE_GAIN], fc[FC_GI_GAIN],
+            fc[FC_GE_DECAY], fc[FC_GI_DECAY])
+    fc_i = (fc[FI_V_REST], fc[FI_V_RESET], fc[FI_V_TH], fc[FI_DT_TAU_M], fc[FI_E_EXC], fc[FI_GE_DECAY],
+            fc[FI_GE_GAIN])
+    v_grid = (fc[FC_V_EPS], fc[FC_V_LO], fc[FC_V_HI], fc[FC_V_INV], fc[FC_V_HALF])
+    th_grid = (fc[FC_TH_EPS], fc[FC_TH_LO], fc[FC_TH_HI], fc[FC_TH_INV], fc[FC_TH_HALF])
+    return fc_v, fc_i, v_grid, th_grid
+
+
+@njit(cache=True)
+def _reset_presentation(v, ge, gi, vi, gei, refr, refri, t_last_post, n_acc, flags, t_last_pre, fc, qv, v_grid,
+                        rng):
+    """State at the start of a presentation: potentials at rest, no conductance, traces, counters.
+
+    In fixed point each neuron's rest value is put on the vmem grid apart
+    (stochastic rounding draws one value per neuron).
+    """
     for j in range(v.shape[0]):
         ge[j] = 0
         gi[j] = 0
-        vi[j] = iv_rest
+        vi[j] = fc[FI_V_REST]
         gei[j] = 0
         refr[j] = 0
         refri[j] = 0
@@ -104,7 +119,10 @@ def _reset_presentation(v, ge, gi, vi, gei, refr, refri, t_last_post, n_acc, fla
         flags[0, j] = 0
         flags[1, j] = 0
     t_last_pre[:] = -1
-    v[:] = v_start
+    v[:] = fc[FC_V_REST]
+    if qv != Q_NONE:
+        for j in range(v.shape[0]):
+            v[j] = on_grid(fc[FC_V_REST], qv, v_grid[0], v_grid[1], v_grid[2], rng)
 
 
 @njit(cache=True)
@@ -126,37 +144,20 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
     exc_now, exc_prev, inh_now, inh_prev, fired = lists[0], lists[1], lists[2], lists[3], lists[4]
     flag_exc, flag_inh = flags[0], flags[1]
     n_inputs, n = w.shape
-    n_steps, rule, window = ic[IC_STEPS], ic[IC_RULE], ic[IC_WINDOW]
+    n_steps, rule = ic[IC_STEPS], ic[IC_RULE]
     lateral = ic[IC_SCHEME] == SCHEME_LATERAL
     qw, qv, qth = ic[IC_QW], ic[IC_QV], ic[IC_QTH]
-    w_scale, max_code = fc[FC_W_SCALE], ic[IC_W_MAX_CODE]
-    v_grid = (fc[FC_V_EPS], fc[FC_V_LO], fc[FC_V_HI], fc[FC_V_INV], fc[FC_V_HALF])
-    th_grid = (fc[FC_TH_EPS], fc[FC_TH_LO], fc[FC_TH_HI], fc[FC_TH_INV], fc[FC_TH_HALF])
-    fc_v = (fc[FC_V_REST], fc[FC_E_EXC], fc[FC_E_INH], fc[FC_DT_TAU_M], fc[FC_GE_GAIN], fc[FC_GI_GAIN],
-            fc[FC_GE_DECAY], fc[FC_GI_DECAY])
-    fc_i = (fc[FI_V_REST], fc[FI_V_RESET], fc[FI_V_TH], fc[FI_DT_TAU_M], fc[FI_E_EXC], fc[FI_GE_DECAY],
-            fc[FI_GE_GAIN])
-    v_th, theta_plus, theta_decay = fc[FC_V_TH], fc[FC_THETA_PLUS], fc[FC_THETA_DECAY]
-    w_max, eta_post, mu, x_tar = fc[FC_W_MAX], fc[FC_ETA_POST], fc[FC_MU], fc[FC_X_TAR]
+    fc_v, fc_i, v_grid, th_grid = _layer_constants(fc)
+    v_th, v_reset = fc[FC_V_TH], fc[FC_V_RESET]
     fbuf = np.empty(2, dtype=v.dtype)
-
-    # rest and reset potentials on the vmem grid; each neuron's rest value is
-    # rounded apart (stochastic rounding draws one value per neuron)
-    v_reset = fc[FC_V_RESET]
-    _reset_presentation(v, ge, gi, vi, gei, refr, refri, t_last_post, n_acc, flags, t_last_pre,
-                        fc[FC_V_REST], fc[FI_V_REST])
-    if qv != Q_NONE:
-        for j in range(n):
-            v[j] = on_grid(fc[FC_V_REST], qv, v_grid[0], v_grid[1], v_grid[2], rng)
+    _reset_presentation(v, ge, gi, vi, gei, refr, refri, t_last_post, n_acc, flags, t_last_pre, fc, qv, v_grid, rng)
     # frozen thresholds (inference) are put on their grid once per presentation
     if qth != Q_NONE and not learn:
         _fixed_point_thresholds(theta, v_th, qth, th_grid, thr, thr_hi, thr_frac)
     v_key, thr_key = rng[0] ^ _VMEM_STREAM, rng[0] ^ _THRESHOLD_STREAM
-    n_prev, n_inh_prev, n_fired = 0, 0, 0
-    total, window_spikes = 0, 0
+    n_prev, n_inh_prev, n_fired, total, window_spikes = 0, 0, 0, 0, 0
     syn, wupd, n_in_total, n_inh_total, n_windows = 0, 0, 0, 0, 0
-    depress = learn and rule == RULE_PAIRWISE
-    exit_margin = 0 if learn else ic[IC_EXIT_MARGIN]
+    depress, exit_margin = learn and rule == RULE_PAIRWISE, 0 if learn else ic[IC_EXIT_MARGIN]
     votes[:] = 0
     t_end, exited = n_steps, 0
 
@@ -172,16 +173,12 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         start, stop = ptr[t], ptr[t + 1]
         deliver_inputs(w, idx, start, stop, ge, drive, qw != Q_NONE)
         for a in range(start, stop):
-            i = idx[a]
             if depress:
-                depress_on_pre_spike(w, i, t, fired, n_fired, t_last_post, post_table, fc[FC_ETA_PRE], mu,
-                                     qw, w_scale, max_code, rng, dirty)
-            t_last_pre[i] = t
-        n_in = stop - start
-        if depress:
-            wupd += n_in * n
-        n_in_total += n_in
-        syn += n_in * n
+                depress_on_pre_spike(w, idx[a], t, fired, n_fired, t_last_post, post_table, fc, ic, rng, dirty)
+            t_last_pre[idx[a]] = t
+        wupd += (stop - start) * n if depress else 0
+        n_in_total += stop - start
+        syn += (stop - start) * n
 
         # 3. inhibitory layer, then excitatory neurons
         n_inh = 0
@@ -193,7 +190,7 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         excitatory_step(v, ge, gi, refr, fc_v, qv, v_grid, v_key, t)
         if learn:
             for j in range(n):
-                theta[j] *= theta_decay
+                theta[j] *= fc[FC_THETA_DECAY]
 
         # 4. spikes, reset, adaptive threshold, post-spike learning
         for q in range(n_prev):
@@ -208,54 +205,32 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
             j = exc_now[q]
             v[j] = v_reset if qv == Q_NONE else on_grid(v_reset, qv, v_grid[0], v_grid[1], v_grid[2], rng)
             refr[j] = ic[IC_REFRAC]
-        for q in range(n_now):
-            j = exc_now[q]
-            flag_exc[j] = 1
-            spike_counts[j] += 1
-            if t_last_post[j] < 0:
-                fired[n_fired] = j
-                n_fired += 1
-            t_last_post[j] = t
-            if record:
-                raster[t, j] = 1
-            if not learn:
-                continue
-            theta[j] += theta_plus
-            if rule == RULE_PAIRWISE:
-                potentiate_on_post_spike(w, j, t, t_last_pre, pre_table, eta_post, x_tar * 0, w_max, mu, qw,
-                                         w_scale, max_code, rng)
-                dirty[j] = 1
-                wupd += n_inputs
-            elif rule == RULE_SL:
-                if sl_stdp_on_post_spike(w, j, t, n_acc, ic[IC_POST_EVERY], t_last_pre, pre_table, eta_post,
-                                         x_tar, w_max, mu, qw, w_scale, max_code, rng):
-                    dirty[j] = 1
-                    wupd += n_inputs
-            else:
-                fspinn_record_spike(snap, j, t, n_acc, t_last_pre, pre_table)
+        n_fired = _note_spikes(exc_now, n_now, t, flag_exc, spike_counts, t_last_post, fired, n_fired, record, raster)
+        if learn:
+            for q in range(n_now):
+                theta[exc_now[q]] += fc[FC_THETA_PLUS]
+                wupd += learn_on_post_spike(w, exc_now[q], t, rule, fc, ic, t_last_pre, pre_table, n_acc, snap,
+                                            dirty, rng)
         total += n_now
         window_spikes += n_now
         # inhibition fan-out, counted when emitted (delivered next step)
         syn += n_now * (n - 1) if lateral else n_now + n_inh * (n - 1)
 
         # 5. FSpiNN window end: one update of the winner
-        if learn and rule == RULE_FSPINN and ((t + 1) % window == 0 or t == n_steps - 1):
+        if learn and rule == RULE_FSPINN and ((t + 1) % ic[IC_WINDOW] == 0 or t == n_steps - 1):
             if window_spikes > 0:
-                best = fspinn_update_winner(w, snap, n_acc, eta_post, fc[FC_S_TH], fc[FC_K_MAX], w_max, qw,
-                                            w_scale, max_code, rng)
+                best = fspinn_update_winner(w, snap, n_acc, fc[FC_ETA_POST], fc[FC_S_TH], fc[FC_K_MAX],
+                                            fc[FC_W_MAX], qw, fc[FC_W_SCALE], ic[IC_W_MAX_CODE], rng)
                 dirty[best] = 1
                 wupd += n_inputs
                 n_windows += 1
             window_spikes = 0
 
         # this step's spikes become the previous step's
-        for q in range(n_now):
-            exc_prev[q] = exc_now[q]
-        n_prev = n_now
+        n_prev = _keep(exc_now, n_now, exc_prev)
+        n_inh_prev = _keep(inh_now, n_inh, inh_prev)
         for q in range(n_inh):
-            inh_prev[q] = inh_now[q]
             flag_inh[inh_now[q]] = 1
-        n_inh_prev = n_inh
 
         # early exit: this step's spikes vote; stop once the class is decided
         if exit_margin > 0:
@@ -268,6 +243,30 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
                 n_windows)
     stats[0], stats[1] = t_end, exited
     return total
+
+
+@njit(cache=True)
+def _note_spikes(exc_now, n_now, t, flag_exc, spike_counts, t_last_post, fired, n_fired, record, raster):
+    """Bookkeeping of this step's spikes: flags, counts, last-spike times, the neurons that fired so far."""
+    for q in range(n_now):
+        j = exc_now[q]
+        flag_exc[j] = 1
+        spike_counts[j] += 1
+        if t_last_post[j] < 0:
+            fired[n_fired] = j
+            n_fired += 1
+        t_last_post[j] = t
+        if record:
+            raster[t, j] = 1
+    return n_fired
+
+
+@njit(cache=True)
+def _keep(now, n_now, prev):
+    """prev[:n_now] = now[:n_now]: this step's spikes become the previous step's."""
+    for q in range(n_now):
+        prev[q] = now[q]
+    return n_now
 
 
 @njit(cache=True)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from .constants import Q_NONE
+from .constants import (FC_ETA_POST, FC_ETA_PRE, FC_MU, FC_W_MAX, FC_W_SCALE, FC_X_TAR, IC_POST_EVERY, IC_QW,
+                        IC_W_MAX_CODE, Q_NONE, RULE_PAIRWISE, RULE_SL)
 from .neurons import round_units
 
 
@@ -100,12 +101,12 @@ def deliver_inputs(w, idx, start, stop, ge, drive, coded):
 
 
 @njit(cache=True)
-def depress_on_pre_spike(w, i, t, fired, n_fired, t_last_post, post_table, eta_pre, mu, qw, w_scale,
-                         max_code, rng, dirty):
+def depress_on_pre_spike(w, i, t, fired, n_fired, t_last_post, post_table, fc, ic, rng, dirty):
     """Pair-wise rule, presynaptic spike of input i: dw[i, j] = -eta_pre x_post,j w[i, j]^mu, w >= 0.
 
     Only neurons that fired earlier in this presentation have x_post > 0.
     """
+    eta_pre, mu, qw, w_scale, max_code = fc[FC_ETA_PRE], fc[FC_MU], ic[IC_QW], fc[FC_W_SCALE], ic[IC_W_MAX_CODE]
     zero = post_table[0] * 0
     if qw == Q_NONE and mu == 1:
         # the common case, kept free of the fixed-point and power branches
@@ -171,6 +172,31 @@ def sl_stdp_on_post_spike(w, j, t, n_acc, post_every, t_last_pre, pre_table, eta
     potentiate_on_post_spike(w, j, t, t_last_pre, pre_table, eta, x_tar, w_max, mu, qw, w_scale,
                              max_code, rng)
     return True
+
+
+@njit(cache=True)
+def learn_on_post_spike(w, j, t, rule, fc, ic, t_last_pre, pre_table, n_acc, snap, dirty, rng):
+    """The design's rule on a spike of neuron j; returns the weight elements written.
+
+    pair-wise: potentiation now; SL-STDP: every K-th spike; FSpiNN: the spike
+    is accumulated and the traces recorded, the update waits for the window end.
+    """
+    n_inputs = w.shape[0]
+    qw, w_scale, max_code = ic[IC_QW], fc[FC_W_SCALE], ic[IC_W_MAX_CODE]
+    eta, w_max, mu, x_tar = fc[FC_ETA_POST], fc[FC_W_MAX], fc[FC_MU], fc[FC_X_TAR]
+    if rule == RULE_PAIRWISE:
+        potentiate_on_post_spike(w, j, t, t_last_pre, pre_table, eta, x_tar * 0, w_max, mu, qw, w_scale, max_code,
+                                 rng)
+        dirty[j] = 1
+        return n_inputs
+    if rule == RULE_SL:
+        if sl_stdp_on_post_spike(w, j, t, n_acc, ic[IC_POST_EVERY], t_last_pre, pre_table, eta, x_tar, w_max, mu,
+                                 qw, w_scale, max_code, rng):
+            dirty[j] = 1
+            return n_inputs
+        return 0
+    fspinn_record_spike(snap, j, t, n_acc, t_last_pre, pre_table)
+    return 0
 
 
 # --------------------------------------------------------------------------- FSpiNN (Sec. III, Eq. 4-5)
