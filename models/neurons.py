@@ -81,55 +81,49 @@ def excitatory_step(v, ge, gi, refr, fc_v, qv, grid, key, t):
 
     fc_v = (v_rest, e_exc, e_inh, dt_tau, ge_gain, gi_gain, ge_decay, gi_decay).
     """
-    v_rest, e_exc, e_inh, dt_tau, ge_gain, gi_gain, ge_decay, gi_decay = fc_v
     n = v.shape[0]
+    # One loop per rounding mode, each free of branches on the mode so that it vectorises.
     if qv == Q_NONE:
-        # branch-free so that it vectorises: the hot loop of every design
         for j in range(n):
-            r = refr[j]
-            vj = v[j]
-            vn = vj + dt_tau * ((v_rest - vj) + ge[j] * ge_gain * (e_exc - vj)
-                                + gi[j] * gi_gain * (e_inh - vj))
-            vn = vn if vn > e_inh else e_inh
-            v[j] = vn if r == 0 else vj
-            refr[j] = r - 1 if r > 0 else 0
-            ge[j] *= ge_decay
-            gi[j] *= gi_decay
-        return
-    if qv == Q_STOCHASTIC:
-        # draw (t, j) is counter-based, so every neuron can draw independently
-        # and the loop stays free of a carried stream state
-        eps, lo, hi, inv, _ = grid
+            _advance(v, refr, ge, gi, j, lif_candidate(v[j], ge[j], gi[j], fc_v), fc_v)
+    elif qv == Q_STOCHASTIC:
         base = t * n
         for j in range(n):
-            r = refr[j]
-            vj = v[j]
-            vn = vj + dt_tau * ((v_rest - vj) + ge[j] * ge_gain * (e_exc - vj)
-                                + gi[j] * gi_gain * (e_inh - vj))
-            vn = vn if vn > e_inh else e_inh
-            vn = vn if vn > lo else lo
-            vn = vn if vn < hi else hi
-            y = vn * inv
-            k = np.floor(y)
-            k = k + 1.0 if counter_uniform(key, base + j) >= 1.0 - (y - k) else k
-            vq = k * eps
-            v[j] = vq if r == 0 else vj
-            refr[j] = r - 1 if r > 0 else 0
-            ge[j] *= ge_decay
-            gi[j] *= gi_decay
-        return
-    # truncate or nearest: on the grid branch-free, so it vectorises
-    for j in range(n):
-        r = refr[j]
-        vj = v[j]
-        vn = vj + dt_tau * ((v_rest - vj) + ge[j] * ge_gain * (e_exc - vj)
-                            + gi[j] * gi_gain * (e_inh - vj))
-        vn = vn if vn > e_inh else e_inh
-        vq = on_grid_fast(vn, grid)
-        v[j] = vq if r == 0 else vj
-        refr[j] = r - 1 if r > 0 else 0
-        ge[j] *= ge_decay
-        gi[j] *= gi_decay
+            vq = on_grid_by_counter(lif_candidate(v[j], ge[j], gi[j], fc_v), grid, key, base + j)
+            _advance(v, refr, ge, gi, j, vq, fc_v)
+    else:
+        for j in range(n):
+            _advance(v, refr, ge, gi, j, on_grid_fast(lif_candidate(v[j], ge[j], gi[j], fc_v), grid), fc_v)
+
+
+@njit(cache=True)
+def lif_candidate(vj, gej, gij, fc_v):
+    """V' of one neuron (the equation of excitatory_step), clamped at E_inh."""
+    v_rest, e_exc, e_inh, dt_tau, ge_gain, gi_gain, _, _ = fc_v
+    vn = vj + dt_tau * ((v_rest - vj) + gej * ge_gain * (e_exc - vj) + gij * gi_gain * (e_inh - vj))
+    return vn if vn > e_inh else e_inh
+
+
+@njit(cache=True)
+def _advance(v, refr, ge, gi, j, vn, fc_v):
+    """Neuron j takes V' = vn unless refractory (then it counts down); its conductances decay."""
+    r = refr[j]
+    v[j] = vn if r == 0 else v[j]
+    refr[j] = r - 1 if r > 0 else 0
+    ge[j] *= fc_v[6]
+    gi[j] *= fc_v[7]
+
+
+@njit(cache=True)
+def on_grid_by_counter(x, grid, key, counter):
+    """on_grid with stochastic rounding by draw `counter` of the stream key (no state to carry)."""
+    eps, lo, hi, inv, _ = grid
+    x = x if x > lo else lo
+    x = x if x < hi else hi
+    y = x * inv
+    k = np.floor(y)
+    k = k + 1.0 if counter_uniform(key, counter) >= 1.0 - (y - k) else k
+    return k * eps
 
 
 @njit(cache=True)
