@@ -169,6 +169,8 @@ def _apply_override(raw: dict[str, Any], dotted: str, text: str, path: Path) -> 
     except ValueError:
         what = "an int" if typ is int else "a float"
         raise RecipeError(f"--set {dotted}={text}: expected {what}") from None
+    # Checked here, so that a bad value names the flag that gave it rather than the recipe file.
+    value = _check_value(f"--set {dotted}={text}", section, key, value, typ)
     table = raw.setdefault(section, {})
     if not isinstance(table, dict):
         raise RecipeError(f"{path}: [{section}] must be a table")

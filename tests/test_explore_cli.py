@@ -145,8 +145,8 @@ def test_real_tiny_exploration_on_the_bundled_subset(tmp_path, capsys, bundled_o
         "data:image/png;base64," in (tmp_path / "out" / "report.html").read_text()
     trained = {p.name for p in (tmp_path / "cache").iterdir()}
     assert not [n for n in trained if "partial" in n]
-    # a second study over the same space reuses the cached trainings
-    code, out, err = _cli(capsys, *argv, "--study-name", "again")
+    # a second study over the same space reuses the cached trainings (its outputs go to a folder of its own)
+    code, out, err = _cli(capsys, *argv, "--study-name", "again", "--out", str(tmp_path / "out-again"))
     assert code == 0, err
     assert "(trained" not in out and "(cached" in out
     assert {p.name for p in (tmp_path / "cache").iterdir()} == trained

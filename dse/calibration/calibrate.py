@@ -246,7 +246,7 @@ def _check_out_path(out: Path, base: HardwareProfile, force: bool) -> str:
         raise ParameterError(Param("out"), f" {out}: is a folder; give a .toml file, e.g. {out / (base.name + '-calibrated.toml')}")
     if out.exists() and not force:
         raise ParameterError(Param("out"), f" {out}: file exists (add ", Param("force"), " to replace it)")
-    check_out_dir(out.parent, "out")
+    check_out_dir(out.parent, "out", named=out)
     return name
 
 
@@ -325,10 +325,17 @@ def calibrate(measurement_paths: Sequence[str | Path], base_name: str, out: str 
         digests.append(hashlib.sha256(Path(p).read_bytes()).hexdigest()[:12])
     if not records:
         raise ValueError("the measurement files hold no records")
-    x, y = design_matrix(records, base, execution, target)
-    held = leave_one_size_out(records, x, y, base.coefficients)
-    tfit = fit_time(x, y, base.coefficients)
-    energy = fit_energy(records, base, execution)
+    # Loaded records are finite and bounded; should a fit still overflow or divide by zero, it says so
+    # in one line instead of printing numpy's warnings and writing a profile of infinities.
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            x, y = design_matrix(records, base, execution, target)
+            held = leave_one_size_out(records, x, y, base.coefficients)
+            tfit = fit_time(x, y, base.coefficients)
+            energy = fit_energy(records, base, execution)
+    except FloatingPointError as exc:
+        raise ValueError(f"calibration of {', '.join(map(str, measurement_paths))}: the fit is numerically "
+                         f"impossible ({exc}); check the measured times and counts") from None
     files = [str(p) for p in measurement_paths]
     method = f"nnls (Lawson-Hanson) on relative error; execution {execution}; target {target} time per image"
     phases = sorted(set(r["phase"] for r in records))

@@ -13,7 +13,6 @@ power x measured time, labelled).
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -57,16 +56,21 @@ def record_key(design: str, neurons: int, precision: str, phase: str) -> str:
 
 # Record fields the readers index, by kind: the first four identify a record and are always needed.
 _RECORD_FIELDS = {"design": "str", "neurons": "count", "precision": "str", "phase": "phase", "key": "str",
-                  "images": "count", "counts_per_image": "numbers", "wall_s": "number", "cpu_s": "number",
-                  "wall_s_per_image": "number", "cpu_s_per_image": "number", "energy_j_per_image": "number",
+                  "images": "count", "counts_per_image": "numbers", "wall_s": "seconds", "cpu_s": "seconds",
+                  "wall_s_per_image": "seconds", "cpu_s_per_image": "seconds", "energy_j_per_image": "number",
                   "wall_s_all": "numbers", "cpu_s_all": "numbers"}
+# No clock here measures less than a picosecond: smaller times (denormals) make the fit divide by ~0.
+MIN_SECONDS = 1e-12
 _RECORD_ID = ("design", "neurons", "precision", "phase")
 # What measure_grid needs to add samples to a record of its own file.
 _RESUME_FIELDS = ("key", "images", "wall_s", "cpu_s", "wall_s_all", "cpu_s_all")
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+    """Finite, >= 0 and bounded (dse.runs.validate): beyond that, products with coefficients overflow."""
+    from dse.runs.validate import bounded
+
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 and bounded(x)
 
 
 def _field_problem(kind: str, value: Any) -> str | None:
@@ -74,6 +78,7 @@ def _field_problem(kind: str, value: Any) -> str | None:
           "count": lambda v: type(v) is int and v > 0,
           "phase": lambda v: v in PHASES,
           "number": _is_number,
+          "seconds": lambda v: _is_number(v) and (v == 0 or v >= MIN_SECONDS),
           "numbers": lambda v: (isinstance(v, dict) and all(map(_is_number, v.values())))
                                or (isinstance(v, list) and all(map(_is_number, v)))}[kind](value)
     return None if ok else f"is {one_line(repr(value))[:40]}"

@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = [
     "CliError", "Parser", "MAX_BENCH_IMAGES", "DEFAULT_CACHE",
-    "positive_int", "seed", "neurons", "bench_images", "positive_float", "non_negative_float",
+    "positive_int", "seed", "sampler_seed", "neurons", "bench_images", "positive_float", "non_negative_float",
     "add_data_dir", "add_storage", "default_storage", "execution_mode",
 ]
 
@@ -70,6 +70,17 @@ def seed(text: str) -> int:
     value = _parsed(text, int, "a whole number")
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be in 0..2**63-1, got {value}")
+    return value
+
+
+MAX_SAMPLER_SEED = 2**32 - 1  # Optuna's samplers seed numpy's RandomState, which takes 32 bits
+
+
+def sampler_seed(text: str) -> int:
+    """--seed of a search: it seeds the sampler too, whose range is 32 bits."""
+    value = _parsed(text, int, "a whole number")
+    if not 0 <= value <= MAX_SAMPLER_SEED:
+        raise argparse.ArgumentTypeError(f"must be in 0..2**32-1 (the sampler's range), got {value}")
     return value
 
 

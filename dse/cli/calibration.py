@@ -7,7 +7,6 @@ the main CLI prints as ``error: ...`` with exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +62,7 @@ def register(subparsers: Any) -> None:
 def cmd_measure(args: argparse.Namespace) -> int:
     from dse.cli.console import wide_console
     from dse.calibration.measure import DEFAULT_IMAGES, DEFAULT_REPEATS, DEFAULT_SIZES, Settings, measure_grid, parse_sizes
+    from dse.runs.validate import finite_json
 
     sizes = parse_sizes(args.sizes) if args.sizes else list(DEFAULT_SIZES)
     settings = Settings(images=args.images or DEFAULT_IMAGES, dataset=args.dataset, data_dir=args.data_dir,
@@ -82,7 +82,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
                        profile_name=args.profile, on_record=on_record)
     path = Path(args.out) / "measurements.json"
     if args.json:
-        print(json.dumps({"file": str(path), "records": len(doc["records"]), "machine": doc["machine"]}, indent=2))
+        print(finite_json({"file": str(path), "records": len(doc["records"]), "machine": doc["machine"]},
+                          "--json output", indent=2))
         return 0
     machine = doc["machine"]
     con.print(f"{len(doc['records'])} records in {path}", markup=False)
@@ -97,6 +98,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from dse.calibration.calibrate import calibrate
     from dse.cli.console import wide_console
+    from dse.runs.validate import finite_json
 
     res = calibrate(args.measurements, args.profile, args.out, target=args.target, execution=execution_mode(args.execution),
                     force=args.force)
@@ -113,7 +115,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "energy_fitted": res.energy_fitted,
     }
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(finite_json(doc, "--json output", indent=2))
         return 0
     con = wide_console()
     con.print(f"fitted {res.n_records} records ({res.target} time per image, {res.execution} execution) "

@@ -7,7 +7,6 @@ the main CLI prints as ``error: ...`` with exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +92,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from dse.cost.model import cost_to_json, estimate_cost, run_counts
     from dse.cost.profiles import load_profile
     from dse.cost.quant import parse_precision
+    from dse.runs.validate import finite_json
 
     counts = label = None
     design, neurons, dataset, quant = args.design, args.neurons, args.dataset, args.quant
@@ -114,7 +114,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
                            early_exit_steps=args.early_exit_steps)
     doc = cost_to_json(report, args.phase)
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(finite_json(doc, "--json output", indent=2))
         return 0
     _print_cost(doc)
     return 0
@@ -173,23 +173,28 @@ def _profiles(items: list[str]) -> list[Any]:
     from dse.cost.profiles import list_profiles, load_profile
 
     names = [n.strip() for item in items for n in item.split(",") if n.strip()] or list_profiles()
-    return [load_profile(n) for n in names]
+    profiles = [load_profile(n) for n in names]
+    seen: dict[str, str] = {}
+    for given, profile in zip(names, profiles):
+        if profile.name in seen:  # two rows nobody could tell apart
+            raise ValueError(f"--profiles: '{seen[profile.name]}' and '{given}' are both the profile named "
+                             f"'{profile.name}'; give each profile once, under its own name")
+        seen[profile.name] = given
+    return profiles
 
 
 def cmd_compare_hw(args: argparse.Namespace) -> int:
     from dse.cost.compare import compare_hw, measured_row, paper_reference, rows_to_json
     from dse.cost.quant import parse_precision
+    from dse.runs.validate import finite_json
 
     precision = parse_precision(args.quant)
     vs = (args.vs_design, parse_precision(args.vs_quant)) if args.vs_design else None
     profiles = _profiles(args.profiles)
     if args.html:
-        from dse.runs.folder import check_out_dir
+        from dse.runs.folder import check_out_file
 
-        html = Path(args.html)
-        if html.is_dir():
-            raise ValueError(f"--html {html}: is a folder; give a file name, e.g. {html / 'compare-hw.html'}")
-        check_out_dir(html.parent, "html")
+        check_out_file(Path(args.html), "html", "compare-hw.html")
     rows = compare_hw(args.design, args.neurons, profiles, precision=precision, accounting=args.accounting,
                       execution=execution_mode(args.execution), dataset=args.dataset, vs=vs)
     notes = []
@@ -214,9 +219,9 @@ def cmd_compare_hw(args: argparse.Namespace) -> int:
 
         write_hw_html(args.html, rows, title, design_label, vs_label, notes)
     if args.json:
-        print(json.dumps({"design": args.design, "neurons": args.neurons, "quant": precision.label,
-                          "accounting": args.accounting, "vs": vs_label, "rows": rows_to_json(rows),
-                          "notes": notes, "html": args.html}, indent=2))
+        print(finite_json({"design": args.design, "neurons": args.neurons, "quant": precision.label,
+                           "accounting": args.accounting, "vs": vs_label, "rows": rows_to_json(rows),
+                           "notes": notes, "html": args.html}, "--json output", indent=2))
         return 0
     _print_rows(rows, title, vs_label, notes, args.html)
     return 0

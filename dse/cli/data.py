@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from dse.cli.args import Parser, add_data_dir
@@ -29,7 +30,8 @@ def register(sub: Any) -> None:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from dse.data.fetch import fetch_dataset
 
-    path = fetch_dataset(args.name, args.dest, base_url=args.base_url)
+    # The bar is drawn on a terminal only: elsewhere it leaves blank lines before an error.
+    path = fetch_dataset(args.name, args.dest, base_url=args.base_url, progress=sys.stderr.isatty())
     print(f"{args.name}: verified files in {path}")
     return 0
 

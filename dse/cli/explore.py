@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.cli.args import (DEFAULT_CACHE, add_data_dir, add_storage, non_negative_float, positive_float, positive_int,
-                          seed)
+                          sampler_seed)
 
 __all__ = ["register", "cmd_explore", "cmd_report", "EXIT_NOTHING_FEASIBLE"]
 
@@ -69,7 +69,7 @@ def register(sub: Any) -> None:
                         f"silent for 3x this is failed and retried (default: the study's, {DEFAULT_HEARTBEAT_S} "
                         "for a new one)")
     x.add_argument("--study-name", metavar="NAME", help="default: from data, budgets, phase, profile and strategy")
-    x.add_argument("--seed", type=seed, default=0)
+    x.add_argument("--seed", type=sampler_seed, default=0)
     x.add_argument("--select", choices=SELECTIONS, default="accuracy",
                    help="how to pick one model from the front: accuracy (FSpiNN) or reward (tinySNN)")
     x.add_argument("--mu", type=non_negative_float, default=0.5, help="tinySNN trade-off coefficient (default 0.5)")
@@ -133,11 +133,12 @@ def _make_evaluator(args: argparse.Namespace) -> Any:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from dse.cli.session import quiet_optuna, search_console, sigterm_as_interrupt, trial_printer, waiting_printer
+    from dse.cli.session import (outputs_of, quiet_optuna, search_console, sigterm_as_interrupt, storage_failures,
+                                 study_owner, trial_printer, waiting_printer)
     from dse.report.build import report_data
-    from dse.runs.folder import check_out_dir
     from dse.report.html import write_report
     from dse.report.terminal import print_result, print_space
+    from dse.runs.folder import check_out_dir, claim_folder, writing
     from dse.search import costs
     from dse.search.explore import explore, write_outputs
     from dse.search.runner import capped_space
@@ -160,10 +161,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
     quiet_optuna()
     evaluator = _make_evaluator(args)
     name = args.study_name or default_study_name(args.strategy, args.dataset, args.budget_mb, args.budget_mj,
-                                                 args.phase, args.profile)
+                                                 args.phase, args.profile, args.evaluator)
     out_dir = Path(args.out) if args.out else Path("reports") / slug(name)
     check_out_dir(out_dir)  # before the search, not after it
     check_out_dir(Path(args.cache), "cache_dir")
+    # An output folder belongs to one study: checked now, recorded when the outputs are written.
+    owner = study_owner(name, args.storage)
+    claim_folder(out_dir, owner, "out_dir", outputs_of, record=False)
     source = getattr(evaluator, "data_source", None)
     con.print(f"study {name!r} in {mask_url(args.storage)}; strategy {args.strategy}; "
               f"budget {args.budget_mb:g} MB" + (f", {args.budget_mj:g} mJ/image" if args.budget_mj else "")
@@ -186,14 +190,19 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     sigterm_as_interrupt()
     try:
-        result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
-                         timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial, on_rung=on_rung,
-                         heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet))
+        with storage_failures(args.storage):
+            result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
+                             timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial,
+                             on_rung=on_rung, heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet))
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to resume study '{name}'", file=sys.stderr)
         return 130
-    paths = write_outputs(result, out_dir)
-    report = write_report(out_dir / "report.html", report_data(result, (cap_note,) if cap_note else ()))
+    kept = (f"the study '{name}' is kept in {mask_url(args.storage)}: free space and rerun the same command "
+            "(a finished study is not searched again)")
+    with writing("out_dir", out_dir, kept):
+        claim_folder(out_dir, owner, "out_dir", outputs_of)
+        paths = write_outputs(result, out_dir)
+        report = write_report(out_dir / "report.html", report_data(result, (cap_note,) if cap_note else ()))
     print_result(result, con)
     con.print(f"wall time {result.wall_s:.1f} s; wrote {paths['trials']}, {paths['pareto']}", markup=False)
     con.print(f"dashboard: optuna-dashboard {mask_url(args.storage)}", markup=False)
@@ -203,14 +212,18 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from dse.cli.console import console
-    from dse.cli.session import quiet_optuna
+    from dse.cli.session import outputs_of, quiet_optuna, storage_failures, study_owner
     from dse.report.build import write_study_report
     from dse.report.terminal import print_result
+    from dse.runs.folder import check_out_file, claim_folder, writing
     from dse.search.study import slug
 
     quiet_optuna()
     out = Path(args.out) if args.out else Path("reports") / slug(args.study) / "report.html"
-    path, result = write_study_report(args.storage, args.study, out, select=args.select, mu=args.mu)
+    check_out_file(out, "out_dir", "report.html")
+    claim_folder(out.parent, study_owner(args.study, args.storage), "out_dir", outputs_of, record=False)
+    with storage_failures(args.storage), writing("out_dir", out, "the study is unchanged: free space and run again"):
+        path, result = write_study_report(args.storage, args.study, out, select=args.select, mu=args.mu)
     con = console()
     print_result(result, con)
     con.print(f"report: {path}", markup=False)

@@ -6,7 +6,6 @@ Parse, call dse.runs, print; the one-line error policy is main's.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +152,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from dse.cli.console import RichProgress, console, print_early_exit, print_metrics
     from dse.models.early_exit import parse_exit
     from dse.runs.train import evaluate_run
+    from dse.runs.validate import finite_json
 
     exit_rule = parse_exit(args.exit)
     with RichProgress(enabled=not (args.quiet or args.json)) as progress:
         result = evaluate_run(Path(args.run_dir), data_dir=args.data_dir, test_samples=args.test_samples,
                               engine=args.engine, progress=progress, exit_rule=exit_rule)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(finite_json(result, "--json output", indent=2))
     else:
         con = console()
         print_metrics(result, con)
@@ -207,11 +207,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from dse.cli.console import console, print_bench
     from dse.runs.bench import run_bench
+    from dse.runs.validate import finite_json
 
     result = run_bench(args.design, args.neurons, args.images, dataset=args.dataset,
                        data_dir=args.data_dir, engine=args.engine, seed=args.seed)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(finite_json(result, "--json output", indent=2))
     else:
         print_bench(result, console())
     return 0

@@ -44,7 +44,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from dse.cli.session import quiet_optuna, search_console, sigterm_as_interrupt, trial_printer, waiting_printer
+    from dse.cli.session import (quiet_optuna, search_console, sigterm_as_interrupt, storage_failures, trial_printer,
+                                 waiting_printer)
     from dse.runs.folder import check_out_dir
     from dse.search.study import mask_url
     from dse.search.worker import evaluator_from_identity, join_study
@@ -75,9 +76,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     sigterm_as_interrupt()
     try:
-        result = join_study(args.storage, args.study_name, make_evaluator, worker_id=args.worker_id,
-                            n_trials=args.trials, timeout_s=args.timeout,
-                            on_trial=on_trial, on_wait=waiting_printer(con, args.quiet), on_start=on_start)
+        with storage_failures(args.storage):
+            result = join_study(args.storage, args.study_name, make_evaluator, worker_id=args.worker_id,
+                                n_trials=args.trials, timeout_s=args.timeout,
+                                on_trial=on_trial, on_wait=waiting_printer(con, args.quiet), on_start=on_start)
     except KeyboardInterrupt:
         print(f"interrupted: the running trial is failed and queued again; rerun a worker on study "
               f"'{args.study_name}' to continue", file=sys.stderr)

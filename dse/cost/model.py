@@ -40,13 +40,12 @@ class RunCounts:
 
 def run_counts(run_dir: str | Path) -> RunCounts:
     """Read a `dse train` run folder's manifest (``counts.*_per_image``)."""
-    from dse.runs import folder
+    from dse.runs import folder, validate
 
     manifest = folder.read_manifest(Path(run_dir))
+    counts = validate.per_image_counts(Path(run_dir), manifest)
     try:
         cfg = manifest["config"]
-        counts = {"training": manifest["counts"]["training_per_image"],
-                  "inference": manifest["counts"]["inference_per_image"]}
         per_phase = {ph: {k: float(c.get(k, 0.0)) for k in PER_IMAGE_KEYS} for ph, c in counts.items()}
         # in-training quantization is in the config; post-training (`dse quantize`) in "quantization"
         recorded = (manifest.get("quantization") or {}).get("spec")

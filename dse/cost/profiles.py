@@ -27,6 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from dse.runs.validate import MAX_MAGNITUDE, bounded
+
 from .schema import (GPU_ONLY_SPECS, KINDS, REQUIRED_TABLES, SCHEMA_VERSION, TABLES, TOP_LEVEL, Calibration,
                      Coefficients, FieldInfo, FrozenMap, HardwareProfile, ProfileError, Specs, calibration_fields,
                      coefficient_fields, spec_fields)
@@ -109,6 +111,8 @@ def _coerce(value: Any, info: FieldInfo, dotted: str, origin: str) -> Any:
     else:  # pragma: no cover - guarded by the dataclass definitions
         raise AssertionError(info.type)
 
+    if not bounded(number):  # no device comes near; the cost model's products would overflow to inf
+        raise fail(f"is too large (the limit is {MAX_MAGNITUDE:g}), got {_short(raw)}")
     if info.bound == "positive" and not number > 0:
         raise fail(f"must be > 0, got {_short(raw)}")
     if info.bound == "non-negative" and not number >= 0:

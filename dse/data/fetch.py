@@ -118,12 +118,15 @@ def _fetch_one(
         try:
             with os.fdopen(fd, "wb") as out:
                 _download(url, out, timeout=timeout, label=file_name, progress=progress)
+                out.flush()
+                os.fsync(out.fileno())
             actual = payload_sha256(tmp)
             if actual != expected_sha:
                 raise DataError(
                     f"{file_name} from {url}: SHA-256 mismatch of uncompressed payload, "
                     f"expected {expected_sha}, got {actual}"
                 )
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a data cache is shared
             os.replace(tmp, final)  # atomic: readers never see a partial file
             return
         except DataError as exc:

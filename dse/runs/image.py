@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -213,14 +212,15 @@ def write_weight_png(
     """Render ``weights`` (see :func:`weights_to_image`) and write a PNG.
 
     Each pixel becomes a ``scale`` x ``scale`` block (nearest neighbour, so
-    individual weights stay sharp).  The file is written to a temporary file
-    in the target directory and moved into place with ``os.replace``, so a
-    reader never sees a half-written image.
+    individual weights stay sharp).  The file is written atomically
+    (:func:`dse.runs.folder.atomic_file`), so a reader never sees a half-written image.
 
     Returns:
         The path written.
     """
     from PIL import Image  # deferred: only this function needs Pillow
+
+    from dse.runs.folder import atomic_file
 
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
         raise ValueError(f"scale must be a positive int, got {scale!r}")
@@ -230,18 +230,6 @@ def write_weight_png(
     img = np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
 
     path = Path(path)
-    directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(np.ascontiguousarray(img)).save(fh, format="PNG")
-        # mkstemp creates 0600 files; an image is meant to be shared.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_file(path) as fh:
+        Image.fromarray(np.ascontiguousarray(img)).save(fh, format="PNG")
     return path

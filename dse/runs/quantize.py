@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dse.errors import Param, ParameterError
-from dse.runs import folder
+from dse.runs import folder, validate
 from dse.models.counts import counts_to_dict, per_image
 from dse.models.network import NetworkState, Simulator
 from dse.models.quantize import parse_quant
@@ -27,17 +25,15 @@ def build_spec(weights: str | None = None, inh: str | None = None, vmem: str | N
 
 
 def load_fp32_run(run_dir: Path) -> tuple[dict[str, Any], NetworkState]:
+    """A finished FP32 run: its manifest and weights, checked (dse.runs.validate) before anything uses them."""
     manifest = folder.read_manifest(run_dir)
-    folder.require_keys(manifest, run_dir, {"config": ("design", "dataset", "seed"), "data": ("sha256",),
-                                            "metrics": ("accuracy", "accuracy_proportion"),
-                                            "counts": ("training", "training_per_image")})
+    cfg = validate.run_config(run_dir, manifest)
+    validate.quantize_source(run_dir, manifest)
     if (manifest.get("quantization") or {}).get("scheme", "fp32") != "fp32":
-        raise folder.RunError(f"{run_dir}: already quantized ({manifest['quantization']['spec']}); "
+        raise folder.RunError(f"{run_dir}: already quantized ({manifest['quantization'].get('spec')}); "
                               "quantize the FP32 run it came from")
-    arrays = folder.load_npz(Path(run_dir) / folder.WEIGHTS)
-    if arrays["weights"].dtype.kind != "f":
-        raise folder.RunError(f"{run_dir}: weights.npz holds integer codes but the manifest says FP32")
-    return manifest, NetworkState(np.ascontiguousarray(arrays["weights"]), np.ascontiguousarray(arrays["theta"]))
+    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    return manifest, validate.run_state(run_dir, manifest, recipe, None)
 
 
 def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data_dir: str | None = None,
@@ -89,8 +85,7 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
     }
     manifest["data"] = {**manifest["data"], "n_test_used": metrics["n_test"]}
     manifest["ranges_after"] = observed_ranges(recipe, state, quant)
-    write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
-    return manifest
+    return write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
 
 
 def weight_format_for_bits(bits: int, max_weight: float) -> str:

@@ -60,9 +60,11 @@ def output_stem(scheme: str, rounding: str) -> str:
 
 
 def _cached(path: Path, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    if (path / folder.MANIFEST).exists():
-        return folder.read_manifest(path)
-    return make(path)
+    from dse.runs import validate
+
+    manifest = folder.read_manifest(path) if (path / folder.MANIFEST).exists() else make(path)
+    validate.cached_run(path, manifest, ranges=True)
+    return manifest
 
 
 def _row(design, dataset, neurons, scheme, bits, fmt, rounding, m, fp32, cell) -> dict[str, Any]:

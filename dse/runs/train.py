@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dse.errors import Param, ParameterError
-from dse.runs import folder
+from dse.runs import folder, validate
 from dse.runs.readout import assign_labels, evaluate_counts, predict_all_activity
 from dse.models.counts import counts_to_dict, new_counts, per_image
 from dse.models.early_exit import OFF, ExitRule, steps_summary
@@ -163,7 +163,11 @@ class RunningAccuracy:
 
 def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None,
               resume: bool = False, progress: ProgressSink | None = None) -> dict[str, Any]:
-    """Train, evaluate and write a complete run directory; returns the manifest."""
+    """Train, evaluate and write a complete run directory; returns the manifest.
+
+    A write that fails (WriteFailed) says what is kept: the last checkpoint, and once training is
+    done the trained network, which ``resume=True`` finishes after space is freed.
+    """
     from dse.data.locate import load_dataset
 
     config.validate()
@@ -177,10 +181,10 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     quant = config.quant_config()
     sim = Simulator(recipe, quant=quant)
     identity = {**config.identity(), "data_sha256": dataset.sha256, "n_train": len(train_x)}
-    state, train_counts, position = _start_or_resume(out_dir, config, recipe, identity, resume, quant)
+    total = config.epochs * len(train_x)
+    state, train_counts, position = _start_or_resume(out_dir, config, recipe, identity, resume, quant, total)
 
     compile_s = _warm_up(sim, state)
-    total = config.epochs * len(train_x)
     running = RunningAccuracy()
     t0 = time.perf_counter()
     trained_now = 0
@@ -201,10 +205,14 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
         trained_now += len(chunk_ids)
         position += len(chunk_ids)
         if position - last_ckpt >= config.checkpoint_every and position < total:
-            _save_checkpoint(out_dir, state, train_counts, position, identity)
+            with folder.writing("out_dir", out_dir, _kept(last_ckpt, total)):
+                _save_checkpoint(out_dir, state, train_counts, position, identity)
             last_ckpt = position
     train_s = time.perf_counter() - t0
     progress.finish("train")
+    if last_ckpt < total:  # the trained network is kept before the test, whatever happens after
+        with folder.writing("out_dir", out_dir, _kept(last_ckpt, total)):
+            _save_checkpoint(out_dir, state, train_counts, total, identity)
 
     evaluation, infer_counts, infer_s, _ = assign_and_test(
         sim, state, (train_x, train_y), (test_x, test_y), config.assign_samples, config.seed,
@@ -217,8 +225,8 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
                           "infer_s": infer_s, "compile_s": compile_s})
     manifest["quantization"] = quant_record(quant, "itq" if quant else None)
     manifest["ranges"] = observed_ranges(recipe, state, quant)
-    write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
-    return manifest
+    with folder.writing("out_dir", out_dir, _kept(total, total)):
+        return write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
 
 
 def quant_record(quant: QuantConfig | None, scheme: str | None) -> dict[str, Any]:
@@ -242,24 +250,15 @@ def observed_ranges(recipe: Recipe, state: NetworkState, quant: QuantConfig | No
 
 
 def _start_or_resume(out_dir: Path, config: TrainConfig, recipe: Recipe, identity: dict[str, Any],
-                     resume: bool, quant: QuantConfig | None) -> tuple[NetworkState, np.ndarray, int]:
+                     resume: bool, quant: QuantConfig | None, total: int) -> tuple[NetworkState, np.ndarray, int]:
     ckpt_meta = out_dir / folder.CHECKPOINT_META
     if resume:
         if not ckpt_meta.exists():
             if (out_dir / folder.MANIFEST).exists():
                 raise folder.RunError(f"{out_dir}: training already finished; nothing to resume")
             raise folder.RunError(f"{out_dir}: no checkpoint to resume (run without ", Param("resume"), " to start)")
-        import json
-
-        meta = json.loads(ckpt_meta.read_text())
-        if meta.get("identity") != identity:
-            diff = sorted(k for k in identity if meta.get("identity", {}).get(k) != identity[k])
-            raise folder.RunError(f"{out_dir}: checkpoint was made with different settings ({', '.join(diff)}); "
-                                  "rerun with the original settings or choose another ", Param("out_dir"))
-        arrays = folder.load_npz(out_dir / folder.CHECKPOINT)
-        state = NetworkState(weights=np.ascontiguousarray(arrays["weights"]),
-                             theta=np.ascontiguousarray(arrays["theta"]))
-        return state, arrays["counts"].astype(np.int64), int(meta["position"])
+        saved = validate.checkpoint(out_dir, identity, config.neurons, total, recipe, quant)
+        return saved.state, saved.counts, saved.position
     if ckpt_meta.exists():
         raise folder.RunError(f"{out_dir}: holds an interrupted run; add ", Param("resume"), " to continue it or choose another ",
                               Param("out_dir"))
@@ -270,10 +269,22 @@ def _start_or_resume(out_dir: Path, config: TrainConfig, recipe: Recipe, identit
 
 def _save_checkpoint(out_dir: Path, state: NetworkState, counts: np.ndarray, position: int,
                      identity: dict[str, Any]) -> None:
-    folder.atomic_save_npz(out_dir / folder.CHECKPOINT, weights=state.weights, theta=state.theta,
-                           counts=counts)
-    folder.atomic_write_json(out_dir / folder.CHECKPOINT_META,
-                             {"position": position, "identity": identity, "saved": folder.now_iso()})
+    # The arrays' checksum goes into checkpoint.json: a resume refuses arrays changed since.
+    sha256 = folder.atomic_save_npz(out_dir / folder.CHECKPOINT, weights=state.weights, theta=state.theta,
+                                    counts=counts)
+    folder.atomic_write_json(out_dir / folder.CHECKPOINT_META, {"position": position, "identity": identity,
+                                                                "sha256": sha256, "saved": folder.now_iso()})
+
+
+def _kept(checkpoint_at: int, total: int) -> tuple[str, ...]:
+    """What a training that could not write keeps, and how to finish it (a WriteFailed's advice)."""
+    if checkpoint_at <= 0:
+        return ("nothing was kept: free space (or choose another ", Param("out_dir"), ") and train again")
+    if checkpoint_at < total:
+        return (f"the checkpoint at image {checkpoint_at} of {total} is kept: free space and rerun with ",
+                Param("resume"), " to finish it")
+    return ("the trained network is kept as a checkpoint: free space and rerun with ", Param("resume"),
+            " (only the test runs again)")
 
 
 def _warm_up(sim: Simulator, state: NetworkState) -> float:
@@ -319,17 +330,21 @@ def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n
 
 
 def write_results(out_dir: Path, state: NetworkState, neuron_labels: np.ndarray,
-                   manifest: dict[str, Any], quant: QuantConfig | None = None) -> None:
+                  manifest: dict[str, Any], quant: QuantConfig | None = None) -> dict[str, Any]:
+    """weights.npz, weights.png, then the manifest (with the weights' checksum), which it returns."""
     from dse.runs.image import write_weight_png
 
-    # Weights are stored as they live in the engine: float32, or integer codes.
-    folder.atomic_save_npz(out_dir / folder.WEIGHTS, weights=state.weights, theta=state.theta,
-                           neuron_labels=np.asarray(neuron_labels, dtype=np.int64))
+    # Weights are stored as they live in the engine: float32, or integer codes. Their checksum goes
+    # into the manifest: readers refuse weights changed after the run was written.
+    sha256 = folder.atomic_save_npz(out_dir / folder.WEIGHTS, weights=state.weights, theta=state.theta,
+                                    neuron_labels=np.asarray(neuron_labels, dtype=np.int64))
+    manifest = {**manifest, "files": {**manifest.get("files", {}), "weights_sha256": sha256}}
     write_weight_png(out_dir / folder.WEIGHTS_PNG, float_weights(state, quant), class_labels=neuron_labels)
     # The manifest goes last: its presence marks a complete run.
     folder.atomic_write_json(out_dir / folder.MANIFEST, manifest)
     for name in (folder.CHECKPOINT, folder.CHECKPOINT_META):
         (out_dir / name).unlink(missing_ok=True)
+    return manifest
 
 
 def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: int | None = None,
@@ -345,15 +360,12 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
 
     progress = progress or ProgressSink()
     manifest = folder.read_manifest(run_dir)
-    folder.require_keys(manifest, run_dir, {"config": ("design", "dataset", "neurons", "seed"), "data": ("sha256",)})
-    cfg = manifest["config"]
-    arrays = folder.load_npz(Path(run_dir) / folder.WEIGHTS)
+    cfg = validate.run_config(run_dir, manifest)
     recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    quant = validate.run_quant_checked(run_dir, manifest)
+    state = validate.run_state(run_dir, manifest, recipe, quant)
     dataset = load_dataset(cfg["dataset"], data_dir)
-    state = NetworkState(np.ascontiguousarray(arrays["weights"]), np.ascontiguousarray(arrays["theta"]))
-    if state.weights.shape != (784, cfg["neurons"]):
-        raise folder.RunError(f"{run_dir}: weights have shape {state.weights.shape}, manifest says {cfg['neurons']} neurons")
-    sim = Simulator(recipe, quant=run_quant(manifest))
+    sim = Simulator(recipe, quant=quant)
     train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
     test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
     test_x = test[0]

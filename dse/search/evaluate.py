@@ -114,6 +114,17 @@ class SnnEvaluator:
                 "overrides": c.overrides(), "quant": quant, "rounding": c.rounding if quant else None}
 
     def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
+        from dse.errors import Param
+        from dse.runs.folder import WriteFailed
+
+        try:
+            return self._evaluate(c, train_images)
+        except WriteFailed as exc:  # said of the cache, whatever run folder inside it could not be written
+            raise WriteFailed(Param("cache_dir"), f" {self.cache_dir}: {exc.reason}; finished trials are kept: free "
+                              "space and rerun the same command", reason=exc.reason) from None
+
+    def _evaluate(self, c: Candidate, train_images: int) -> Evaluation:
+        from dse.runs import validate
         from dse.runs.train import TrainConfig, train_run
 
         t0 = time.perf_counter()
@@ -128,6 +139,7 @@ class SnnEvaluator:
         train_dir = self.cache_dir / f"train-{cache_key(payload)}"
         manifest, made = _cached_run(train_dir, lambda d: train_run(config, d, data_dir=self.data_dir,
                                                                    progress=self.progress))
+        validate.cached_run(train_dir, manifest, ranges=c.scheme == "ptq")
         if made:
             trainings, trained = 1, train_images
         run_dir, fp32_dir = train_dir, (train_dir if c.scheme != "itq" else None)
@@ -143,6 +155,7 @@ class SnnEvaluator:
             manifest, made = _cached_run(run_dir, lambda d: quantize_run(
                 train_dir, d, spec, c.rounding, data_dir=self.data_dir, test_samples=self.n_test,
                 engine=self.engine, progress=self.progress))
+            validate.cached_run(run_dir, manifest)
             quantizations = int(made)
         metrics = manifest["metrics"]
         counts = {"training": dict(manifest["counts"]["training_per_image"]),

@@ -86,6 +86,9 @@ class _Loop:
         import optuna
         from optuna.trial import TrialState
 
+        from dse.runs.folder import WriteFailed
+        from dse.runs.validate import DamagedFile
+
         if candidate is not None:
             self.study.enqueue_trial(self.space.params(candidate))
         with warnings.catch_warnings():
@@ -100,6 +103,13 @@ class _Loop:
                 state = TrialState.COMPLETE
             except (Rejected, Pruned, optuna.TrialPruned):
                 state = TrialState.PRUNED
+            except (WriteFailed, DamagedFile) as exc:
+                # Not the candidate's fault (a full disk, a damaged cache): every next trial would fail
+                # alike, so the search stops, and the trial is queued again for when it is fixed.
+                trial.set_user_attr("status", "failed")
+                trial.set_user_attr("reason", f"stopped: {str(exc).splitlines()[0]}")
+                fail_and_retry(self.study, trial._trial_id)
+                raise
             except (ValueError, OSError) as exc:  # a candidate the simulator refuses; the search goes on
                 trial.set_user_attr("status", "failed")
                 trial.set_user_attr("reason", f"failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")

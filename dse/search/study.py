@@ -73,22 +73,29 @@ def _fmt(x: float) -> str:
 
 
 def default_study_name(strategy: str, dataset: str, budget_mb: float, budget_mj: float | None, phase: str,
-                       profile: str) -> str:
+                       profile: str, evaluator: str = "snn") -> str:
+    """The name a study gets without one given. A synthetic try-out is named apart (``...-synthetic``), so
+    it never blocks the real search of the same budgets; snn names are unchanged, so their studies resume."""
     name = f"{dataset}-{_fmt(budget_mb)}mb"
     if budget_mj is not None:
         name += f"-{_fmt(budget_mj)}mj"
-    return f"{name}-{phase}-{Path(profile).stem}-{strategy}"
+    name = f"{name}-{phase}-{Path(profile).stem}-{strategy}"
+    return name if evaluator == "snn" else f"{name}-{evaluator}"
 
 
-def _storage(url: str | None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S):
-    """An Optuna storage for the URL, with heartbeats and retry of trials whose worker died."""
+def _storage(url: str | None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S, *, create: bool = True):
+    """An Optuna storage for the URL, with heartbeats and retry of trials whose worker died.
+
+    ``create=False`` (for studies that must exist) refuses a SQLite file that does not exist, rather
+    than leaving an empty database, and its folders, behind.
+    """
     import optuna
 
     if url is None:
         return optuna.storages.InMemoryStorage()
     _check_url(url)
     if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        _sqlite_file(url, create)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:"):
         # several processes on one machine share a SQLite file: wait for the lock, never fail on it
@@ -98,16 +105,54 @@ def _storage(url: str | None, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S):
     if heartbeat_s and ":memory:" not in url:
         kwargs.update(heartbeat_interval=heartbeat_s, grace_period=grace_s(heartbeat_s),
                       heartbeat_stale_trial_callback=retry_callback())
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            storage = optuna.storages.RDBStorage(url, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy and the drivers raise many types; report one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StudyError(f"cannot open storage {mask_url(url)}: {scrub(first, url)}") from None
+    storage = _open_rdb(url, kwargs)
     if url.startswith("sqlite:") and ":memory:" not in url:
         _fast_sqlite(storage.engine)
     return storage
+
+
+# Two processes making the tables of a new database at once collide (a table "already exists", the
+# schema version row is inserted twice). Every step of the making is idempotent, so the process that
+# lost the race opens the storage again and finds it made.
+_CREATION_RACE = ("already exists", "unique constraint failed", "duplicate key")
+_OPEN_TRIES = 8
+
+
+def _open_rdb(url: str, kwargs: dict[str, Any]):
+    import random
+    import time
+
+    import optuna
+
+    for attempt in range(1, _OPEN_TRIES + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy and the drivers raise many types; report one line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if attempt == _OPEN_TRIES or not any(m in first.lower() for m in _CREATION_RACE):
+                raise StudyError(f"cannot open storage {mask_url(url)}: {scrub(first, url)}") from None
+            time.sleep(random.uniform(0.05, 0.3) * attempt)
+
+
+def _sqlite_file(url: str, create: bool) -> None:
+    """The folders of a SQLite file, made if ``create``; a file in their way is one line."""
+    path = Path(url[len("sqlite:///"):])
+    for p in path.parents:
+        if p.is_dir():
+            break
+        if p.exists() or p.is_symlink():
+            raise StudyError(Param("storage"), f" {mask_url(url)}: {p} exists and is not a folder; choose another "
+                             "path")
+    if not create and not path.is_file():
+        raise StudyError(Param("storage"), f" {mask_url(url)}: no such database file (give the storage the study "
+                         "was made in)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudyError(Param("storage"), f" {mask_url(url)}: cannot make {path.parent} ({exc.strerror}); "
+                         "choose another path") from None
 
 
 def _check_url(url: str) -> None:
@@ -189,7 +234,9 @@ def open_study(storage: str | None, name: str, identity: dict[str, Any], *, samp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(OBJECTIVES))  # names shown by optuna-dashboard
-    elif existing != ident:
+        # Another process may have made the same new study at once and set its own identity last.
+        existing = study.user_attrs.get(IDENTITY_ATTR)
+    if existing != ident:
         raise StudyError(f"study '{name}' in {mask_url(storage)} exists with other settings "
                          f"({differences_text(existing, ident)}); "
                          "rerun with its original settings or choose another ", Param("study_name"))
@@ -200,7 +247,7 @@ def load_existing_study(storage: str | None, name: str, heartbeat_s: int | None 
     """Load a study made by `dse explore` (StudyError naming the studies there otherwise)."""
     import optuna
 
-    store = _storage(storage, heartbeat_s)
+    store = _storage(storage, heartbeat_s, create=False)
     try:
         study = optuna.load_study(study_name=name, storage=store)
     except KeyError:

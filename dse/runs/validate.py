@@ -1,0 +1,406 @@
+"""What is read back from disk is checked here, before it reaches the compiled engine or a result.
+
+Run folders, checkpoints and cached runs are written by this program, but
+they are files: a user edits them, a full disk truncates them, another
+version wrote them, a shared cache hands them to other machines. The
+compiled engine indexes its arrays without bounds checks, so a ``theta``
+shorter than the network reads (inference) or writes (training) outside
+its memory: metrics that change from run to run, or a segfault. Every
+loader therefore goes through one of the functions below, which check
+shapes, dtypes, finiteness and ranges against the manifest and the recipe,
+and refuse in one line that names the file, the field and what to do
+(:class:`DamagedFile`, a ValueError: the CLI prints it and exits 2).
+
+* :func:`run_config`: the ``config`` of a run manifest (what a reader needs);
+* :func:`run_state`: ``weights.npz`` of a run, against its config and recipe;
+* :func:`checkpoint`: ``checkpoint.json`` and ``checkpoint.npz`` of an interrupted training;
+* :func:`cached_run`: the manifest fields the search and the sweep read from cached runs;
+* :func:`number_fields`, :func:`bounded`: the numeric checks shared with the
+  profile and measurement loaders; :func:`finite_json`: JSON output that cannot hold NaN.
+
+Messages name parameters (``Param``); the CLI shows them as its flags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from dse.errors import Param
+from dse.runs.folder import CHECKPOINT, CHECKPOINT_META, MANIFEST, WEIGHTS, RunError
+
+__all__ = ["DamagedFile", "read_json", "load_arrays", "run_config", "run_state", "checkpoint", "Checkpoint",
+           "cached_run", "quantize_source", "per_image_counts", "run_quant_checked", "number_fields", "bounded",
+           "finite_json", "MAX_SEED", "MAX_MAGNITUDE"]
+
+MAX_SEED = 2**63 - 1
+N_CLASSES = 10
+# Thresholds only grow by theta_plus per spike and decay; recipes keep their constants within 1e9 too.
+MAX_THETA = 1e9
+# Numbers read from files (counts, coefficients, measured times) beyond this magnitude describe no
+# machine or network, and the cost model's products of them (count x coefficient x images) would
+# overflow to inf, which prints as invalid JSON. Far below overflow: a product of three stays finite.
+MAX_MAGNITUDE = 1e30
+# Float weights are clipped to w_max by learning and scaled to column sums of norm_total; this is
+# the float32 slack of that scaling.
+_WEIGHT_SLACK = 1e-4
+Fix = str | tuple[str, ...]  # what to do, as message parts (plain text and Params)
+RUN_FIX = "retrain the run with `dse train` (or restore the file from a copy)"
+CHECKPOINT_FIX = ("delete checkpoint.npz and checkpoint.json and train again without ", Param("resume"))
+
+
+class DamagedFile(RunError):
+    """A file written by this program is damaged or disagrees with its manifest; one line, naming file and field."""
+
+
+def _fail(path: Path, what: str, fix: Fix) -> DamagedFile:
+    return DamagedFile(f"{path}: {what}; ", *((fix,) if isinstance(fix, str) else fix))
+
+
+# --------------------------------------------------------------------------- JSON documents
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_json(path: Path, fix: Fix) -> dict[str, Any]:
+    """A JSON object from ``path``; NaN and Infinity (which Python's json accepts) are refused."""
+    try:
+        doc = json.loads(Path(path).read_bytes(), parse_constant=_no_constant)
+    except FileNotFoundError:
+        raise _fail(path, "file not found", fix) from None
+    except json.JSONDecodeError as exc:
+        raise _fail(path, f"corrupt JSON ({exc.msg} at line {exc.lineno})", fix) from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _fail(path, f"unreadable ({exc})", fix) from None
+    if not isinstance(doc, dict):
+        raise _fail(path, "not a JSON object", fix)
+    return doc
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """Typed access to a JSON document's fields, each refused in one line naming the file and the field."""
+
+    path: Path
+    doc: Mapping[str, Any]
+    fix: Fix
+
+    def get(self, dotted: str) -> Any:
+        node: Any = self.doc
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise _fail(self.path, f"no {dotted}", self.fix)
+            node = node[part]
+        return node
+
+    def has(self, dotted: str) -> bool:
+        try:
+            self.get(dotted)
+        except DamagedFile:
+            return False
+        return True
+
+    def integer(self, dotted: str, low: int, high: int, *, optional: bool = False) -> int | None:
+        value = self.get(dotted) if not optional or self.has(dotted) else None
+        if value is None and optional:
+            return None
+        if type(value) is not int or not low <= value <= high:
+            raise _fail(self.path, f"{dotted} must be a whole number in {low}..{high}, got {_short(value)}",
+                        self.fix)
+        return value
+
+    def text(self, dotted: str) -> str:
+        value = self.get(dotted)
+        if not isinstance(value, str) or not value:
+            raise _fail(self.path, f"{dotted} must be a non-empty string, got {_short(value)}", self.fix)
+        return value
+
+    def number(self, dotted: str, low: float, high: float) -> float:
+        value = self.get(dotted)
+        if not _is_number(value) or not low <= value <= high:
+            raise _fail(self.path, f"{dotted} must be a number in [{low:g}, {high:g}], got {_short(value)}",
+                        self.fix)
+        return float(value)
+
+    def mapping(self, dotted: str) -> Mapping[str, Any]:
+        value = self.get(dotted)
+        if not isinstance(value, Mapping):
+            raise _fail(self.path, f"{dotted} must be an object, got {_short(value)}", self.fix)
+        return value
+
+    def counts(self, dotted: str) -> Mapping[str, float]:
+        """An object of finite, non-negative numbers (activity counts, ranges)."""
+        value = self.mapping(dotted)
+        problem = number_fields(value, 0.0, MAX_MAGNITUDE)
+        if problem:
+            raise _fail(self.path, f"{dotted}.{problem}", self.fix)
+        return value
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and bounded(x, math.inf)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return (text[:40] + "...") if len(text) > 43 else text
+
+
+def number_fields(values: Mapping[str, Any], low: float, high: float) -> str | None:
+    """None if every value is a finite number in [low, high]; else ``"KEY is VALUE, ..."`` for the first."""
+    for key, value in values.items():
+        if not _is_number(value):
+            return f"{key} is {_short(value)}, not a finite number"
+        if not low <= value <= high:
+            return f"{key} is {value:g}, outside [{low:g}, {high:g}]"
+    return None
+
+
+def bounded(value: float, high: float = MAX_MAGNITUDE) -> bool:
+    """Finite, and at most ``high`` in magnitude (see MAX_MAGNITUDE)."""
+    try:
+        return math.isfinite(value) and abs(value) <= high
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def finite_json(obj: Any, what: str, **dumps_kwargs: Any) -> str:
+    """``json.dumps`` that refuses NaN and Infinity (which it would print as invalid JSON)."""
+    try:
+        return json.dumps(obj, allow_nan=False, **dumps_kwargs)
+    except ValueError:
+        raise ValueError(f"{what}: a value is not finite (NaN or infinity), so it cannot be written as JSON; "
+                         "check the inputs it was computed from") from None
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def load_arrays(path: Path, fix: Fix) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, read without pickle; a damaged file is one line."""
+    return _read_npz(path, fix)[0]
+
+
+def _read_npz(path: Path, fix: Fix) -> tuple[dict[str, np.ndarray], str]:
+    """(arrays, SHA-256 of the file's bytes)."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise _fail(path, "file not found", fix) from None
+    except OSError as exc:
+        raise _fail(path, f"unreadable ({exc.strerror or exc})", fix) from None
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _fail(path, f"not a readable .npz array file ({reason})", fix) from None
+    if not isinstance(arrays, dict):
+        raise _fail(path, "not an .npz archive of named arrays", fix)
+    return arrays, hashlib.sha256(raw).hexdigest()
+
+
+def _check_checksum(path: Path, actual: str, recorded: Any, record: Path, field: str, fix: Fix) -> None:
+    """Arrays that pass every check but were changed after writing (another run's file, an edit)."""
+    if recorded is None:
+        return  # written before checksums were recorded
+    if not (isinstance(recorded, str) and len(recorded) == 64):
+        raise _fail(record, f"{field} must be the SHA-256 of {path.name}, got {_short(recorded)}", fix)
+    if actual != recorded:
+        raise _fail(path, f"does not match its checksum in {record.name} ({field}): it was changed after it was "
+                          "written", fix)
+
+
+@dataclass(frozen=True)
+class _ArraySpec:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    low: float
+    high: float
+    why: str  # where the expected shape comes from, for the message
+
+
+def _check_array(arrays: Mapping[str, np.ndarray], key: str, spec: _ArraySpec, path: Path,
+                 fix: Fix) -> np.ndarray:
+    if key not in arrays:
+        raise _fail(path, f"no {key!r} array", fix)
+    a = arrays[key]
+    if a.dtype != spec.dtype:
+        raise _fail(path, f"{key!r} has dtype {a.dtype}, expected {spec.dtype}", fix)
+    if a.shape != spec.shape:
+        raise _fail(path, f"{key!r} has shape {a.shape}, expected {spec.shape} ({spec.why})", fix)
+    if a.size and a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise _fail(path, f"{key!r} holds {int(np.count_nonzero(~np.isfinite(a)))} values that are not finite",
+                    fix)
+    if a.size and a.min() < spec.low:
+        word = "negative values" if spec.low == 0 else "values below its range"
+        raise _fail(path, f"{key!r} holds {word} (minimum {a.min():g}, allowed {spec.low:g})", fix)
+    if a.size and a.max() > spec.high:
+        raise _fail(path, f"{key!r} holds values above its range (maximum {a.max():g}, allowed {spec.high:g})",
+                    fix)
+    return np.ascontiguousarray(a)
+
+
+def _weight_spec(neurons: int, recipe: Any, quant: Any) -> _ArraySpec:
+    why = f"784 inputs x the {neurons} neurons of the manifest"
+    if quant is not None and quant.weights is not None:
+        fmt = quant.weights
+        return _ArraySpec((784, neurons), np.dtype(fmt.storage_dtype), 0, fmt.max_code, why)
+    w_max, norm_total = recipe.get("plasticity", "w_max"), recipe.get("weights", "norm_total")
+    return _ArraySpec((784, neurons), np.dtype(np.float32), 0.0, max(w_max, norm_total) * (1 + _WEIGHT_SLACK), why)
+
+
+def _state_arrays(arrays: Mapping[str, np.ndarray], path: Path, neurons: int, recipe: Any, quant: Any,
+                  fix: Fix):
+    from dse.models.network import NetworkState
+
+    weights = _check_array(arrays, "weights", _weight_spec(neurons, recipe, quant), path, fix)
+    theta = _check_array(arrays, "theta", _ArraySpec((neurons,), np.dtype(np.float32), 0.0, MAX_THETA,
+                                                     f"one per neuron, {neurons} in the manifest"), path, fix)
+    return NetworkState(weights=weights, theta=theta)
+
+
+# --------------------------------------------------------------------------- run folders
+
+
+def run_config(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's config, each field a reader uses checked: design, dataset, neurons, seed, samples."""
+    from dse.models.network import MAX_NEURONS
+
+    f = _Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
+    f.text("config.design")
+    f.text("config.dataset")
+    cfg = dict(f.mapping("config"))
+    f.integer("config.neurons", 1, MAX_NEURONS)
+    f.integer("config.seed", 0, MAX_SEED)
+    for name in ("train_samples", "test_samples", "assign_samples"):
+        f.integer(f"config.{name}", 1, 2**62, optional=True)
+    overrides = cfg.get("overrides") or {}
+    if not isinstance(overrides, Mapping) or not all(isinstance(v, str) for v in overrides.values()):
+        raise _fail(f.path, f"config.overrides must map SECTION.KEY to text, got {_short(overrides)}", RUN_FIX)
+    f.text("data.sha256")
+    if f.has("quantization") and manifest["quantization"] is not None:
+        f.mapping("quantization")
+    return cfg
+
+
+def run_state(run_dir: Path, manifest: Mapping[str, Any], recipe: Any, quant: Any) -> Any:
+    """``weights.npz`` of a run (whose config :func:`run_config` checked) as a NetworkState: weights
+    (784, N) of the stored dtype within the recipe's range, theta (N,) float32 finite and >= 0,
+    neuron labels (N,) in -1..9, and the file's checksum as the manifest recorded it."""
+    path = Path(run_dir) / WEIGHTS
+    neurons = manifest["config"]["neurons"]
+    arrays, sha256 = _read_npz(path, RUN_FIX)
+    state = _state_arrays(arrays, path, neurons, recipe, quant, RUN_FIX)
+    labels = arrays.get("neuron_labels")
+    if labels is not None and (labels.dtype.kind not in "iu" or labels.shape != (neurons,)
+                               or (labels.size and (labels.min() < -1 or labels.max() >= N_CLASSES))):
+        raise _fail(path, f"'neuron_labels' must be {neurons} whole numbers in -1..{N_CLASSES - 1}, "
+                          f"got {labels.dtype} of shape {labels.shape}", RUN_FIX)
+    files = manifest.get("files")
+    recorded = files.get("weights_sha256") if isinstance(files, Mapping) else None
+    _check_checksum(path, sha256, recorded, Path(run_dir) / MANIFEST, "files.weights_sha256",
+                    "restore the file, or delete files.weights_sha256 from the manifest to use it as it is")
+    return state
+
+
+def run_quant_checked(run_dir: Path, manifest: Mapping[str, Any]) -> Any:
+    """The fixed-point settings a run was stored with; a record that does not parse names the manifest."""
+    from dse.runs.train import run_quant
+
+    try:
+        return run_quant(dict(manifest))
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise _fail(Path(run_dir) / MANIFEST, f"quantization record is not valid ({exc})", RUN_FIX) from None
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    state: Any          # NetworkState
+    counts: np.ndarray  # activity counts of the images trained so far
+    position: int       # images trained so far (over all epochs)
+
+
+def checkpoint(out_dir: Path, identity: Mapping[str, Any], neurons: int, total: int, recipe: Any,
+               quant: Any) -> Checkpoint:
+    """The state of an interrupted training, refused unless it is exactly what this training would hold.
+
+    ``position`` must be a whole number in 1..total and equal the images counted in its arrays, so a
+    hand-edited position can neither skip images nor train past the end.
+    """
+    from dse.models.counts import C_IMAGES, N_COUNTS
+
+    out_dir = Path(out_dir)
+    meta_path, npz_path = out_dir / CHECKPOINT_META, out_dir / CHECKPOINT
+    meta = read_json(meta_path, CHECKPOINT_FIX)
+    f = _Fields(meta_path, meta, CHECKPOINT_FIX)
+    saved = f.mapping("identity")
+    if saved != identity:
+        diff = sorted(k for k in identity if saved.get(k) != identity[k])
+        raise RunError(f"{out_dir}: checkpoint was made with different settings ({', '.join(diff)}); "
+                       "rerun with the original settings or choose another ", Param("out_dir"))
+    position = f.integer("position", 1, total)
+    arrays, sha256 = _read_npz(npz_path, CHECKPOINT_FIX)
+    state = _state_arrays(arrays, npz_path, neurons, recipe, quant, CHECKPOINT_FIX)
+    counts = _check_array(arrays, "counts", _ArraySpec((N_COUNTS,), np.dtype(np.int64), 0, np.iinfo(np.int64).max,
+                                                       "one per activity count"), npz_path, CHECKPOINT_FIX)
+    if int(counts[C_IMAGES]) != position:
+        raise _fail(meta_path, f"position is {position} but checkpoint.npz counted {int(counts[C_IMAGES])} "
+                               "trained images", CHECKPOINT_FIX)
+    _check_checksum(npz_path, sha256, meta.get("sha256"), meta_path, "sha256", CHECKPOINT_FIX)
+    return Checkpoint(state=state, counts=counts.copy(), position=position)
+
+
+# --------------------------------------------------------------------------- cached runs
+
+
+def quantize_source(run_dir: Path, manifest: Mapping[str, Any]) -> None:
+    """The manifest fields `dse quantize` copies from the FP32 run: accuracies, training counts, ranges."""
+    f = _Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
+    f.number("metrics.accuracy", 0.0, 1.0)
+    f.number("metrics.accuracy_proportion", 0.0, 1.0)
+    f.counts("counts.training")
+    f.counts("counts.training_per_image")
+    if manifest.get("ranges") is not None:
+        f.counts("ranges")
+
+
+def per_image_counts(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Mapping[str, float]]:
+    """Per-image activity counts of both phases (what `dse cost --from-run` prices), each finite and >= 0."""
+    f = _Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
+    return {"training": f.counts("counts.training_per_image"), "inference": f.counts("counts.inference_per_image")}
+
+
+def cached_run(run_dir: Path, manifest: Mapping[str, Any], *, ranges: bool = False) -> None:
+    """The manifest fields the search and the sweep read from a reused run folder."""
+    fix = f"delete the folder {run_dir} (it is made again when next needed)"
+    f = _Fields(Path(run_dir) / MANIFEST, manifest, fix)
+    f.number("metrics.accuracy", 0.0, 1.0)
+    f.number("metrics.accuracy_proportion", 0.0, 1.0)
+    ci = f.get("metrics.accuracy_ci95")
+    if not (isinstance(ci, list) and len(ci) == 2 and all(_is_number(x) and 0 <= x <= 1 for x in ci)):
+        raise _fail(f.path, f"metrics.accuracy_ci95 must be two fractions, got {_short(ci)}", fix)
+    confusion = f.get("metrics.confusion_matrix")
+    if not (isinstance(confusion, list) and len(confusion) == N_CLASSES
+            and all(isinstance(row, list) and len(row) == N_CLASSES + 1
+                    and all(type(x) is int and x >= 0 for x in row) for row in confusion)):
+        raise _fail(f.path, f"metrics.confusion_matrix must be {N_CLASSES} rows of {N_CLASSES + 1} counts", fix)
+    f.counts("counts.training_per_image")
+    f.counts("counts.inference_per_image")
+    if ranges:
+        f.counts("ranges")
+        f.number("ranges.weights", 0.0, MAX_MAGNITUDE)
