@@ -101,6 +101,19 @@ def assert_one_line_exit_2(code: int, out: str, err: str, *fragments: str) -> st
     return err
 
 
+def assert_fails_in_one_line(code: int, out: str, err: str, *fragments: str) -> str:
+    """A failure after work began (a full disk): exit 2 and one error line, last on stderr; lines before
+    it may be the library's notices while it worked (a compile taking a while), never a traceback."""
+    lines = err.splitlines()
+    assert code == 2, f"exit {code}; stdout {out[-500:]!r}; stderr {err[-2000:]!r}"
+    assert lines and lines[-1].startswith("error: ") and err.endswith("\n"), err
+    assert not any(line.startswith("error: ") for line in lines[:-1]), err
+    assert "Traceback" not in out + err, err
+    for fragment in fragments:
+        assert fragment in lines[-1], f"{fragment!r} not in {lines[-1]!r}"
+    return lines[-1]
+
+
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.damaged_runs import TINY, assert_one_line_exit_2, run_cli, same_run, write_tiny_data
+from tests.damaged_runs import (TINY, assert_fails_in_one_line, assert_one_line_exit_2, run_cli, same_run,
+                                write_tiny_data)
 
 SYN = ["--budget-mb", "1", "--evaluator", "synthetic", "--quiet", "--space", "design=fspinn",
        "--space", "neurons=100..300", "--fidelities", "1"]
@@ -80,8 +81,8 @@ def test_training_on_a_full_disk_keeps_a_checkpoint_that_resume_finishes(disk, d
     assert code == 0, err
     disk.mount("64k")  # a checkpoint of 10 neurons is 36 KiB with its JSON; an atomic replacement needs twice that
     cut = disk.path / "run"
-    err = assert_one_line_exit_2(*run_cli(capsys, [*argv, "--out", cut]), f"--out {cut}", "No space left on device",
-                                 kept)
+    err = assert_fails_in_one_line(*run_cli(capsys, [*argv, "--out", cut]), f"--out {cut}",
+                                   "No space left on device", kept)
     assert "--resume" in err and not (cut / "manifest.json").exists()
     assert not [p.name for p in cut.iterdir() if p.name.endswith(".tmp")], "temporary files left behind"
     disk.grow()
@@ -123,7 +124,8 @@ def test_a_full_cache_stops_the_search_and_its_trial_runs_again(disk, data, tmp_
             "--test-samples", "40", "--quiet"]
     argv = ["explore", "--budget-mb", "1", *tiny, "--storage", f"sqlite:///{tmp_path / 's.db'}",
             "--out", tmp_path / "out", "--cache", disk.path / "cache"]
-    err = assert_one_line_exit_2(*run_cli(capsys, argv), f"--cache {disk.path / 'cache'}", "No space left on device")
+    err = assert_fails_in_one_line(*run_cli(capsys, argv), f"--cache {disk.path / 'cache'}",
+                                   "No space left on device")
     assert "rerun the same command" in err
     disk.grow()
     code, _, err = run_cli(capsys, argv)
