@@ -86,6 +86,17 @@ def test_a_folder_written_before_owner_markers_still_belongs_to_its_study(cwd, c
     assert_one_line_exit_2(*_explore(capsys, "--study-name", "new", "--out", "legacy"), "legacy", "'old'")
 
 
+def test_a_sweep_folder_of_other_settings_is_refused_not_reused(cwd, capsys, tmp_path):
+    data = write_tiny_data(tmp_path / "data")
+    argv = ["sweep-bits", "--designs", "fspinn", "--bits", "8", "--train-samples", "40", "--test-samples", "40",
+            "--data-dir", str(data), "--out", "s"]
+    code, _, err = run_cli(capsys, [*argv, "--neurons", "10"])
+    assert code == 0, err
+    before = (cwd / "s" / "sweep-ptq-nearest.csv").read_bytes()
+    assert_one_line_exit_2(*run_cli(capsys, [*argv, "--neurons", "12"]), "--out s", "neurons")
+    assert (cwd / "s" / "sweep-ptq-nearest.csv").read_bytes() == before
+
+
 # --------------------------------------------------------------------------- F7
 
 

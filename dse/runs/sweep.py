@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from dse.errors import Param
 from dse.runs import folder
 from dse.runs.quantize import quantize_run, weight_format_for_bits
 from dse.runs.train import TrainConfig, train_run
@@ -33,7 +34,7 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
     for design in designs:
         base = TrainConfig(design=design, dataset=dataset, neurons=neurons, epochs=epochs,
                            train_samples=train_samples, test_samples=test_samples, seed=seed)
-        fp32 = _cached(out_dir / f"{design}-fp32", lambda d: train_run(base, d, data_dir=data_dir))
+        fp32 = _cached(out_dir / f"{design}-fp32", lambda d: train_run(base, d, data_dir=data_dir), base)
         max_w = fp32["ranges"]["weights"]
         for b in bits:
             # ITQ uses the integer bits the FP32 run needed too, so both schemes compare like for like.
@@ -41,10 +42,10 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
             cell = out_dir / f"{design}-{scheme}-{rounding}-{fmt.replace('.', '_')}"
             if scheme == "ptq":
                 m = _cached(cell, lambda d: quantize_run(out_dir / f"{design}-fp32", d, f"weights={fmt}",
-                                                         rounding, data_dir=data_dir))
+                                                         rounding, data_dir=data_dir), base)
             else:
                 cfg = TrainConfig(**{**base.__dict__, "quant": f"weights={fmt}", "rounding": rounding})
-                m = _cached(cell, lambda d: train_run(cfg, d, data_dir=data_dir))
+                m = _cached(cell, lambda d: train_run(cfg, d, data_dir=data_dir), base)
             row = _row(design, dataset, neurons, scheme, b, fmt, rounding, m, fp32, cell)
             rows.append(row)
             if on_row:
@@ -59,11 +60,21 @@ def output_stem(scheme: str, rounding: str) -> str:
     return f"sweep-{scheme}-{rounding}"
 
 
-def _cached(path: Path, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+# What a reused cell must have been made with (its folder name says the design, scheme and format).
+_CELL_SETTINGS = ("dataset", "neurons", "epochs", "train_samples", "test_samples", "seed")
+
+
+def _cached(path: Path, make: Callable[[Path], dict[str, Any]], expected: TrainConfig) -> dict[str, Any]:
     from dse.runs import validate
 
     manifest = folder.read_manifest(path) if (path / folder.MANIFEST).exists() else make(path)
     validate.cached_run(path, manifest, ranges=True)
+    made = manifest.get("config") or {}
+    other = [k for k in _CELL_SETTINGS if made.get(k) != getattr(expected, k)]
+    if other:  # a folder of another sweep: its cells would be rows of this one
+        raise folder.RunError(Param("out_dir"), f" {path.parent}: {path.name} was made with other settings "
+                              f"({', '.join(other)}); choose another ", Param("out_dir"),
+                              " or repeat the settings it was made with")
     return manifest
 
 
