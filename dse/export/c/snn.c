@@ -1,0 +1,391 @@
+/*
+ * snn.c -- inference of an exported spiking network, one 1 ms step at a time.
+ *
+ * This is the engine's `present` and `run_image` (snn-dse, models/engine_numba.py)
+ * with learning left out. Every floating-point operation is the engine's, in
+ * the same order and precision: float32 for the neuron state, float64 for the
+ * Poisson sampler. Build with -ffp-contract=off and without -ffast-math (a fused
+ * multiply-add rounds once where the engine rounds twice).
+ *
+ * What is fixed point: the input weights are integer codes (value = code x
+ * eps, eps folded into the g_e gain), and the membrane potentials and
+ * thresholds are codes of their Q formats. The leaky-integrate step itself is
+ * float32 arithmetic on those values, rounded back onto the grid each step,
+ * exactly as the engine does it.
+ *
+ * Step order of one step t (docs/model.md, "Step order"):
+ *   1. inhibition from the previous step's spikes (one-step synaptic delay);
+ *   2. the inputs that spike at t add their weight codes to g_e;
+ *   3. inhibitory layer (baseline, SL-STDP), then the excitatory neurons;
+ *   4. spikes: V >= V_th + theta -> V = V_reset and a refractory hold.
+ */
+#include <math.h>
+#include <string.h>
+
+#define SNN_MODEL_DATA /* snn_model.h defines its arrays here, and only here */
+#include "snn.h"
+
+#define NO_SPIKE (-1)
+#define EVERY_STEP UINT32_MAX /* next_draw of an input with p >= 1: it spikes every step, no draws */
+
+/* ---- counter-based random numbers (models/encoding.py) --------------------- */
+
+#define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
+#define MIX1 UINT64_C(0xBF58476D1CE4E5B9)
+#define MIX2 UINT64_C(0x94D049BB133111EB)
+#define STREAM_SALT UINT64_C(0xD1B54A32D192ED03)
+#define ROUNDING_SALT UINT64_C(0xA5A5F00DCAFEBEEF) /* rounding draws: a stream of their own */
+
+/* SplitMix64's output function. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * MIX1;
+    z = (z ^ (z >> 27)) * MIX2;
+    return z ^ (z >> 31);
+}
+
+/* The key of one presentation of one image: a pure function of (seed, image, presentation). */
+static uint64_t stream_seed(uint64_t image_index, uint64_t presentation)
+{
+    uint64_t s = (uint64_t)SNN_SEED * MIX1 + image_index * MIX2 + presentation * GOLDEN;
+    uint64_t first = mix64(s + GOLDEN);
+    return mix64((first ^ STREAM_SALT) + GOLDEN);
+}
+
+/* A double in (0, 1] from 64 random bits: 53 bits, never 0 (safe for log). */
+static double open0_uniform(uint64_t bits)
+{
+    return (double)((bits >> 11) + 1) * 0x1p-53;
+}
+
+/* SplitMix64 advances its state by GOLDEN per draw, so draw d of a stream
+ * is at hand without the d draws before it. */
+static double input_uniform(const snn_state *s, uint32_t draw)
+{
+    return open0_uniform(mix64(s->input_stream + ((uint64_t)draw + 1) * GOLDEN));
+}
+
+/* ---- Poisson input (models/encoding.py, poisson_csr) ------------------------
+ * Pixel x fires with probability p = x / 255 x f_max dt per step. The gaps
+ * between spikes are 1 + Geometric(p), sampled by inversion:
+ *     gap = floor(log(u) / log(1 - p)),   u uniform in (0, 1].
+ * The engine draws input 0's gaps first, then input 1's, ... from one stream.
+ * To run step by step without storing a whole raster, plan_inputs walks all
+ * draws once to find where each input's draws start; later gaps are drawn
+ * again when they are needed (same draw index, same number).
+ */
+
+static double geometric_gap(const snn_state *s, uint32_t draw, double log_q, double *ratio)
+{
+    *ratio = log(input_uniform(s, draw)) / log_q;
+    return floor(*ratio);
+}
+
+/* A gap whose ratio lies this close to a whole number could floor the other way
+ * under a log() that rounds its last bit differently from the engine's (glibc). */
+static int is_near_tie(double ratio)
+{
+    double whole = floor(ratio + 0.5);
+    double distance = ratio > whole ? ratio - whole : whole - ratio;
+    return whole >= 1.0 && distance <= ratio * 0x1p-40;
+}
+
+/* Step of the spike after step t of an input, or NO_SPIKE past the presentation. */
+static int16_t next_spike_after(snn_state *s, int i, int t, const uint8_t *image)
+{
+    double ratio, step;
+    if (s->next_draw[i] == EVERY_STEP)
+        return (int16_t)(t + 1 < SNN_STEPS ? t + 1 : NO_SPIKE);
+    step = (double)t + 1.0 + geometric_gap(s, s->next_draw[i]++, s->log_q[image[i]], &ratio);
+    return (int16_t)(step < (double)SNN_STEPS ? (int)step : NO_SPIKE);
+}
+
+/* First pass over this presentation's draws: each input's first spike and its next draw. */
+static void plan_inputs(snn_state *s, const uint8_t *image, double rate)
+{
+    double per_level = rate / 255.0, p, t, ratio;
+    uint32_t draw = 0;
+    int level, i;
+
+    for (level = 1; level < 256; ++level) {
+        p = (double)level * per_level;
+        s->log_q[level] = p < 1.0 ? log1p(-p) : 0.0;
+    }
+    for (i = 0; i < SNN_INPUTS; ++i) {
+        p = (double)image[i] * per_level;
+        s->next_spike[i] = NO_SPIKE;
+        if (p <= 0.0)
+            continue;
+        if (p >= 1.0) {
+            s->next_spike[i] = 0;
+            s->next_draw[i] = EVERY_STEP;
+            continue;
+        }
+        s->next_draw[i] = draw;
+        t = -1.0;
+        for (;;) {
+            t += 1.0 + geometric_gap(s, draw++, s->log_q[image[i]], &ratio);
+            s->near_ties += (uint32_t)is_near_tie(ratio);
+            if (t >= (double)SNN_STEPS)
+                break;
+            if (s->next_spike[i] == NO_SPIKE) {
+                s->next_spike[i] = (int16_t)t;
+                s->next_draw[i] = draw;
+            }
+        }
+    }
+}
+
+/* ---- fixed-point rounding (models/fixedpoint.py) --------------------------- */
+
+#if SNN_ROUNDING == SNN_ROUND_STOCHASTIC
+/* Uniform in [0, 1) for stochastic rounding, from the presentation's rounding stream. */
+static double rounding_uniform(snn_state *s)
+{
+    s->rounding_stream += GOLDEN;
+    return 1.0 - open0_uniform(mix64(s->rounding_stream));
+}
+#endif
+
+#if SNN_VMEM_QUANTIZED || SNN_VTH_MODE == SNN_VTH_ROUNDED_EACH_STEP
+/* Code of x on the grid k x eps, saturated to [lo, hi], with the run's rounding. */
+static int32_t round_to_code(snn_state *s, float x, float eps, float lo, float hi)
+{
+    float y, r;
+    (void)s; /* only stochastic rounding draws from the state */
+    x = x > lo ? x : lo;
+    x = x < hi ? x : hi;
+    y = x / eps; /* exact: eps is a power of two */
+    r = floorf(y);
+#if SNN_ROUNDING == SNN_ROUND_NEAREST
+    if (y - r >= 0.5f)
+        r += 1.0f;
+#elif SNN_ROUNDING == SNN_ROUND_STOCHASTIC
+    if (rounding_uniform(s) >= 1.0 - (double)(y - r))
+        r += 1.0f;
+#endif
+    return (int32_t)r;
+}
+#endif
+
+#if SNN_VMEM_QUANTIZED
+#define V_VALUE(stored) ((float)(stored) * SNN_V_EPS)
+static snn_vmem_t store_v(snn_state *s, float x)
+{
+    return (snn_vmem_t)round_to_code(s, x, SNN_V_EPS, SNN_V_LO, SNN_V_HI);
+}
+#else
+#define V_VALUE(stored) (stored)
+#define store_v(s, x) (x)
+#endif
+
+/* Firing threshold V_th + theta of neuron j (theta is frozen at inference). */
+static float threshold(snn_state *s, int j)
+{
+#if SNN_VTH_MODE == SNN_VTH_CODES
+    (void)s;
+    return (float)snn_thresholds[j] * SNN_TH_EPS;
+#elif SNN_VTH_MODE == SNN_VTH_ROUNDED_EACH_STEP
+    return (float)round_to_code(s, snn_thresholds[j], SNN_TH_EPS, SNN_TH_LO, SNN_TH_HI) * SNN_TH_EPS;
+#else
+    (void)s;
+    return snn_thresholds[j];
+#endif
+}
+
+/* ---- one presentation -------------------------------------------------------- */
+
+static void reset_neurons(snn_state *s)
+{
+    int j;
+    for (j = 0; j < SNN_NEURONS; ++j) {
+        s->v[j] = store_v(s, SNN_V_REST);
+        s->ge[j] = 0.0f;
+        s->gi[j] = 0.0f;
+        s->refractory[j] = 0;
+        s->spiked[j] = 0;
+#if SNN_INHIBITORY_LAYER
+        s->vi[j] = SNN_I_V_REST;
+        s->gei[j] = 0.0f;
+        s->refractory_inh[j] = 0;
+        s->spiked_inh[j] = 0;
+#endif
+    }
+}
+
+/* Step 1: g_i += w_inh x (spikes of the previous step, not counting the neuron's own). */
+static void inhibit(float *gi, const uint8_t *spiked_before, int n_spiked)
+{
+    float all_in, self_in;
+    int k;
+    if (n_spiked == 0)
+        return;
+    all_in = SNN_W_INH * (float)n_spiked;
+    self_in = SNN_W_INH * (float)(n_spiked - 1);
+    for (k = 0; k < SNN_NEURONS; ++k)
+        gi[k] += spiked_before[k] ? self_in : all_in;
+}
+
+/* Add one weight code to the input drive. Codes sum exactly in 32-bit
+ * integers whenever 784 x the largest code stays below 2^24 (weights of at
+ * most 14 bits), where the engine's float32 sum is exact too; wider codes
+ * are summed in float32 in the engine's order. */
+#if SNN_DRIVE_IS_INT
+#define ADD_CODE(acc, code) ((acc) += (snn_drive_t)(code))
+#else
+#define ADD_CODE(acc, code) ((acc) = (float)((double)(acc) + (double)(code)))
+#endif
+
+/* Step 2: the inputs spiking at step t add their weight rows to g_e. */
+static void input_spikes(snn_state *s, const uint8_t *image, int t)
+{
+    int i, j, any = 0;
+    for (i = 0; i < SNN_INPUTS; ++i) {
+        const snn_weight_t *row;
+        if (s->next_spike[i] != t)
+            continue;
+        if (!any) {
+            memset(s->drive, 0, sizeof s->drive);
+            any = 1;
+        }
+        row = snn_weights[i];
+        for (j = 0; j < SNN_NEURONS; ++j)
+            ADD_CODE(s->drive[j], row[j]);
+        s->next_spike[i] = next_spike_after(s, i, t, image);
+    }
+    if (any)
+        for (j = 0; j < SNN_NEURONS; ++j)
+            s->ge[j] += (float)s->drive[j];
+}
+
+#if SNN_INHIBITORY_LAYER
+/* Step 3a: inhibitory LIF neurons driven by their excitatory partner. Returns spikes. */
+static int inhibitory_layer(snn_state *s)
+{
+    int j, n_spiked = 0;
+    for (j = 0; j < SNN_NEURONS; ++j) {
+        float vi = s->vi[j];
+        float g = s->gei[j] * SNN_I_GE_GAIN;
+        float vn = vi + SNN_I_DT_TAU_M * ((SNN_I_V_REST - vi) + g * (SNN_I_E_EXC - vi));
+        s->gei[j] *= SNN_I_GE_DECAY;
+        s->spiked_inh[j] = 0;
+        if (s->refractory_inh[j] > 0) {
+            s->refractory_inh[j]--;
+        } else if (vn >= SNN_I_V_TH) {
+            s->vi[j] = SNN_I_V_RESET;
+            s->refractory_inh[j] = SNN_I_REFRACTORY;
+            s->spiked_inh[j] = 1;
+            n_spiked++;
+        } else {
+            s->vi[j] = vn;
+        }
+    }
+    return n_spiked;
+}
+#endif
+
+/* Step 3b, FSpiNN Eq. 1-2: conductance-based LIF, one Euler step driven by the
+ * step-averaged conductances, then exact exponential decay of g_e and g_i.
+ *   V' = V + dt/tau_m ((V_rest - V) + g_e G_e (E_exc - V) + g_i G_i (E_inh - V)),
+ * clamped at E_inh, rounded onto the V grid; a refractory neuron holds its V. */
+static void excitatory_layer(snn_state *s)
+{
+    int j;
+    for (j = 0; j < SNN_NEURONS; ++j) {
+        float vj = V_VALUE(s->v[j]);
+        float vn = vj + SNN_DT_TAU_M * (((SNN_V_REST - vj) + (s->ge[j] * SNN_GE_GAIN) * (SNN_E_EXC - vj))
+                                        + (s->gi[j] * SNN_GI_GAIN) * (SNN_E_INH - vj));
+        vn = vn > SNN_E_INH ? vn : SNN_E_INH;
+        if (s->refractory[j] == 0)
+            s->v[j] = store_v(s, vn);
+        else
+            s->refractory[j]--;
+        s->ge[j] *= SNN_GE_DECAY;
+        s->gi[j] *= SNN_GI_DECAY;
+    }
+}
+
+/* Step 4: V >= V_th + theta fires; all thresholds are checked before any reset
+ * (the order of the engine's stochastic-rounding draws). Returns spikes. */
+static int fire(snn_state *s, uint16_t *counts)
+{
+    int j, n_spiked = 0;
+    for (j = 0; j < SNN_NEURONS; ++j) {
+        s->spiked[j] = (uint8_t)(V_VALUE(s->v[j]) >= threshold(s, j));
+        n_spiked += s->spiked[j];
+    }
+    for (j = 0; j < SNN_NEURONS; ++j) {
+        if (!s->spiked[j])
+            continue;
+        s->v[j] = store_v(s, SNN_V_RESET);
+        s->refractory[j] = SNN_REFRACTORY;
+        counts[j]++;
+    }
+    return n_spiked;
+}
+
+/* One presentation of SNN_STEPS steps; adds to counts and returns the excitatory spikes. */
+static int present(snn_state *s, const uint8_t *image, double rate, uint16_t *counts)
+{
+    int t, n_spiked = 0, total = 0;
+#if SNN_INHIBITORY_LAYER
+    int n_inh = 0;
+#endif
+    reset_neurons(s);
+    plan_inputs(s, image, rate);
+    for (t = 0; t < SNN_STEPS; ++t) {
+#if SNN_INHIBITORY_LAYER
+        int j;
+        for (j = 0; j < SNN_NEURONS; ++j)
+            if (s->spiked[j])
+                s->gei[j] += SNN_W_EI;
+        inhibit(s->gi, s->spiked_inh, n_inh);
+#else
+        inhibit(s->gi, s->spiked, n_spiked);
+#endif
+        input_spikes(s, image, t);
+#if SNN_INHIBITORY_LAYER
+        n_inh = inhibitory_layer(s);
+#endif
+        excitatory_layer(s);
+        n_spiked = fire(s, counts);
+        total += n_spiked;
+    }
+    return total;
+}
+
+int snn_run_image(snn_state *s, const uint8_t image[SNN_INPUTS], uint64_t stream_index,
+                  uint16_t counts[SNN_NEURONS])
+{
+    int rep;
+    for (rep = 0; rep <= SNN_MAX_REPRESENTATIONS; ++rep) {
+        /* Too few spikes: present again, f_max raised by the boost each time. */
+        double rate = SNN_RATE_PER_STEP + (double)rep * SNN_BOOST_PER_STEP;
+        s->input_stream = stream_seed(stream_index, (uint64_t)rep);
+        s->rounding_stream = s->input_stream ^ ROUNDING_SALT;
+        memset(counts, 0, SNN_NEURONS * sizeof counts[0]);
+        if (present(s, image, rate, counts) >= SNN_MIN_SPIKES)
+            break;
+    }
+    return rep <= SNN_MAX_REPRESENTATIONS ? rep + 1 : rep;
+}
+
+int snn_classify(const uint16_t counts[SNN_NEURONS])
+{
+    uint32_t sum[SNN_CLASSES] = {0};
+    double best_score = 0.0;
+    int best = SNN_NO_DECISION, j, c;
+    for (j = 0; j < SNN_NEURONS; ++j)
+        if (snn_labels[j] >= 0)
+            sum[snn_labels[j]] += counts[j];
+    for (c = 0; c < SNN_CLASSES; ++c) {
+        /* the mean count of the class's neurons, divided as numpy divides */
+        double n = snn_class_sizes[c] > 0 ? (double)snn_class_sizes[c] : 1.0;
+        double score = (double)sum[c] / n;
+        if (score > best_score) {
+            best_score = score;
+            best = c;
+        }
+    }
+    return best;
+}
