@@ -1,6 +1,8 @@
-"""`dse export`: a quantized run as a self-contained C99 inference library (see README, "Export to C")."""
+"""`dse export`: a quantized run as a self-contained C99 inference library.
 
-from .model import ExportError, load_export_model
-from .writer import export_run
-
-__all__ = ["ExportError", "export_run", "load_export_model"]
+Modules: model (what is exported, read from a run folder), codegen (the
+generated headers), expected (the engine's answers), writer (the folder,
+written atomically), toolchain (host and Cortex-M builds, QEMU), sizes and
+report (measured flash/RAM beside the cost model), cli (`dse export`).
+Kept free of imports so that `dse --help` stays fast.
+"""
