@@ -54,26 +54,33 @@ def _origin(path: str) -> str:
 
 
 def map_contributions(map_file: Path) -> list[Contribution]:
-    """Input sections of the allocated output sections, from a GNU ld map file."""
+    """Input sections of the allocated output sections, from a GNU ld map file.
+
+    Sizes are taken from the addresses where they disagree with the listed size:
+    merged string sections (-fdata-sections) list the merged size on every member.
+    """
     lines = Path(map_file).read_text().splitlines()
     try:
         start = lines.index("Linker script and memory map")
     except ValueError:
         raise ValueError(f"{map_file}: not a GNU ld map file (no memory map)") from None
-    found: list[Contribution] = []
+    placed: list[tuple[str, str, int, int, str]] = []   # output, section, address, size, origin
+    ends: dict[str, int] = {}
     output, pending = None, None
     for line in lines[start + 1:]:
         head = _OUTPUT.match(line)
         if head and not line.startswith(" "):
-            output = head.group(1) if head.group(1) in _ALLOCATED else None
-            pending = None
+            output, pending = (head.group(1) if head.group(1) in _ALLOCATED else None), None
+            if output and head.group(2):
+                ends[output] = int(head.group(2), 16) + int(head.group(3), 16)
             continue
         if output is None:
             continue
         if pending is not None:
             cont = _CONTINUATION.match(line)
             if cont:
-                found.append(Contribution(output, pending, int(cont.group(2), 16), _origin(cont.group(3))))
+                placed.append((output, pending, int(cont.group(1), 16), int(cont.group(2), 16),
+                               _origin(cont.group(3))))
             pending = None
             continue
         item = _INPUT.match(line)
@@ -82,7 +89,17 @@ def map_contributions(map_file: Path) -> list[Contribution]:
         if item.group(2) is None:
             pending = item.group(1)  # long name: address, size and file follow on the next line
         else:
-            found.append(Contribution(output, item.group(1), int(item.group(3), 16), _origin(item.group(4) or "")))
+            placed.append((output, item.group(1), int(item.group(2), 16), int(item.group(3), 16),
+                           _origin(item.group(4) or "")))
+    return _clip_to_addresses(placed, ends)
+
+
+def _clip_to_addresses(placed: list[tuple[str, str, int, int, str]], ends: dict[str, int]) -> list[Contribution]:
+    found = []
+    for k, (output, section, address, size, origin) in enumerate(placed):
+        following = [a for o, _, a, _, _ in placed[k + 1:] if o == output and a >= address]
+        limit = min(following) if following else ends.get(output, address + size)
+        found.append(Contribution(output, section, max(0, min(size, limit - address)), origin))
     return found
 
 

@@ -1,0 +1,102 @@
+"""`dse export --target c`: the host-compiled C library against the engine, bit for bit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from dse.export import toolchain
+from dse.export.expected import engine_spike_counts, predictions
+from dse.export.model import load_export_model
+from dse.export.writer import export_run
+from dse.train import TEST_STREAM
+from tests.export_runs import N_TEST, NEURONS, parse_example, quantized_run
+
+pytestmark = pytest.mark.skipif(
+    not any(map(toolchain.shutil.which, ("cc", "gcc", "clang"))), reason="no host C compiler (cc)")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("export-runs")
+
+
+def _host_run(run, out, images):
+    export_run(run, out, images=images)
+    exe = toolchain.build_host(out)
+    done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    return done.returncode, *parse_example(done.stdout)
+
+
+def _engine(run, images):
+    from dse.data import load_dataset
+
+    model = load_export_model(run)
+    data = load_dataset(model.dataset)
+    x = np.ascontiguousarray(data.test_images[:images].reshape(images, -1))
+    counts = engine_spike_counts(model, x, TEST_STREAM)
+    return counts, predictions(model, counts), data.test_labels[:images]
+
+
+@pytest.mark.parametrize("design", ["fspinn", "baseline", "sl-stdp"])
+def test_host_build_matches_the_engine_bit_for_bit(design, root, tmp_path, capsys):
+    """8-bit preset, 200 test images: every neuron's spike count and every prediction."""
+    run = quantized_run(root, design)
+    status, images, summary = _host_run(run, tmp_path / "c", N_TEST)
+    counts, pred, labels = _engine(run, N_TEST)
+    assert counts.sum() > 20 * N_TEST  # the comparison is about real activity
+    assert status == 0 and summary == {**summary, "images": N_TEST, "agree": N_TEST}
+    np.testing.assert_array_equal(np.stack([im["counts"] for im in images]), counts)
+    np.testing.assert_array_equal([im["prediction"] for im in images], pred)
+    # ... and the same accuracy and confusion matrix as `dse evaluate` on those images
+    from dse.cli import main
+
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json", "--quiet"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)["metrics"]
+    assert evaluated["n_test"] == N_TEST
+    assert summary["correct"] == round(evaluated["accuracy"] * N_TEST)
+    confusion = np.zeros((10, 11), dtype=int)
+    for im in images:
+        confusion[im["label"], im["prediction"] if im["prediction"] >= 0 else 10] += 1
+    np.testing.assert_array_equal(confusion, evaluated["confusion_matrix"])
+
+
+# Other corners of the engine's fixed point: stochastic rounding (draws every
+# step), finer potentials, truncation, float potentials and thresholds, and
+# 16-bit weights whose per-step sums leave float32's exact range.
+VARIANTS = {
+    "stochastic": ("baseline", ("--weights", "Q0.8", "--inh", "Q5.3", "--vmem", "Q7.8", "--vth", "Q7.6",
+                                "--rounding", "stochastic")),
+    "truncate-weights-and-vmem": ("fspinn", ("--weights", "Q0.8", "--vmem", "Q7.4", "--rounding", "truncate")),
+    "16bit-weights-only": ("sl-stdp", ("--weights", "Q0.16", "--rounding", "nearest")),
+    "fspinn-stochastic": ("fspinn", ("--weights", "Q0.6", "--inh", "Q5.3", "--vmem", "Q7.2", "--vth", "Q7.2",
+                                     "--rounding", "stochastic")),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_other_fixed_point_settings_match_too(variant, root, tmp_path):
+    design, flags = VARIANTS[variant]
+    run = quantized_run(root, design, *flags, name=variant)
+    status, images, summary = _host_run(run, tmp_path / "c", 60)
+    counts, pred, _ = _engine(run, 60)
+    assert status == 0 and summary["agree"] == 60
+    np.testing.assert_array_equal(np.stack([im["counts"] for im in images]), counts)
+    np.testing.assert_array_equal([im["prediction"] for im in images], pred)
+
+
+def test_generated_model_header_holds_the_runs_codes(root, tmp_path):
+    run = quantized_run(root, "fspinn")
+    export_run(run, tmp_path / "c", images=1)
+    header = (tmp_path / "c" / "snn_model.h").read_text()
+    model = load_export_model(run)
+    assert f"#define SNN_NEURONS {NEURONS} " in header
+    assert "static const uint8_t snn_weights[784][64]" in header
+    first_row = header.split("{ /* input 0 */", 1)[1].split("},", 1)[0]
+    assert [int(v) for v in first_row.replace(",", " ").split()] == model.weights[0].tolist()
+    assert "#define SNN_W_INH 0x1.4cp+4f" in header  # w_lat = 20.8 rounded to Q5.3 = 20.75, exactly
+    assert "typedef int8_t snn_vmem_t" in header
