@@ -8,17 +8,37 @@ metrics are the engine's on exactly the images the export embeds.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dse.cli import main
+from dse.export import toolchain
 
 N_TEST = 200
 NEURONS = 64
 PRESET_8BIT = ("--weights", "Q0.8", "--inh", "Q5.3", "--vmem", "Q7.0", "--vth", "Q7.0", "--rounding", "nearest")
 
 _made: dict[tuple[str, ...], Path] = {}
+
+
+def require_toolchain(why_missing: str | None) -> None:
+    """Skip with the reason, or fail where CI installed the tools (DSE_REQUIRE_EXPORT_TOOLCHAINS=1)."""
+    if why_missing is None:
+        return
+    if os.environ.get("DSE_REQUIRE_EXPORT_TOOLCHAINS") == "1":
+        pytest.fail(f"C export toolchain required (DSE_REQUIRE_EXPORT_TOOLCHAINS=1) but {why_missing}")
+    pytest.skip(why_missing)
+
+
+def host_compiler_missing() -> str | None:
+    try:
+        toolchain.host_compiler()
+    except toolchain.ToolchainError as exc:
+        return f"{exc} (Debian: apt-get install gcc libc6-dev)"
+    return None
 
 
 def _cli(*argv: str) -> None:

@@ -13,15 +13,18 @@ from dse.export.expected import engine_spike_counts, predictions
 from dse.export.model import load_export_model
 from dse.export.writer import export_run
 from dse.train import TEST_STREAM
-from tests.export_runs import N_TEST, NEURONS, parse_example, quantized_run
-
-pytestmark = pytest.mark.skipif(
-    not any(map(toolchain.shutil.which, ("cc", "gcc", "clang"))), reason="no host C compiler (cc)")
+from tests.export_runs import (N_TEST, NEURONS, host_compiler_missing, parse_example, quantized_run,
+                               require_toolchain)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     return tmp_path_factory.mktemp("export-runs")
+
+
+@pytest.fixture(autouse=True)
+def host_cc():
+    require_toolchain(host_compiler_missing())
 
 
 def _host_run(run, out, images):

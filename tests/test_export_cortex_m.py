@@ -2,13 +2,11 @@
 
 Needs Debian's gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm
 (.ci/run installs them). Without them these tests are skipped with the reason,
-unless DSE_REQUIRE_CORTEX_M=1 (set by .ci/run once they are installed), where
-they fail instead.
+unless DSE_REQUIRE_EXPORT_TOOLCHAINS=1 (set by .ci/run once they are installed),
+where they fail instead.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
@@ -16,18 +14,14 @@ import pytest
 from dse.export import sizes, toolchain
 from dse.export.report import model_memory, size_report
 from dse.export.writer import export_run
-from tests.export_runs import NEURONS, parse_example, quantized_run
+from tests.export_runs import NEURONS, parse_example, quantized_run, require_toolchain
 from tests.test_export import _engine
 
 QEMU_IMAGES = 4
 
 
 def _require_cross(core: str = "cortex-m4") -> None:
-    why = toolchain.cross_toolchain_missing(core) or toolchain.emulator_missing()
-    if why:
-        if os.environ.get("DSE_REQUIRE_CORTEX_M") == "1":
-            pytest.fail(f"Cortex-M toolchain required (DSE_REQUIRE_CORTEX_M=1) but {why}")
-        pytest.skip(why)
+    require_toolchain(toolchain.cross_toolchain_missing(core) or toolchain.emulator_missing())
 
 
 @pytest.fixture(scope="module")
