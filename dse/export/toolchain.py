@@ -87,7 +87,7 @@ def _compile(command: list[str], cwd: Path) -> None:
 def build_host(export_dir: Path, *, opt: str = "-O2", bench: bool = False,
                extra_flags: tuple[str, ...] = ()) -> Path:
     """Compile the example (or bench.c) with the host compiler; returns the executable."""
-    export_dir = Path(export_dir)
+    export_dir = Path(export_dir).resolve()
     out = export_dir / "build" / "host"
     out.mkdir(parents=True, exist_ok=True)
     exe = out / ("snn_bench" if bench else "snn_example")
@@ -101,7 +101,7 @@ def build_cortex_m(export_dir: Path, core: str = "cortex-m4", *, opt: str = "-O2
     missing = cross_toolchain_missing(core)
     if missing:
         raise ToolchainError(missing)
-    export_dir = Path(export_dir)
+    export_dir = Path(export_dir).resolve()
     spec = CORES[core]
     out = export_dir / "build" / core
     out.mkdir(parents=True, exist_ok=True)

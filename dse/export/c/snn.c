@@ -148,23 +148,29 @@ static double rounding_uniform(snn_state *s)
 #endif
 
 #if SNN_VMEM_QUANTIZED || SNN_VTH_MODE == SNN_VTH_ROUNDED_EACH_STEP
-/* Code of x on the grid k x eps, saturated to [lo, hi], with the run's rounding. */
-static int32_t round_to_code(snn_state *s, float x, float eps, float lo, float hi)
+/* Code of x on the grid k x eps, saturated to [lo, hi], with the run's rounding.
+ * Every step is exact: eps is a power of two (so x / eps = x x (1 / eps)), and
+ * the codes of a format of at most 24 bits are whole floats, so floor() is a
+ * conversion to int, corrected for negative fractions. */
+static int32_t round_to_code(snn_state *s, float x, float inv_eps, float lo, float hi)
 {
-    float y, r;
+    float y;
+    int32_t code;
     (void)s; /* only stochastic rounding draws from the state */
     x = x > lo ? x : lo;
     x = x < hi ? x : hi;
-    y = x / eps; /* exact: eps is a power of two */
-    r = floorf(y);
+    y = x * inv_eps;
+    code = (int32_t)y; /* toward zero ... */
+    if ((float)code > y)
+        code--; /* ... then down: floor(y) */
 #if SNN_ROUNDING == SNN_ROUND_NEAREST
-    if (y - r >= 0.5f)
-        r += 1.0f;
+    if (y - (float)code >= 0.5f) /* half up */
+        code++;
 #elif SNN_ROUNDING == SNN_ROUND_STOCHASTIC
-    if (rounding_uniform(s) >= 1.0 - (double)(y - r))
-        r += 1.0f;
+    if (rounding_uniform(s) >= 1.0 - (double)(y - (float)code))
+        code++;
 #endif
-    return (int32_t)r;
+    return code;
 }
 #endif
 
@@ -172,7 +178,7 @@ static int32_t round_to_code(snn_state *s, float x, float eps, float lo, float h
 #define V_VALUE(stored) ((float)(stored) * SNN_V_EPS)
 static snn_vmem_t store_v(snn_state *s, float x)
 {
-    return (snn_vmem_t)round_to_code(s, x, SNN_V_EPS, SNN_V_LO, SNN_V_HI);
+    return (snn_vmem_t)round_to_code(s, x, 1.0f / SNN_V_EPS, SNN_V_LO, SNN_V_HI);
 }
 #else
 #define V_VALUE(stored) (stored)
@@ -186,7 +192,7 @@ static float threshold(snn_state *s, int j)
     (void)s;
     return (float)snn_thresholds[j] * SNN_TH_EPS;
 #elif SNN_VTH_MODE == SNN_VTH_ROUNDED_EACH_STEP
-    return (float)round_to_code(s, snn_thresholds[j], SNN_TH_EPS, SNN_TH_LO, SNN_TH_HI) * SNN_TH_EPS;
+    return (float)round_to_code(s, snn_thresholds[j], 1.0f / SNN_TH_EPS, SNN_TH_LO, SNN_TH_HI) * SNN_TH_EPS;
 #else
     (void)s;
     return snn_thresholds[j];
@@ -236,7 +242,8 @@ static void inhibit(float *gi, const uint8_t *spiked_before, int n_spiked)
 #define ADD_CODE(acc, code) ((acc) = (float)((double)(acc) + (double)(code)))
 #endif
 
-/* Step 2: the inputs spiking at step t add their weight rows to g_e. */
+/* Step 2: the inputs spiking at step t add their weight rows to g_e, in
+ * ascending input order as the engine does. */
 static void input_spikes(snn_state *s, const uint8_t *image, int t)
 {
     int i, j, any = 0;

@@ -1,0 +1,83 @@
+"""Inference images/s of the exported C (host build) beside the numba engine, measured in the same run.
+
+    python bench/export_speed.py [--sizes 100 400] [--images 200] [--seconds 3] [--work reports/export-bench]
+
+fspinn 8-bit (the cost model's preset) at each N, on the first --images test
+images. The C library runs one image at a time on one core (bench.c, built
+with -O2 and with -O3, -ffp-contract=off as always); the engine runs
+`Simulator.infer` (what `dse evaluate` runs) on 1 thread and on all of them.
+Each figure repeats the images until --seconds have passed; compile time is
+excluded. Wall-clock, on a shared machine: the table says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numba
+
+from export_memory import quantized_fspinn
+
+
+def c_images_per_s(export_dir: Path, opt: str, seconds: float) -> float:
+    from dse.export import toolchain
+
+    exe = toolchain.build_host(export_dir, opt=opt, bench=True)
+    out = subprocess.run([str(exe), str(seconds)], capture_output=True, text=True, check=True).stdout.split()
+    return float(out[out.index("images_per_s") + 1])
+
+
+def engine_images_per_s(run: Path, images: int, threads: int, seconds: float) -> float:
+    from dse.data import load_dataset
+    from dse.export.expected import engine_spike_counts
+    from dse.export.model import load_export_model
+    from dse.train import TEST_STREAM
+
+    model = load_export_model(run)
+    x = load_dataset(model.dataset).test_images[:images].reshape(images, -1)
+    numba.set_num_threads(threads)
+    engine_spike_counts(model, x[:1], TEST_STREAM)  # compile (or load from the cache) first
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        engine_spike_counts(model, x, TEST_STREAM)
+        done += images
+    return done / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 400])
+    ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--train-samples", type=int, default=500)
+    ap.add_argument("--work", default="reports/export-bench")
+    args = ap.parse_args(argv)
+    from dse.export.writer import export_run
+    from dse.run import cpu_model
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    all_threads = numba.config.NUMBA_NUM_THREADS
+    rows = []
+    for n in args.sizes:
+        run = quantized_fspinn(work, n, args.train_samples)
+        out = work / f"fspinn-{n}-8bit-speed"
+        if not (out / "export.json").exists():
+            export_run(run, out, images=args.images)
+        rows.append((n, c_images_per_s(out, "-O2", args.seconds), c_images_per_s(out, "-O3", args.seconds),
+                     engine_images_per_s(run, args.images, 1, args.seconds),
+                     engine_images_per_s(run, args.images, all_threads, args.seconds)))
+    print(f"\nfspinn 8-bit inference, {args.images} MNIST test images, {cpu_model()}, {all_threads} threads")
+    print(f"| N | C -O2, 1 core | C -O3, 1 core | numba engine, 1 thread | numba engine, {all_threads} threads |")
+    print("|---|---|---|---|---|")
+    for n, c2, c3, e1, en in rows:
+        print(f"| {n} | {c2:,.0f} img/s | {c3:,.0f} img/s | {e1:,.0f} img/s | {en:,.0f} img/s |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
