@@ -77,7 +77,7 @@ def emulator_missing() -> str | None:
     return None
 
 
-def _compile(command: list[str], cwd: Path) -> None:
+def run_compiler(command: list[str], cwd: Path) -> None:
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
@@ -92,7 +92,7 @@ def build_host(export_dir: Path, *, opt: str = "-O2", bench: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     exe = out / ("snn_bench" if bench else "snn_example")
     sources = BENCH_SOURCES if bench else HOST_SOURCES
-    _compile([host_compiler(), *HOST_CFLAGS, opt, *extra_flags, "-o", str(exe), *sources, "-lm"], export_dir)
+    run_compiler([host_compiler(), *HOST_CFLAGS, opt, *extra_flags, "-o", str(exe), *sources, "-lm"], export_dir)
     return exe
 
 
@@ -111,10 +111,10 @@ def build_cortex_m(export_dir: Path, core: str = "cortex-m4", *, opt: str = "-O2
     objects = []
     for source in CORTEX_M_SOURCES:
         obj = out / (Path(source).stem + ".o")
-        _compile(["arm-none-eabi-gcc", *CORTEX_M_CFLAGS, *spec.arch_flags, opt, "-fstack-usage", "-c", "-o", str(obj), source],
+        run_compiler(["arm-none-eabi-gcc", *CORTEX_M_CFLAGS, *spec.arch_flags, opt, "-fstack-usage", "-c", "-o", str(obj), source],
                  export_dir)
         objects.append(str(obj))
-    _compile(["arm-none-eabi-gcc", *spec.arch_flags, *CORTEX_M_LDFLAGS, f"-Wl,-Map={map_file}", "-o", str(elf),
+    run_compiler(["arm-none-eabi-gcc", *spec.arch_flags, *CORTEX_M_LDFLAGS, f"-Wl,-Map={map_file}", "-o", str(elf),
               *objects, "-lm"], export_dir)
     return CrossBuild(elf=elf, map_file=map_file, build_dir=out, core=spec)
 
