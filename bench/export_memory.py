@@ -53,19 +53,39 @@ def measure(work: Path, n: int, train_samples: int) -> dict:
     return size_report(out, "cortex-m4")
 
 
-def table(reports: list[dict]) -> str:
-    head = ("| N | flash measured | of which parameters | model minimal parameters | difference | "
-            "model dense parameters | code + C library | RAM measured (data + bss + stack) | "
-            "model minimal state | model dense state |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+def _sum(parts: dict[str, int], *prefixes: str) -> int:
+    return sum(v for k, v in parts.items() if k.startswith(prefixes))
+
+
+def flash_table(reports: list[dict]) -> str:
+    lines = ["| N | flash measured | parameters measured | model minimal parameters | difference | "
+             "model dense parameters | neuron labels | inference code (snn.c) | C library | example code |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
-        f, m = r["flash_components"], r["model"]
-        code = sum(v for k, v in f.items() if k.startswith(("inference code", "C library", "example: main")))
-        flash = r["flash_without_test_images"]
-        lines.append(f"| {r['neurons']} | {flash:,} B | {r['parameters_measured']:,} B | "
-                     f"{r['parameters_model_minimal']:,} B | {100 * r['parameters_difference']:+.2f}% | "
-                     f"{r['parameters_model_dense']:,} B | {code:,} B | {r['ram_bytes']:,} B | "
-                     f"{m['minimal']['state']:,} B | {m['dense']['state']:,} B |")
+        f = r["flash_components"]
+        lines.append(
+            f"| {r['neurons']} | {r['flash_without_test_images']:,} B | {r['parameters_measured']:,} B | "
+            f"{r['parameters_model_minimal']:,} B | {100 * r['parameters_difference']:+.2f}% | "
+            f"{r['parameters_model_dense']:,} B | {_sum(f, 'neuron labels'):,} B | "
+            f"{_sum(f, 'inference code'):,} B | {_sum(f, 'C library'):,} B | {_sum(f, 'example: main'):,} B |")
+    return "\n".join(lines)
+
+
+def ram_table(reports: list[dict]) -> str:
+    lines = ["| N | RAM measured | neuron state | input drive | Poisson generator | spike counts | "
+             "stack (measured) | C library, example, padding | model minimal state | model dense state |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        ram, layout, m = r["ram_components"], r["state_layout"], r["model"]
+        state = ram["snn_state (neuron and input state)"]
+        drive = layout["input drive of the step (int32)"]
+        poisson = sum(v for k, v in layout.items() if k.startswith(("Poisson", "log(1 - p)", "stream")))
+        neurons = state - drive - poisson  # V, g_e, g_i, counters, flags, and the struct's padding
+        counts, stack = ram["spike counts (output)"], r["stack_bytes"] or 0
+        rest = r["ram_bytes"] - state - counts - stack
+        lines.append(f"| {r['neurons']} | {r['ram_bytes']:,} B | {neurons:,} B | {drive:,} B | {poisson:,} B | "
+                     f"{counts:,} B | {stack:,} B | {rest:,} B | {m['minimal']['state']:,} B | "
+                     f"{m['dense']['state']:,} B |")
     return "\n".join(lines)
 
 
@@ -83,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     reports = [measure(work, n, args.train_samples) for n in args.sizes]
     for r in reports:
         print(render(r), end="\n\n")
-    print(table(reports))
+    print(flash_table(reports), end="\n\n")
+    print(ram_table(reports))
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=2) + "\n")
     return 0
