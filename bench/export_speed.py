@@ -4,8 +4,9 @@
 
 fspinn 8-bit (the cost model's preset) at each N, on the first --images test
 images. The C library runs one image at a time on one core (bench.c, built
-with -O2 and with -O3, -ffp-contract=off as always); the engine runs
-`Simulator.infer` (what `dse evaluate` runs) on 1 thread and on all of them.
+with -O2 and with -O3 -fno-trapping-math, -ffp-contract=off as always); the engine runs
+`Simulator.infer` (what `dse evaluate` runs) on 1 thread and on all of them,
+and, for scale, on the FP32 run the 8-bit one was quantized from.
 Each figure repeats the images until --seconds have passed; compile time is
 excluded. The four are measured in turn, --rounds times, and each keeps its
 best round, so that a burst of load from other processes hits one sample,
@@ -26,7 +27,7 @@ import numba
 from export_memory import quantized_fspinn
 
 
-def c_images_per_s(export_dir: Path, opt: str, seconds: float) -> float:
+def c_images_per_s(export_dir: Path, opt, seconds: float) -> float:
     from dse.export import toolchain
 
     exe = toolchain.build_host(export_dir, opt=opt, bench=True)
@@ -35,18 +36,24 @@ def c_images_per_s(export_dir: Path, opt: str, seconds: float) -> float:
 
 
 def engine_images_per_s(run: Path, images: int, threads: int, seconds: float) -> float:
+    """`Simulator.infer` on the run (8-bit or FP32), as `dse evaluate` runs it."""
+    from dse import run as rundir
     from dse.data import load_dataset
-    from dse.export.expected import engine_spike_counts
-    from dse.export.model import load_export_model
-    from dse.train import TEST_STREAM
+    from dse.models.counts import new_counts
+    from dse.models.network import NetworkState, Simulator
+    from dse.models.recipes import load_recipe
+    from dse.train import TEST_STREAM, run_quant
 
-    model = load_export_model(run)
-    x = load_dataset(model.dataset).test_images[:images].reshape(images, -1)
+    manifest = rundir.read_manifest(run)
+    arrays = rundir.load_npz(run / rundir.WEIGHTS)
+    sim = Simulator(load_recipe(manifest["config"]["design"]), quant=run_quant(manifest))
+    state = NetworkState(arrays["weights"], arrays["theta"])
+    x = load_dataset(manifest["config"]["dataset"]).test_images[:images].reshape(images, -1)
     numba.set_num_threads(threads)
-    engine_spike_counts(model, x[:1], TEST_STREAM)  # compile (or load from the cache) first
+    sim.infer(state, x[:1], TEST_STREAM, 0, new_counts())  # compile (or load from the cache) first
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        engine_spike_counts(model, x, TEST_STREAM)
+        sim.infer(state, x, TEST_STREAM, int(manifest["config"]["seed"]), new_counts())
         done += images
     return done / (time.perf_counter() - start)
 
@@ -60,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-samples", type=int, default=500)
     ap.add_argument("--work", default="reports/export-bench")
     args = ap.parse_args(argv)
+    from dse.export import toolchain
     from dse.export.writer import export_run
     from dse.run import cpu_model
 
@@ -73,19 +81,23 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists():
             shutil.rmtree(out)
         export_run(run, out, images=args.images)
-        best = [0.0] * 4
+        fp32 = run.parent / run.name.replace("-8bit", "-fp32")
+        best = [0.0] * 5
         for _ in range(args.rounds):
-            sample = (c_images_per_s(out, "-O2", args.seconds), c_images_per_s(out, "-O3", args.seconds),
+            sample = (c_images_per_s(out, "-O2", args.seconds),
+                      c_images_per_s(out, toolchain.FAST_FLAGS, args.seconds),
                       engine_images_per_s(run, args.images, 1, args.seconds),
-                      engine_images_per_s(run, args.images, all_threads, args.seconds))
+                      engine_images_per_s(run, args.images, all_threads, args.seconds),
+                      engine_images_per_s(fp32, args.images, all_threads, args.seconds))
             best = [max(a, b) for a, b in zip(best, sample)]
         rows.append((n, *best))
     print(f"\nfspinn 8-bit inference, {args.images} MNIST test images, {cpu_model()}, {all_threads} threads, "
           f"best of {args.rounds} rounds of {args.seconds:g} s")
-    print(f"| N | C -O2, 1 core | C -O3, 1 core | numba engine, 1 thread | numba engine, {all_threads} threads |")
-    print("|---|---|---|---|---|")
-    for n, c2, c3, e1, en in rows:
-        print(f"| {n} | {c2:,.0f} img/s | {c3:,.0f} img/s | {e1:,.0f} img/s | {en:,.0f} img/s |")
+    print(f"| N | C -O2, 1 core | C {' '.join(toolchain.FAST_FLAGS)}, 1 core | numba engine, 1 thread | "
+          f"numba engine, {all_threads} threads | numba engine, FP32 run, {all_threads} threads |")
+    print("|---|---|---|---|---|---|")
+    for n, c2, c3, e1, en, f32 in rows:
+        print(f"| {n} | {c2:,.0f} img/s | {c3:,.0f} img/s | {e1:,.0f} img/s | {en:,.0f} img/s | {f32:,.0f} img/s |")
     return 0
 
 

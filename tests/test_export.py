@@ -27,9 +27,9 @@ def host_cc():
     require_toolchain(host_compiler_missing())
 
 
-def _host_run(run, out, images):
+def _host_run(run, out, images, opt="-O2"):
     export_run(run, out, images=images)
-    exe = toolchain.build_host(out)
+    exe = toolchain.build_host(out, opt=opt)
     done = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     return done.returncode, *parse_example(done.stdout)
 
@@ -90,6 +90,16 @@ def test_other_fixed_point_settings_match_too(variant, root, tmp_path):
     assert status == 0 and summary["agree"] == 60
     np.testing.assert_array_equal(np.stack([im["counts"] for im in images]), counts)
     np.testing.assert_array_equal([im["prediction"] for im in images], pred)
+
+
+@pytest.mark.parametrize("design,variant", [("fspinn", None), ("baseline", "stochastic")])
+def test_the_fast_build_flags_change_no_result(design, variant, root, tmp_path):
+    """-O3 -fno-trapping-math vectorises the neuron loop; the spikes must not move."""
+    run = quantized_run(root, design, *VARIANTS[variant][1], name=variant) if variant else quantized_run(root, design)
+    status, images, summary = _host_run(run, tmp_path / "c", 60, opt=toolchain.FAST_FLAGS)
+    counts, _, _ = _engine(run, 60)
+    assert status == 0 and summary["agree"] == 60
+    np.testing.assert_array_equal(np.stack([im["counts"] for im in images]), counts)
 
 
 def test_generated_model_header_holds_the_runs_codes(root, tmp_path):

@@ -160,12 +160,10 @@ static int32_t round_to_code(snn_state *s, float x, float inv_eps, float lo, flo
     x = x > lo ? x : lo;
     x = x < hi ? x : hi;
     y = x * inv_eps;
-    code = (int32_t)y; /* toward zero ... */
-    if ((float)code > y)
-        code--; /* ... then down: floor(y) */
+    code = (int32_t)y;           /* toward zero ... */
+    code -= (float)code > y;     /* ... then down: floor(y) (no branches: the neuron loop vectorises) */
 #if SNN_ROUNDING == SNN_ROUND_NEAREST
-    if (y - (float)code >= 0.5f) /* half up */
-        code++;
+    code += y - (float)code >= 0.5f; /* half up */
 #elif SNN_ROUNDING == SNN_ROUND_STOCHASTIC
     if (rounding_uniform(s) >= 1.0 - (double)(y - (float)code))
         code++;
@@ -299,14 +297,23 @@ static void excitatory_layer(snn_state *s)
 {
     int j;
     for (j = 0; j < SNN_NEURONS; ++j) {
-        float vj = V_VALUE(s->v[j]);
+        snn_vmem_t stored = s->v[j];
+        uint8_t held = s->refractory[j] > 0;
+        float vj = V_VALUE(stored);
         float vn = vj + SNN_DT_TAU_M * (((SNN_V_REST - vj) + (s->ge[j] * SNN_GE_GAIN) * (SNN_E_EXC - vj))
                                         + (s->gi[j] * SNN_GI_GAIN) * (SNN_E_INH - vj));
         vn = vn > SNN_E_INH ? vn : SNN_E_INH;
-        if (s->refractory[j] == 0)
-            s->v[j] = store_v(s, vn);
-        else
-            s->refractory[j]--;
+#if SNN_ROUNDING == SNN_ROUND_STOCHASTIC && SNN_VMEM_QUANTIZED
+        if (!held) /* a rounding draw only for a neuron that integrates, as in the engine */
+            stored = store_v(s, vn);
+#else
+        {   /* rounded whether held or not, then selected: no branches, so the loop vectorises */
+            snn_vmem_t rounded = store_v(s, vn);
+            stored = held ? stored : rounded;
+        }
+#endif
+        s->v[j] = stored;
+        s->refractory[j] = (uint8_t)(s->refractory[j] - held);
         s->ge[j] *= SNN_GE_DECAY;
         s->gi[j] *= SNN_GI_DECAY;
     }
@@ -321,6 +328,8 @@ static int fire(snn_state *s, uint16_t *counts)
         s->spiked[j] = (uint8_t)(V_VALUE(s->v[j]) >= threshold(s, j));
         n_spiked += s->spiked[j];
     }
+    if (n_spiked == 0)
+        return 0;
     for (j = 0; j < SNN_NEURONS; ++j) {
         if (!s->spiked[j])
             continue;
