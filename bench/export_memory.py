@@ -19,7 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from dse.cli import main as dse
+from dse.cli.main import main as dse
 
 PRESET_8BIT = ["--weights", "Q0.8", "--inh", "Q5.3", "--vmem", "Q7.0", "--vth", "Q7.0", "--rounding", "nearest"]
 

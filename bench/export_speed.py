@@ -37,12 +37,12 @@ def c_images_per_s(export_dir: Path, opt, seconds: float) -> float:
 
 def engine_images_per_s(run: Path, images: int, threads: int, seconds: float) -> float:
     """`Simulator.infer` on the run (8-bit or FP32), as `dse evaluate` runs it."""
-    from dse import run as rundir
-    from dse.data import load_dataset
+    from dse.runs import folder as rundir
+    from dse.data.locate import load_dataset
     from dse.models.counts import new_counts
     from dse.models.network import NetworkState, Simulator
     from dse.models.recipes import load_recipe
-    from dse.train import TEST_STREAM, run_quant
+    from dse.runs.train import TEST_STREAM, run_quant
 
     manifest = rundir.read_manifest(run)
     arrays = rundir.load_npz(run / rundir.WEIGHTS)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from dse.export import toolchain
     from dse.export.writer import export_run
-    from dse.run import cpu_model
+    from dse.runs.folder import cpu_model
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.cli import main
+from dse.cli.main import main
 from dse.export import toolchain
 
 N_TEST = 200

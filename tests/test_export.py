@@ -12,7 +12,7 @@ from dse.export import toolchain
 from dse.export.expected import engine_spike_counts, predictions
 from dse.export.model import load_export_model
 from dse.export.writer import export_run
-from dse.train import TEST_STREAM
+from dse.runs.train import TEST_STREAM
 from tests.export_runs import (N_TEST, NEURONS, host_compiler_missing, parse_example, quantized_run,
                                require_toolchain)
 
@@ -35,7 +35,7 @@ def _host_run(run, out, images, opt="-O2"):
 
 
 def _engine(run, images):
-    from dse.data import load_dataset
+    from dse.data.locate import load_dataset
 
     model = load_export_model(run)
     data = load_dataset(model.dataset)
@@ -55,7 +55,7 @@ def test_host_build_matches_the_engine_bit_for_bit(design, root, tmp_path, capsy
     np.testing.assert_array_equal(np.stack([im["counts"] for im in images]), counts)
     np.testing.assert_array_equal([im["prediction"] for im in images], pred)
     # ... and the same accuracy and confusion matrix as `dse evaluate` on those images
-    from dse.cli import main
+    from dse.cli.main import main
 
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json", "--quiet"]) == 0

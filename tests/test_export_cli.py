@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from dse.cli import main
+from dse.cli.main import main
 from dse.export import codegen, toolchain
 from dse.export.writer import export_run
 from tests.export_runs import fp32_run, quantized_run

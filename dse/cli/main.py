@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from dse import __version__
-from dse.cli import calibration, cost, data, explore, runs, worker
+from dse.cli import calibration, cost, data, explore, export, runs, worker
 from dse.cli.args import CliError, Parser
 
 EXIT_USAGE = 2
@@ -24,7 +24,7 @@ FLAG_OF_PARAM = {"memory_mb": "--budget-mb", "energy_mj": "--budget-mj", "out_di
                  "n_trials": "--trials"}
 
 # In the order `dse --help` lists them.
-COMMAND_GROUPS = (runs, data, cost, calibration, explore, worker)
+COMMAND_GROUPS = (runs, data, cost, calibration, explore, worker, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

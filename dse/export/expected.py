@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dse.evaluate import Assignment, predict_all_activity
+from dse.runs.readout import Assignment, predict_all_activity
 from dse.models.counts import new_counts
 from dse.models.network import NetworkState, Simulator
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dse import run as rundir
+from dse.runs import folder as rundir
 from dse.models.constants import (FC_TH_EPS, FC_TH_HI, FC_TH_LO, FC_V_TH, EngineConstants,
                                   engine_constants)
 from dse.models.quantize import QuantConfig
@@ -105,7 +105,7 @@ def round_to_codes(x: np.ndarray, eps: np.float32, lo: np.float32, hi: np.float3
 
 def load_export_model(run_dir: Path) -> ExportModel:
     """Read and check a quantized run folder; ExportError (one line) if it cannot be exported."""
-    from dse.train import run_quant
+    from dse.runs.train import run_quant
 
     run_dir = Path(run_dir)
     manifest = rundir.read_manifest(run_dir)

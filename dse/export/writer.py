@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from dse import run as rundir
+from dse.errors import Param
+from dse.runs import folder as rundir
 
 from . import codegen, toolchain
 from .expected import count_hash, engine_spike_counts, predictions
@@ -34,14 +35,14 @@ def export_run(run_dir: Path, out_dir: Path, *, target: str = "c", images: int =
                data_dir: str | None = None) -> dict[str, Any]:
     """Write the C library of `run_dir` to `out_dir` (which must not exist or be empty); returns export.json."""
     if target not in TARGETS:
-        raise ExportError(f"unknown --target {target!r}: choose one of {', '.join(TARGETS)}")
+        raise ExportError("unknown ", Param("target"), f" {target!r}: choose one of {', '.join(TARGETS)}")
     if images < 1:
-        raise ExportError(f"--images must be > 0, got {images}")
+        raise ExportError(Param("images"), f" must be > 0, got {images}")
     out_dir = Path(out_dir)
     _check_out(out_dir)
     model = load_export_model(Path(run_dir))
     test_x, test_y = _test_images(model, images, data_dir)
-    from dse.train import TEST_STREAM
+    from dse.runs.train import TEST_STREAM
 
     counts = engine_spike_counts(model, test_x, TEST_STREAM)
     engine_pred = predictions(model, counts)
@@ -60,20 +61,22 @@ def export_run(run_dir: Path, out_dir: Path, *, target: str = "c", images: int =
 
 def _check_out(out_dir: Path) -> None:
     if out_dir.exists() and not (out_dir.is_dir() and not any(out_dir.iterdir())):
-        raise ExportError(f"--out {out_dir}: already exists and is not an empty folder; choose another --out")
-    rundir.check_out_dir(out_dir)
+        raise ExportError(Param("out_dir"), f" {out_dir}: already exists and is not an empty folder; choose another ",
+                          Param("out_dir"))
+    rundir.check_out_dir(out_dir, "out_dir")
 
 
 def _test_images(model: ExportModel, k: int, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
     """The first k test images of the run's data, refused if the data is not the run's."""
-    from dse.data import load_dataset
+    from dse.data.locate import load_dataset
 
     dataset = load_dataset(model.dataset, data_dir)
     if dataset.sha256 != model.data_sha256:
         raise ExportError(f"{model.run_dir}: was trained on data {model.data_sha256[:12]}..., but "
-                          f"{dataset.source} is {dataset.sha256[:12]}...; give the same --data-dir")
+                          f"{dataset.source} is {dataset.sha256[:12]}...; give the same ", Param("data_dir"))
     if k > len(dataset.test_images):
-        raise ExportError(f"--images {k}: the {model.dataset} test set has only {len(dataset.test_images)} images")
+        raise ExportError(Param("images"), f" {k}: the {model.dataset} test set has only "
+                          f"{len(dataset.test_images)} images")
     return (np.ascontiguousarray(dataset.test_images[:k].reshape(k, -1), dtype=np.uint8),
             np.asarray(dataset.test_labels[:k], dtype=np.int64))
 

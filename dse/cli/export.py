@@ -1,4 +1,8 @@
-"""`dse export`: parse, export, optionally measure, print. Errors are one line (exit 2) via the main CLI."""
+"""`dse export`: parse, export, optionally measure, print.
+
+Errors are one line (exit 2) through the main CLI; the library names its
+parameters (out_dir, images, target) and the CLI shows them as flags.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dse.cli.args import add_data_dir, positive_int
+
 __all__ = ["register"]
 
-_TARGETS = ("c",)                       # = writer.TARGETS, literal so that --help stays fast
-_CORES = ("cortex-m4", "cortex-m7")     # = toolchain.CORES
+_TARGETS = ("c",)                       # = dse.export.writer.TARGETS, literal so that --help stays fast
+_CORES = ("cortex-m4", "cortex-m7")     # = dse.export.toolchain.CORES
+MAX_IMAGES = 10_000                     # a test set's size
 
 
 def _images(text: str) -> int:
-    from dse.cli import _positive_int
-
-    value = _positive_int(text)
-    if value > 10_000:
-        raise argparse.ArgumentTypeError(f"must be at most 10000 (the test set), got {value}")
+    value = positive_int(text)
+    if value > MAX_IMAGES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_IMAGES} (the test set), got {value}")
     return value
 
 
-def register(subparsers: Any) -> None:
-    e = subparsers.add_parser(
+def register(sub: Any) -> None:
+    e = sub.add_parser(
         "export", help="write a quantized run as a self-contained C99 inference library",
         description="Write a quantized run folder as C99: snn_model.h (weight codes, thresholds, labels, "
                     "constants), snn.c (the inference step loop, bit-exact with the engine), an example main.c "
@@ -34,7 +39,7 @@ def register(subparsers: Any) -> None:
     e.add_argument("--out", required=True, help="folder to write (must not exist, or be empty)")
     e.add_argument("--images", type=_images, default=10,
                    help="test images the example embeds and checks against the engine (default 10)")
-    e.add_argument("--data-dir", help="folder with the run's data set (for the test images)")
+    add_data_dir(e, "folder with the run's data set, for the test images (default: the usual lookup)")
     e.add_argument("--report", action="store_true",
                    help="cross-compile for --core, run under QEMU, and print measured flash/RAM beside "
                         "`dse cost --accounting minimal` and `dense` (needs arm-none-eabi-gcc)")
