@@ -12,6 +12,7 @@ from dse.export import toolchain
 from dse.export.expected import engine_spike_counts, predictions
 from dse.export.model import load_export_model
 from dse.export.writer import export_run
+from dse.models.counts import C_PRESENTATIONS, new_counts
 from dse.runs.train import TEST_STREAM
 from tests.export_runs import (N_TEST, NEURONS, host_compiler_missing, parse_example, quantized_run,
                                require_toolchain)
@@ -34,13 +35,13 @@ def _host_run(run, out, images, opt="-O2"):
     return done.returncode, *parse_example(done.stdout)
 
 
-def _engine(run, images):
+def _engine(run, images, activity=None):
     from dse.data.locate import load_dataset
 
     model = load_export_model(run)
     data = load_dataset(model.dataset)
     x = np.ascontiguousarray(data.test_images[:images].reshape(images, -1))
-    counts = engine_spike_counts(model, x, TEST_STREAM)
+    counts = engine_spike_counts(model, x, TEST_STREAM, activity)
     return counts, predictions(model, counts), data.test_labels[:images]
 
 
@@ -49,9 +50,15 @@ def test_host_build_matches_the_engine_bit_for_bit(design, root, tmp_path, capsy
     """8-bit preset, 200 test images: every neuron's spike count and every prediction."""
     run = quantized_run(root, design)
     status, images, summary = _host_run(run, tmp_path / "c", N_TEST)
-    counts, pred, labels = _engine(run, N_TEST)
+    activity = new_counts()
+    counts, pred, labels = _engine(run, N_TEST, activity)
     assert counts.sum() > 20 * N_TEST  # the comparison is about real activity
     assert status == 0 and summary == {**summary, "images": N_TEST, "agree": N_TEST}
+    # Re-presentations (too few spikes: again at a higher rate, a new stream) happen, and as often.
+    presentations = sum(im["presentations"] for im in images)
+    assert presentations == activity[C_PRESENTATIONS]
+    if design != "baseline":
+        assert presentations > N_TEST
     np.testing.assert_array_equal(np.stack([im["counts"] for im in images]), counts)
     np.testing.assert_array_equal([im["prediction"] for im in images], pred)
     # ... and the same accuracy and confusion matrix as `dse evaluate` on those images

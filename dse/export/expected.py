@@ -13,11 +13,15 @@ from .model import N_CLASSES, ExportModel
 FNV_OFFSET, FNV_PRIME = 2166136261, 16777619
 
 
-def engine_spike_counts(model: ExportModel, images: np.ndarray, first_index: int) -> np.ndarray:
-    """(n, N) spike counts of the compiled engine, learning off, as `dse evaluate` runs it."""
+def engine_spike_counts(model: ExportModel, images: np.ndarray, first_index: int,
+                        activity: np.ndarray | None = None) -> np.ndarray:
+    """(n, N) spike counts of the compiled engine, learning off, as `dse evaluate` runs it.
+
+    activity (models.counts layout), if given, receives the engine's activity counts.
+    """
     sim = Simulator(model.recipe, quant=model.quant)
     state = NetworkState(model.weights.copy(), model.theta.copy())
-    return sim.infer(state, images, first_index, model.seed, new_counts())
+    return sim.infer(state, images, first_index, model.seed, new_counts() if activity is None else activity)
 
 
 def predictions(model: ExportModel, counts: np.ndarray) -> np.ndarray:
