@@ -13,7 +13,7 @@ import numpy as np
 
 from dse.models import constants as K
 
-from .model import N_CLASSES, N_INPUTS, VTH_CODES, VTH_FLOAT, VTH_ROUNDED_EACH_STEP, ExportModel
+from .model import N_CLASSES, N_INPUTS, VTH_CODES, VTH_FLOAT, VTH_STOCHASTIC, ExportModel
 
 _C_TYPES = {"uint8": "uint8_t", "int8": "int8_t", "uint16": "uint16_t", "int16": "int16_t",
             "uint32": "uint32_t", "int32": "int32_t", "float32": "float"}
@@ -166,8 +166,8 @@ def _format_lines(model: ExportModel) -> list[str]:
                                        ("SNN_V_HI", K.FC_V_HI, "highest V")))]
     lines += [_define("SNN_VTH_FLOAT", str(VTH_FLOAT), "float32 V_th + theta"),
               _define("SNN_VTH_CODES", str(VTH_CODES), "codes of V_th + theta"),
-              _define("SNN_VTH_ROUNDED_EACH_STEP", str(VTH_ROUNDED_EACH_STEP),
-                      "float32 V_th + theta, rounded stochastically every step as the engine does"),
+              _define("SNN_VTH_STOCHASTIC", str(VTH_STOCHASTIC),
+                      "float32 V_th + theta; stochastic rounding decides between two codes each step"),
               _define("SNN_VTH_MODE", str(model.vth_mode))]
     if q.vth is not None:
         lines += [_define("SNN_VTH_FORMAT", f'"{q.vth}"'),

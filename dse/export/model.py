@@ -29,8 +29,8 @@ MAX_POTENTIAL_BITS = 24
 MAX_STEPS = 32_767      # int16 spike times
 MAX_REFRACTORY = 255    # uint8 counters
 
-# How the C code gets each neuron's threshold V_th + theta (see snn.c, threshold()).
-VTH_FLOAT, VTH_CODES, VTH_ROUNDED_EACH_STEP = 0, 1, 2
+# How the C code gets each neuron's threshold V_th + theta (see snn.c, reaches_threshold()).
+VTH_FLOAT, VTH_CODES, VTH_STOCHASTIC = 0, 1, 2
 
 QUANTIZE_HINT = ("quantize it first, e.g. `dse quantize RUN --weights Q0.8 --inh Q5.3 --vmem Q7.0 "
                  "--vth Q7.0 --rounding nearest --out RUN-8bit`")
@@ -65,14 +65,15 @@ class ExportModel:
     def vth_mode(self) -> int:
         if self.quant.vth is None:
             return VTH_FLOAT
-        return VTH_ROUNDED_EACH_STEP if self.quant.rounding == "stochastic" else VTH_CODES
+        return VTH_STOCHASTIC if self.quant.rounding == "stochastic" else VTH_CODES
 
     def thresholds(self) -> np.ndarray:
         """What snn_thresholds holds: codes of V_th + theta, or its float32 value.
 
-        The engine evaluates ``v_th + theta[j]`` in float32 and rounds it every
-        step; with theta frozen that is one constant per neuron, except under
-        stochastic rounding, which draws a new random number each step.
+        The engine evaluates ``v_th + theta[j]`` in float32 and puts it on the vth
+        grid once per presentation at inference (theta is frozen): one code per
+        neuron, except under stochastic rounding, where a fresh draw each step
+        decides between the two codes around it, so the float32 sum is kept.
         """
         sums = np.float32(self.consts.fc[FC_V_TH]) + self.theta  # float32 + float32, as the engine
         if self.vth_mode != VTH_CODES:

@@ -147,7 +147,7 @@ def state_layout(n: int, vmem_bytes: int, inhibitory_layer: bool, drive_bytes: i
         "input drive of the step (int32)": drive_bytes * n,
         "Poisson plan: next spike step and next draw per input": 784 * (2 + 4),
         "log(1 - p) per pixel value (double)": 256 * 8,
-        "stream keys and near-tie counter": 8 + 8 + 4,
+        "stream keys and near-tie counter": 4 * 8 + 4,
     }
     if inhibitory_layer:
         layout["inhibitory layer: V, g_e (float32), counters, flags"] = n * (4 + 4 + 1 + 1)

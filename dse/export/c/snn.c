@@ -136,64 +136,96 @@ static void plan_inputs(snn_state *s, const uint8_t *image, double rate)
     }
 }
 
-/* ---- fixed-point rounding (models/fixedpoint.py) --------------------------- */
+/* ---- fixed-point grids (models/neurons.py) ------------------------------------
+ * A value x goes on the grid k x eps of its Q format: saturate to [lo, hi],
+ * then round y = x / eps to an integer k. Every step is exact: eps is a power
+ * of two, so x / eps = x x (1 / eps), and the codes of a format of at most 24
+ * bits are whole floats, so floor() is a conversion to int, corrected for
+ * negative fractions. Nearest rounds half up; stochastic rounds up when a
+ * uniform u >= 1 - (y - k). The engine's stochastic draws come from two kinds
+ * of stream: the rest and reset potentials draw one after the other from the
+ * presentation's rounding stream; the integrating potentials and the
+ * thresholds draw number t N + j (step t, neuron j) of a stream of their own.
+ */
+
+#define VMEM_SALT UINT64_C(0x3C6EF372FE94F82B)
+#define THRESHOLD_SALT UINT64_C(0x7E57AB1E5EEDF00D)
 
 #if SNN_ROUNDING == SNN_ROUND_STOCHASTIC
-/* Uniform in [0, 1) for stochastic rounding, from the presentation's rounding stream. */
+/* The next uniform in [0, 1) of the presentation's rounding stream. */
 static double rounding_uniform(snn_state *s)
 {
     s->rounding_stream += GOLDEN;
     return 1.0 - open0_uniform(mix64(s->rounding_stream));
 }
+
+/* Uniform in [0, 1) number t N + j of a stream: no state to carry. */
+static double counter_uniform(uint64_t key, int t, int j)
+{
+    uint64_t counter = (uint64_t)t * SNN_NEURONS + (uint64_t)j;
+    return 1.0 - open0_uniform(mix64(key + (counter + 1) * GOLDEN));
+}
+#define SEQUENTIAL_UNIFORM(s) rounding_uniform(s)
+#else
+#define SEQUENTIAL_UNIFORM(s) ((void)(s), 0.0) /* deterministic rounding draws nothing */
 #endif
 
-#if SNN_VMEM_QUANTIZED || SNN_VTH_MODE == SNN_VTH_ROUNDED_EACH_STEP
-/* Code of x on the grid k x eps, saturated to [lo, hi], with the run's rounding.
- * Every step is exact: eps is a power of two (so x / eps = x x (1 / eps)), and
- * the codes of a format of at most 24 bits are whole floats, so floor() is a
- * conversion to int, corrected for negative fractions. */
-static int32_t round_to_code(snn_state *s, float x, float inv_eps, float lo, float hi)
+#if SNN_VMEM_QUANTIZED || SNN_VTH_MODE == SNN_VTH_STOCHASTIC
+/* floor(x x inv_eps) after saturating x to [lo, hi]; *fraction receives y - floor(y). */
+static int32_t grid_floor(float x, float inv_eps, float lo, float hi, float *fraction)
 {
     float y;
     int32_t code;
-    (void)s; /* only stochastic rounding draws from the state */
     x = x > lo ? x : lo;
     x = x < hi ? x : hi;
     y = x * inv_eps;
-    code = (int32_t)y;           /* toward zero ... */
-    code -= (float)code > y;     /* ... then down: floor(y) (no branches: the neuron loop vectorises) */
-#if SNN_ROUNDING == SNN_ROUND_NEAREST
-    code += y - (float)code >= 0.5f; /* half up */
-#elif SNN_ROUNDING == SNN_ROUND_STOCHASTIC
-    if (rounding_uniform(s) >= 1.0 - (double)(y - (float)code))
-        code++;
-#endif
+    code = (int32_t)y;       /* toward zero ... */
+    code -= (float)code > y; /* ... then down (no branches, so the neuron loop vectorises) */
+    *fraction = y - (float)code;
     return code;
 }
 #endif
 
 #if SNN_VMEM_QUANTIZED
-#define V_VALUE(stored) ((float)(stored) * SNN_V_EPS)
-static snn_vmem_t store_v(snn_state *s, float x)
+/* Code of a potential on the vmem grid; u: the uniform of stochastic rounding, unused otherwise. */
+static snn_vmem_t v_code(float x, double u)
 {
-    return (snn_vmem_t)round_to_code(s, x, 1.0f / SNN_V_EPS, SNN_V_LO, SNN_V_HI);
+    float fraction;
+    int32_t code = grid_floor(x, 1.0f / SNN_V_EPS, SNN_V_LO, SNN_V_HI, &fraction);
+#if SNN_ROUNDING == SNN_ROUND_NEAREST
+    code += fraction >= 0.5f;
+    (void)u;
+#elif SNN_ROUNDING == SNN_ROUND_STOCHASTIC
+    code += u >= 1.0 - (double)fraction;
+#else
+    (void)u;
+#endif
+    return (snn_vmem_t)code;
 }
+#define V_VALUE(stored) ((float)(stored) * SNN_V_EPS)
+#define V_SEQUENTIAL(s, x) v_code((x), SEQUENTIAL_UNIFORM(s)) /* rest and reset */
 #else
 #define V_VALUE(stored) (stored)
-#define store_v(s, x) (x)
+#define V_SEQUENTIAL(s, x) ((void)(s), (x))
 #endif
 
-/* Firing threshold V_th + theta of neuron j (theta is frozen at inference). */
-static float threshold(snn_state *s, int j)
+/* Does neuron j, at potential v, reach its threshold V_th + theta at step t? */
+static int reaches_threshold(const snn_state *s, int j, float v, int t)
 {
 #if SNN_VTH_MODE == SNN_VTH_CODES
-    (void)s;
-    return (float)snn_thresholds[j] * SNN_TH_EPS;
-#elif SNN_VTH_MODE == SNN_VTH_ROUNDED_EACH_STEP
-    return (float)round_to_code(s, snn_thresholds[j], 1.0f / SNN_TH_EPS, SNN_TH_LO, SNN_TH_HI) * SNN_TH_EPS;
+    (void)s, (void)t;
+    return v >= (float)snn_thresholds[j] * SNN_TH_EPS;
+#elif SNN_VTH_MODE == SNN_VTH_STOCHASTIC
+    /* The threshold rounds to k eps or (k + 1) eps, up when u >= 1 - fraction:
+     * only a potential between the two needs the draw. */
+    float fraction;
+    int32_t k = grid_floor(snn_thresholds[j], 1.0f / SNN_TH_EPS, SNN_TH_LO, SNN_TH_HI, &fraction);
+    if (v >= (float)(k + 1) * SNN_TH_EPS)
+        return 1;
+    return v >= (float)k * SNN_TH_EPS && counter_uniform(s->threshold_key, t, j) < 1.0 - (double)fraction;
 #else
-    (void)s;
-    return snn_thresholds[j];
+    (void)s, (void)t;
+    return v >= snn_thresholds[j];
 #endif
 }
 
@@ -203,7 +235,7 @@ static void reset_neurons(snn_state *s)
 {
     int j;
     for (j = 0; j < SNN_NEURONS; ++j) {
-        s->v[j] = store_v(s, SNN_V_REST);
+        s->v[j] = V_SEQUENTIAL(s, SNN_V_REST);
         s->ge[j] = 0.0f;
         s->gi[j] = 0.0f;
         s->refractory[j] = 0;
@@ -293,9 +325,10 @@ static int inhibitory_layer(snn_state *s)
  * step-averaged conductances, then exact exponential decay of g_e and g_i.
  *   V' = V + dt/tau_m ((V_rest - V) + g_e G_e (E_exc - V) + g_i G_i (E_inh - V)),
  * clamped at E_inh, rounded onto the V grid; a refractory neuron holds its V. */
-static void excitatory_layer(snn_state *s)
+static void excitatory_layer(snn_state *s, int t)
 {
     int j;
+    (void)t; /* the step numbers the stochastic draws */
     for (j = 0; j < SNN_NEURONS; ++j) {
         snn_vmem_t stored = s->v[j];
         uint8_t held = s->refractory[j] > 0;
@@ -303,12 +336,14 @@ static void excitatory_layer(snn_state *s)
         float vn = vj + SNN_DT_TAU_M * (((SNN_V_REST - vj) + (s->ge[j] * SNN_GE_GAIN) * (SNN_E_EXC - vj))
                                         + (s->gi[j] * SNN_GI_GAIN) * (SNN_E_INH - vj));
         vn = vn > SNN_E_INH ? vn : SNN_E_INH;
-#if SNN_ROUNDING == SNN_ROUND_STOCHASTIC && SNN_VMEM_QUANTIZED
-        if (!held) /* a rounding draw only for a neuron that integrates, as in the engine */
-            stored = store_v(s, vn);
+#if !SNN_VMEM_QUANTIZED
+        stored = held ? stored : vn;
+#elif SNN_ROUNDING == SNN_ROUND_STOCHASTIC
+        if (!held) /* draw (t, j) is counter-based: a held neuron's draw is simply not needed */
+            stored = v_code(vn, counter_uniform(s->vmem_key, t, j));
 #else
         {   /* rounded whether held or not, then selected: no branches, so the loop vectorises */
-            snn_vmem_t rounded = store_v(s, vn);
+            snn_vmem_t rounded = v_code(vn, 0.0);
             stored = held ? stored : rounded;
         }
 #endif
@@ -319,13 +354,14 @@ static void excitatory_layer(snn_state *s)
     }
 }
 
-/* Step 4: V >= V_th + theta fires; all thresholds are checked before any reset
- * (the order of the engine's stochastic-rounding draws). Returns spikes. */
-static int fire(snn_state *s, uint16_t *counts)
+/* Step 4: V >= V_th + theta fires (a held neuron sits at V_reset, below it);
+ * all neurons are tested before any reset, and the resets draw in neuron
+ * order, as the engine's do. Returns spikes. */
+static int fire(snn_state *s, uint16_t *counts, int t)
 {
     int j, n_spiked = 0;
     for (j = 0; j < SNN_NEURONS; ++j) {
-        s->spiked[j] = (uint8_t)(V_VALUE(s->v[j]) >= threshold(s, j));
+        s->spiked[j] = (uint8_t)reaches_threshold(s, j, V_VALUE(s->v[j]), t);
         n_spiked += s->spiked[j];
     }
     if (n_spiked == 0)
@@ -333,7 +369,7 @@ static int fire(snn_state *s, uint16_t *counts)
     for (j = 0; j < SNN_NEURONS; ++j) {
         if (!s->spiked[j])
             continue;
-        s->v[j] = store_v(s, SNN_V_RESET);
+        s->v[j] = V_SEQUENTIAL(s, SNN_V_RESET);
         s->refractory[j] = SNN_REFRACTORY;
         counts[j]++;
     }
@@ -348,6 +384,9 @@ static int present(snn_state *s, const uint8_t *image, double rate, uint16_t *co
     int n_inh = 0;
 #endif
     reset_neurons(s);
+    /* the counter-drawn streams are keyed by the rounding stream after the rest potentials */
+    s->vmem_key = s->rounding_stream ^ VMEM_SALT;
+    s->threshold_key = s->rounding_stream ^ THRESHOLD_SALT;
     plan_inputs(s, image, rate);
     for (t = 0; t < SNN_STEPS; ++t) {
 #if SNN_INHIBITORY_LAYER
@@ -363,8 +402,8 @@ static int present(snn_state *s, const uint8_t *image, double rate, uint16_t *co
 #if SNN_INHIBITORY_LAYER
         n_inh = inhibitory_layer(s);
 #endif
-        excitatory_layer(s);
-        n_spiked = fire(s, counts);
+        excitatory_layer(s, t);
+        n_spiked = fire(s, counts, t);
         total += n_spiked;
     }
     return total;

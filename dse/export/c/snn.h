@@ -43,7 +43,9 @@ typedef struct {
     uint32_t next_draw[SNN_INPUTS];
     double log_q[256];                  /* log(1 - p) for each pixel value, this presentation */
     uint64_t input_stream;              /* SplitMix64 key of this presentation's input spikes */
-    uint64_t rounding_stream;           /* state of the stochastic-rounding draws */
+    uint64_t rounding_stream;           /* stochastic rounding: state of the rest and reset draws */
+    uint64_t vmem_key;                  /* ... key of the potentials' draws (step, neuron) */
+    uint64_t threshold_key;             /* ... key of the thresholds' draws (step, neuron) */
     /* Draws whose gap log(u) / log(1 - p) lay within 2^-40 (relative) of a whole
      * number. Only there can a log() that differs from glibc's in the last bit
      * change a spike time; 0 means this run is exact whatever the C library.
