@@ -99,11 +99,14 @@ def test_other_fixed_point_settings_match_too(variant, root, tmp_path):
     np.testing.assert_array_equal([im["prediction"] for im in images], pred)
 
 
-@pytest.mark.parametrize("design,variant", [("fspinn", None), ("baseline", "stochastic")])
-def test_the_fast_build_flags_change_no_result(design, variant, root, tmp_path):
-    """-O3 -fno-trapping-math vectorises the neuron loop; the spikes must not move."""
+@pytest.mark.parametrize("design,variant", [("fspinn", None), ("baseline", "stochastic"),
+                                            ("sl-stdp", "16bit-weights-only")])
+def test_the_fast_build_changes_no_result(design, variant, root, tmp_path):
+    """-O3 -fno-trapping-math (vectorised neuron loop) and the raster input generator:
+    the spikes must not move, also where 16-bit codes are summed in float32 in input order."""
     run = quantized_run(root, design, *VARIANTS[variant][1], name=variant) if variant else quantized_run(root, design)
-    status, images, summary = _host_run(run, tmp_path / "c", 60, opt=toolchain.FAST_FLAGS)
+    flags = (*toolchain.FAST_FLAGS, *toolchain.RASTER_FLAGS)
+    status, images, summary = _host_run(run, tmp_path / "c", 60, opt=flags)
     counts, _, _ = _engine(run, 60)
     assert status == 0 and summary["agree"] == 60
     np.testing.assert_array_equal(np.stack([im["counts"] for im in images]), counts)

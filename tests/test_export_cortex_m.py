@@ -29,13 +29,14 @@ def root(tmp_path_factory):
     return tmp_path_factory.mktemp("export-runs-m")
 
 
-@pytest.mark.parametrize("design,core", [("fspinn", "cortex-m4"), ("baseline", "cortex-m4"),
-                                         ("sl-stdp", "cortex-m4"), ("fspinn", "cortex-m7")])
-def test_qemu_gives_the_engines_spike_counts_and_predictions(design, core, root, tmp_path):
+@pytest.mark.parametrize("design,core,flags", [
+    ("fspinn", "cortex-m4", ()), ("baseline", "cortex-m4", ()), ("sl-stdp", "cortex-m4", ()),
+    ("fspinn", "cortex-m7", ()), ("fspinn", "cortex-m4", toolchain.RASTER_FLAGS)])
+def test_qemu_gives_the_engines_spike_counts_and_predictions(design, core, flags, root, tmp_path):
     _require_cross(core)
     run = quantized_run(root, design)
     export_run(run, tmp_path / "c", images=QEMU_IMAGES)
-    build = toolchain.build_cortex_m(tmp_path / "c", core)
+    build = toolchain.build_cortex_m(tmp_path / "c", core, extra_flags=flags)
     status, output = toolchain.run_qemu(build, timeout_s=300)
     images, summary = parse_example(output)
     counts, pred, _ = _engine(run, QEMU_IMAGES)

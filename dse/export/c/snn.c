@@ -25,9 +25,6 @@
 #define SNN_MODEL_DATA /* snn_model.h defines its arrays here, and only here */
 #include "snn.h"
 
-#define NO_SPIKE (-1)
-#define EVERY_STEP UINT32_MAX /* next_draw of an input with p >= 1: it spikes every step, no draws */
-
 /* ---- counter-based random numbers (models/encoding.py) --------------------- */
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
@@ -65,14 +62,24 @@ static double input_uniform(const snn_state *s, uint32_t draw)
     return open0_uniform(mix64(s->input_stream + ((uint64_t)draw + 1) * GOLDEN));
 }
 
+/* Add one weight code to the input drive. Codes sum exactly in 32-bit
+ * integers whenever 784 x the largest code stays below 2^24 (weights of at
+ * most 14 bits), where the engine's float32 sum is exact too; wider codes
+ * are summed in float32 in the engine's order. */
+#if SNN_DRIVE_IS_INT
+#define ADD_CODE(acc, code) ((acc) += (snn_drive_t)(code))
+#else
+#define ADD_CODE(acc, code) ((acc) = (float)((double)(acc) + (double)(code)))
+#endif
+
 /* ---- Poisson input (models/encoding.py, poisson_csr) ------------------------
  * Pixel x fires with probability p = x / 255 x f_max dt per step. The gaps
  * between spikes are 1 + Geometric(p), sampled by inversion:
  *     gap = floor(log(u) / log(1 - p)),   u uniform in (0, 1].
  * The engine draws input 0's gaps first, then input 1's, ... from one stream.
- * To run step by step without storing a whole raster, plan_inputs walks all
- * draws once to find where each input's draws start; later gaps are drawn
- * again when they are needed (same draw index, same number).
+ * With SNN_INPUT_RASTER, plan_inputs draws them all and marks a bit raster.
+ * Without, it walks all draws once to find where each input's draws start;
+ * later gaps are drawn again when they are due (same draw index, same number).
  */
 
 static double geometric_gap(const snn_state *s, uint32_t draw, double log_q, double *ratio)
@@ -89,6 +96,90 @@ static int is_near_tie(double ratio)
     double distance = ratio > whole ? ratio - whole : whole - ratio;
     return whole >= 1.0 && distance <= ratio * 0x1p-40;
 }
+
+/* Add input i's weight codes to the step's drive, cleared first at the step's first spike. */
+static void add_input_row(snn_state *s, int i, int first)
+{
+    const snn_weight_t *row = snn_weights[i];
+    int j;
+    if (first)
+        memset(s->drive, 0, sizeof s->drive);
+    for (j = 0; j < SNN_NEURONS; ++j)
+        ADD_CODE(s->drive[j], row[j]);
+}
+
+static void add_drive_to_ge(snn_state *s)
+{
+    int j;
+    for (j = 0; j < SNN_NEURONS; ++j)
+        s->ge[j] += (float)s->drive[j];
+}
+
+#if SNN_INPUT_RASTER
+#define MARK(s, t, i) ((s)->raster[t][(i) / 64] |= (uint64_t)1 << ((i) % 64))
+
+static int lowest_bit(uint64_t x)
+{
+#if defined(__GNUC__)
+    return __builtin_ctzll(x);
+#else
+    int n = 0;
+    while (!(x & 1u)) {
+        x >>= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
+/* Draw every gap of every input, in the engine's order, into the raster. */
+static void plan_inputs(snn_state *s, const uint8_t *image, double rate)
+{
+    double per_level = rate / 255.0, p, t, ratio, log_q;
+    uint32_t draw = 0;
+    int i, step;
+    memset(s->raster, 0, sizeof s->raster);
+    for (i = 0; i < SNN_INPUTS; ++i) {
+        p = (double)image[i] * per_level;
+        if (p <= 0.0)
+            continue;
+        if (p >= 1.0) {
+            for (step = 0; step < SNN_STEPS; ++step)
+                MARK(s, step, i);
+            continue;
+        }
+        log_q = log1p(-p);
+        for (t = -1.0;;) {
+            t += 1.0 + geometric_gap(s, draw++, log_q, &ratio);
+            s->near_ties += (uint32_t)is_near_tie(ratio);
+            if (t >= (double)SNN_STEPS)
+                break;
+            MARK(s, (int)t, i);
+        }
+    }
+}
+
+/* Step 2: the inputs spiking at step t add their weight rows to g_e, in
+ * ascending input order as the engine does. */
+static void input_spikes(snn_state *s, const uint8_t *image, int t)
+{
+    int w, any = 0;
+    (void)image;
+    for (w = 0; w < SNN_RASTER_WORDS; ++w) {
+        uint64_t bits = s->raster[t][w];
+        while (bits) {
+            add_input_row(s, w * 64 + lowest_bit(bits), !any);
+            any = 1;
+            bits &= bits - 1;
+        }
+    }
+    if (any)
+        add_drive_to_ge(s);
+}
+
+#else
+#define NO_SPIKE (-1)
+#define EVERY_STEP UINT32_MAX /* next_draw of an input with p >= 1: it spikes every step, no draws */
 
 /* Step of the spike after step t of an input, or NO_SPIKE past the presentation. */
 static int16_t next_spike_after(snn_state *s, int i, int t, const uint8_t *image)
@@ -122,8 +213,7 @@ static void plan_inputs(snn_state *s, const uint8_t *image, double rate)
             continue;
         }
         s->next_draw[i] = draw;
-        t = -1.0;
-        for (;;) {
+        for (t = -1.0;;) {
             t += 1.0 + geometric_gap(s, draw++, s->log_q[image[i]], &ratio);
             s->near_ties += (uint32_t)is_near_tie(ratio);
             if (t >= (double)SNN_STEPS)
@@ -135,6 +225,23 @@ static void plan_inputs(snn_state *s, const uint8_t *image, double rate)
         }
     }
 }
+
+/* Step 2: the inputs spiking at step t add their weight rows to g_e, in
+ * ascending input order as the engine does. */
+static void input_spikes(snn_state *s, const uint8_t *image, int t)
+{
+    int i, any = 0;
+    for (i = 0; i < SNN_INPUTS; ++i) {
+        if (s->next_spike[i] != t)
+            continue;
+        add_input_row(s, i, !any);
+        any = 1;
+        s->next_spike[i] = next_spike_after(s, i, t, image);
+    }
+    if (any)
+        add_drive_to_ge(s);
+}
+#endif
 
 /* ---- fixed-point grids (models/neurons.py) ------------------------------------
  * A value x goes on the grid k x eps of its Q format: saturate to [lo, hi],
@@ -262,38 +369,6 @@ static void inhibit(float *gi, const uint8_t *spiked_before, int n_spiked)
         gi[k] += spiked_before[k] ? self_in : all_in;
 }
 
-/* Add one weight code to the input drive. Codes sum exactly in 32-bit
- * integers whenever 784 x the largest code stays below 2^24 (weights of at
- * most 14 bits), where the engine's float32 sum is exact too; wider codes
- * are summed in float32 in the engine's order. */
-#if SNN_DRIVE_IS_INT
-#define ADD_CODE(acc, code) ((acc) += (snn_drive_t)(code))
-#else
-#define ADD_CODE(acc, code) ((acc) = (float)((double)(acc) + (double)(code)))
-#endif
-
-/* Step 2: the inputs spiking at step t add their weight rows to g_e, in
- * ascending input order as the engine does. */
-static void input_spikes(snn_state *s, const uint8_t *image, int t)
-{
-    int i, j, any = 0;
-    for (i = 0; i < SNN_INPUTS; ++i) {
-        const snn_weight_t *row;
-        if (s->next_spike[i] != t)
-            continue;
-        if (!any) {
-            memset(s->drive, 0, sizeof s->drive);
-            any = 1;
-        }
-        row = snn_weights[i];
-        for (j = 0; j < SNN_NEURONS; ++j)
-            ADD_CODE(s->drive[j], row[j]);
-        s->next_spike[i] = next_spike_after(s, i, t, image);
-    }
-    if (any)
-        for (j = 0; j < SNN_NEURONS; ++j)
-            s->ge[j] += (float)s->drive[j];
-}
 
 #if SNN_INHIBITORY_LAYER
 /* Step 3a: inhibitory LIF neurons driven by their excitatory partner. Returns spikes. */

@@ -23,6 +23,18 @@
 /* Prediction when no class has any evidence (no assigned neuron fired). */
 #define SNN_NO_DECISION (-1)
 
+/* How the Poisson input is held during a presentation (compile every file with
+ * the same choice: it changes snn_state):
+ *   0 (default): per input, its next spike step and next draw, 6.8 kB, whatever
+ *     the image; spike gaps are drawn twice (a planning pass, then as due);
+ *   1: all the presentation's input spikes as a bit raster, 784 x SNN_STEPS
+ *     bits (34 kB at 350 steps); each gap is drawn once: faster.
+ * Both give the same spikes. */
+#ifndef SNN_INPUT_RASTER
+#define SNN_INPUT_RASTER 0
+#endif
+#define SNN_RASTER_WORDS ((SNN_INPUTS + 63) / 64)
+
 typedef struct {
     /* excitatory neurons (FSpiNN Eq. 1-2) */
     snn_vmem_t v[SNN_NEURONS];          /* membrane potential V: codes of SNN_VMEM_FORMAT (or mV) */
@@ -38,10 +50,14 @@ typedef struct {
     uint8_t spiked_inh[SNN_NEURONS];
 #endif
     snn_drive_t drive[SNN_NEURONS];     /* this step's input: sum of the weight codes of spiking inputs */
+#if SNN_INPUT_RASTER
+    uint64_t raster[SNN_STEPS][SNN_RASTER_WORDS]; /* bit i of row t: input i spikes at step t */
+#else
     /* Poisson inputs: each input's next spike step and the index of its next random draw */
     int16_t next_spike[SNN_INPUTS];
     uint32_t next_draw[SNN_INPUTS];
     double log_q[256];                  /* log(1 - p) for each pixel value, this presentation */
+#endif
     uint64_t input_stream;              /* SplitMix64 key of this presentation's input spikes */
     uint64_t rounding_stream;           /* stochastic rounding: state of the rest and reset draws */
     uint64_t vmem_key;                  /* ... key of the potentials' draws (step, neuron) */
