@@ -106,14 +106,12 @@ def round_to_codes(x: np.ndarray, eps: np.float32, lo: np.float32, hi: np.float3
 
 def load_export_model(run_dir: Path) -> ExportModel:
     """Read and check a quantized run folder; ExportError (one line) if it cannot be exported."""
-    from dse.runs.train import run_quant
+    from dse.runs import validate
 
     run_dir = Path(run_dir)
     manifest = rundir.read_manifest(run_dir)
-    rundir.require_keys(manifest, run_dir, {"config": ("design", "dataset", "neurons", "seed"),
-                                            "data": ("sha256",)})
-    cfg = manifest["config"]
-    quant = run_quant(manifest)
+    cfg = validate.run_config(run_dir, manifest)
+    quant = validate.run_quant_checked(run_dir, manifest)
     if quant is None:
         raise ExportError(f"{run_dir}: is an FP32 run, and `dse export` writes fixed-point C; {QUANTIZE_HINT}")
     if quant.weights is None:
@@ -126,6 +124,7 @@ def load_export_model(run_dir: Path) -> ExportModel:
                               "fractional bits)")
     recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
     _check_recipe(run_dir, recipe)
+    validate.run_state(run_dir, manifest, recipe, quant)  # shapes, dtypes, ranges, the recorded checksum
     weights, theta, labels = _load_arrays(run_dir, int(cfg["neurons"]), quant)
     return ExportModel(run_dir=run_dir, design=str(cfg["design"]), dataset=str(cfg["dataset"]),
                        seed=int(cfg["seed"]), recipe=recipe, quant=quant,
