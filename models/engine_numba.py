@@ -185,7 +185,7 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         if not lateral:
             for q in range(n_inh_prev):
                 flag_inh[inh_prev[q]] = 0
-            n_inh = inhibitory_step(vi, gei, refri, fc_i, ic[IC_I_REFRAC], inh_now)
+            n_inh = inhibitory_step(vi, gei, refri, fc_i, ic[IC_I_REFRAC], flag_inh, inh_now)
             n_inh_total += n_inh
         excitatory_step(v, ge, gi, refr, fc_v, qv, v_grid, v_key, t)
         if learn:

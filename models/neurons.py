@@ -127,30 +127,36 @@ def on_grid_by_counter(x, grid, key, counter):
 
 
 @njit(cache=True)
-def inhibitory_step(vi, gei, refri, fc_i, irefrac, inh_now):
+def inhibitory_step(vi, gei, refri, fc_i, irefrac, spiked, inh_now):
     """Inhibitory-layer LIF, one step (baseline, SL-STDP): excitatory conductance only,
 
         V' = V + dt/tau [(V_rest - V) + g c (E_exc - V)];  spike when V' >= V_th,
 
-    then V = V_reset for irefrac steps. Writes the spiking indices to inh_now;
-    returns how many spiked. fc_i = (v_rest, v_reset, v_th, dt_tau, e_exc, ge_decay, ge_gain).
+    then V = V_reset for irefrac steps. Sets spiked[j] (1 or 0) for every
+    neuron and writes the spiking indices (ascending) to inh_now; returns how
+    many spiked. fc_i = (v_rest, v_reset, v_th, dt_tau, e_exc, ge_decay, ge_gain).
+    The update is branch-free so that it vectorises like the excitatory one
+    (it costs about as much per neuron); the rare spikes are gathered after.
     """
     iv_rest, iv_reset, iv_th, idt_tau, ie_exc, ige_decay, ige_gain = fc_i
-    n_inh = 0
+    any_spike = 0
     for j in range(vi.shape[0]):
         r = refri[j]
+        vj = vi[j]
         g = gei[j] * ige_gain
-        vn = vi[j] + idt_tau * ((iv_rest - vi[j]) + g * (ie_exc - vi[j]))
+        vn = vj + idt_tau * ((iv_rest - vj) + g * (ie_exc - vj))
         gei[j] *= ige_decay
-        if r > 0:
-            refri[j] = r - 1
-        elif vn >= iv_th:
-            vi[j] = iv_reset
-            refri[j] = irefrac
-            inh_now[n_inh] = j
-            n_inh += 1
-        else:
-            vi[j] = vn
+        fire = (r == 0) & (vn >= iv_th)
+        vi[j] = iv_reset if fire else (vn if r == 0 else vj)
+        refri[j] = irefrac if fire else (r - 1 if r > 0 else 0)
+        spiked[j] = fire
+        any_spike |= fire
+    n_inh = 0
+    if any_spike:
+        for j in range(vi.shape[0]):
+            if spiked[j]:
+                inh_now[n_inh] = j
+                n_inh += 1
     return n_inh
 
 
