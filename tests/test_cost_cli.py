@@ -41,7 +41,7 @@ def test_cost_json_schema(capsys):
     assert {"training_per_image", "inference_per_image", "training_per_epoch"} <= set(doc["time_s"])
     assert {"training_per_image", "inference_per_image", "training_per_epoch"} <= set(doc["energy_j"])
     assert set(doc["breakdown"]["training"]["time_s"]) == {"synaptic", "neuron", "weight_update", "memory_traffic",
-                                                           "step_overhead"}
+                                                           "step_overhead", "input_spikes"}
     assert set(doc["counts_per_image"]["training"]) == set(COUNT_NAMES) - {"images"}
     assert set(doc["labels"]) == {"memory", "counts", "time", "energy"}
     assert doc["execution"] == "dense" and doc["profile"] == "gtx1080ti"

@@ -13,7 +13,10 @@ how the simulator executes, an explicit ``execution`` choice:
   matrices stream from DRAM every step unless they fit in L2.  Default for
   ``gpu`` and ``soc`` profiles.
 * ``event`` -- our compiled CPU engine: only spiking inputs' rows are added
-  (the counted synaptic events), traces are looked up rather than decayed,
+  (the counted synaptic events), and each input spike also costs its own
+  generation and dispatch (a random draw and a logarithm in the Poisson
+  encoder, its row looked up, its trace time-stamped), whatever N is;
+  traces are looked up rather than decayed,
   pair-wise depression touches only neurons that have fired in the
   presentation (estimated as min(N, excitatory spikes)/2 per input spike), and
   only changed columns are renormalised.  Training runs one image at a time
@@ -44,8 +47,8 @@ __all__ = ["EXECUTIONS", "TIME_COMPONENTS", "ENERGY_COMPONENTS", "TIME_COEFFICIE
            "default_execution", "phase_work", "time_features", "price_phase"]
 
 EXECUTIONS = ("dense", "event")
-TIME_COMPONENTS = ("synaptic", "neuron", "weight_update", "memory_traffic", "step_overhead")
-ENERGY_COMPONENTS = ("synaptic", "neuron", "weight_update", "memory_traffic", "static")
+TIME_COMPONENTS = ("synaptic", "neuron", "weight_update", "memory_traffic", "step_overhead", "input_spikes")
+ENERGY_COMPONENTS = ("synaptic", "neuron", "weight_update", "memory_traffic", "input_spikes", "static")
 # Coefficient behind each time component, in the same order, and its unit in seconds.
 TIME_COEFFICIENTS = (
     ("time_per_synaptic_event_ns", 1e-9),
@@ -53,12 +56,15 @@ TIME_COEFFICIENTS = (
     ("time_per_weight_update_ns", 1e-9),
     ("time_per_byte_dram_ns", 1e-9),
     ("time_per_step_overhead_us", 1e-6),
+    ("time_per_input_spike_ns", 1e-9),
 )
+# Dynamic energy per operation, in the order of ENERGY_COMPONENTS (static power apart).
 ENERGY_COEFFICIENTS = (
     "energy_per_synaptic_event_pj",
     "energy_per_neuron_update_pj",
     "energy_per_weight_update_pj",
     "energy_per_byte_dram_pj",
+    "energy_per_input_spike_pj",
 )
 PJ = 1e-12
 CACHE_LINE_BYTES = 64
@@ -77,11 +83,16 @@ class Work:
     weight_ops: float
     dram_bytes: float
     steps: float
+    input_spikes: float = 0.0   # event execution: spikes generated and dispatched (dense: inside the step)
     device_share: float = 1.0   # fraction of the device one image runs on (event training: 1/C)
     images_in_parallel: float = 1.0  # images processed at once (event inference: C)
 
     def ops(self) -> tuple[float, float, float, float, float]:
         return (self.synaptic_ops, self.neuron_ops, self.weight_ops, self.dram_bytes, self.steps)
+
+    def dynamic_ops(self) -> tuple[float, ...]:
+        """The work priced by ENERGY_COEFFICIENTS, in their order."""
+        return (self.synaptic_ops, self.neuron_ops, self.weight_ops, self.dram_bytes, self.input_spikes)
 
 
 @dataclass(frozen=True)
@@ -170,9 +181,10 @@ def phase_work(s: DesignStructure, neurons: int, phase: str, counts: Mapping[str
     # update touches one cache line per weight, which misses once the matrix
     # outgrows the cache.
     dram = column_ops * CACHE_LINE_BYTES if streams else 0.0
+    spikes = g("input_spikes")
     if training:
-        return Work(syn, neuron, weight, dram, steps, device_share=1.0 / cores, images_in_parallel=1.0)
-    return Work(syn, neuron, weight, dram, steps, device_share=1.0 / cores, images_in_parallel=float(cores))
+        return Work(syn, neuron, weight, dram, steps, spikes, device_share=1.0 / cores, images_in_parallel=1.0)
+    return Work(syn, neuron, weight, dram, steps, spikes, device_share=1.0 / cores, images_in_parallel=float(cores))
 
 
 def time_features(work: Work, target: str = "wall") -> tuple[float, ...]:
@@ -185,10 +197,12 @@ def time_features(work: Work, target: str = "wall") -> tuple[float, ...]:
     slowdown = 1.0 / work.device_share  # one core of C does 1/C of the device's throughput
     ops = (work.synaptic_ops, work.neuron_ops, work.weight_ops, work.dram_bytes)
     if target == "wall":
-        return tuple(x * slowdown / work.images_in_parallel for x in ops) + (work.steps / work.images_in_parallel,)
+        per_image = 1.0 / work.images_in_parallel
+        return (tuple(x * slowdown * per_image for x in ops) + (work.steps * per_image,)
+                + (work.input_spikes * slowdown * per_image,))
     if target == "cpu":
         # each image keeps device_share x cores busy; equal to slowdown x share = 1 core-time unit
-        return tuple(x * slowdown for x in ops) + (work.steps,)
+        return tuple(x * slowdown for x in ops) + (work.steps,) + (work.input_spikes * slowdown,)
     raise ValueError(f"unknown time target {target!r}: choose wall or cpu")
 
 
@@ -199,10 +213,10 @@ def price_phase(work: Work, coefficients: Coefficients, phase: str, execution: s
         comp: feats[k] * getattr(coefficients, name) * unit
         for k, (comp, (name, unit)) in enumerate(zip(TIME_COMPONENTS, TIME_COEFFICIENTS))
     }
-    ops = work.ops()[:4]
+    ops = work.dynamic_ops()
     energy_j = {
         comp: ops[k] * getattr(coefficients, ENERGY_COEFFICIENTS[k]) * PJ
-        for k, comp in enumerate(ENERGY_COMPONENTS[:4])
+        for k, comp in enumerate(ENERGY_COMPONENTS[:-1])
     }
     energy_j["static"] = coefficients.static_power_w * sum(time_s.values())
     return PhaseCost(phase=phase, execution=execution, work=work, time_s=time_s, energy_j=energy_j)

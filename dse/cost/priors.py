@@ -21,6 +21,7 @@ __all__ = [
     "FLOP_PER_SYNAPTIC_EVENT",
     "FLOP_PER_NEURON_UPDATE",
     "FLOP_PER_WEIGHT_UPDATE",
+    "FLOP_PER_INPUT_SPIKE",
     "COMPUTE_EFFICIENCY",
     "DRAM_EFFICIENCY",
     "KERNELS_PER_STEP",
@@ -32,7 +33,7 @@ __all__ = [
 
 PRIORS_FILE = "priors.toml"
 _KEYS = {
-    "flop": {"per_synaptic_event", "per_neuron_update", "per_weight_update"},
+    "flop": {"per_synaptic_event", "per_neuron_update", "per_weight_update", "per_input_spike"},
     "efficiency": {"compute", "dram"},
     "overhead": {"kernels_per_step", "idle_fraction_fallback"},
     "dram_pj_per_bit": {"source", "by_technology"},
@@ -56,6 +57,7 @@ _PRIORS = _read_priors()
 FLOP_PER_SYNAPTIC_EVENT = float(_PRIORS["flop"]["per_synaptic_event"])
 FLOP_PER_NEURON_UPDATE = float(_PRIORS["flop"]["per_neuron_update"])
 FLOP_PER_WEIGHT_UPDATE = float(_PRIORS["flop"]["per_weight_update"])
+FLOP_PER_INPUT_SPIKE = float(_PRIORS["flop"]["per_input_spike"])
 COMPUTE_EFFICIENCY = FrozenMap({k: float(v) for k, v in _PRIORS["efficiency"]["compute"].items()})
 DRAM_EFFICIENCY = float(_PRIORS["efficiency"]["dram"])
 KERNELS_PER_STEP = int(_PRIORS["overhead"]["kernels_per_step"])
@@ -101,11 +103,13 @@ def initial_coefficients(kind: str, specs: Specs) -> tuple[dict[str, float], dic
         "time_per_weight_update_ns": FLOP_PER_WEIGHT_UPDATE * ns_per_flop,
         "time_per_byte_dram_ns": 1.0 / (specs.memory_bandwidth_gbps * DRAM_EFFICIENCY),
         "time_per_step_overhead_us": KERNELS_PER_STEP * specs.kernel_launch_overhead_us,
+        "time_per_input_spike_ns": FLOP_PER_INPUT_SPIKE * ns_per_flop,
         # W x ns = nJ; x 1000 -> pJ
         "energy_per_synaptic_event_pj": FLOP_PER_SYNAPTIC_EVENT * ns_per_flop * dynamic_w * 1e3,
         "energy_per_neuron_update_pj": FLOP_PER_NEURON_UPDATE * ns_per_flop * dynamic_w * 1e3,
         "energy_per_weight_update_pj": FLOP_PER_WEIGHT_UPDATE * ns_per_flop * dynamic_w * 1e3,
         "energy_per_byte_dram_pj": pj_per_bit * 8.0,
+        "energy_per_input_spike_pj": FLOP_PER_INPUT_SPIKE * ns_per_flop * dynamic_w * 1e3,
         "static_power_w": idle,
     }
     sources = {
@@ -119,9 +123,11 @@ def initial_coefficients(kind: str, specs: Specs) -> tuple[dict[str, float], dic
         "time_per_step_overhead_us": (
             f"derived: {KERNELS_PER_STEP} kernel launches per simulation step x specs.kernel_launch_overhead_us"
         ),
+        "time_per_input_spike_ns": t_src.format(flop=FLOP_PER_INPUT_SPIKE, eff=eff),
         "energy_per_synaptic_event_pj": e_src.format(t="time_per_synaptic_event_ns"),
         "energy_per_neuron_update_pj": e_src.format(t="time_per_neuron_update_ns"),
         "energy_per_weight_update_pj": e_src.format(t="time_per_weight_update_ns"),
+        "energy_per_input_spike_pj": e_src.format(t="time_per_input_spike_ns"),
         "energy_per_byte_dram_pj": (
             f"estimate: {specs.memory_type} ~{pj_per_bit:g} pJ/bit x 8 bit/byte ({DRAM_PJ_PER_BIT_SOURCE})"
         ),

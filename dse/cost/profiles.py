@@ -188,6 +188,16 @@ def _check_spec_relations(specs: dict[str, Any], kind: str, origin: str) -> None
                 raise fail(key, "does not apply to kind 'cpu'")
 
 
+def _fill_absent_coefficients(coefficients: dict[str, Any], sources: FrozenMap) -> FrozenMap:
+    """Optional coefficients a file does not set (it predates them) price nothing, and say so."""
+    out = dict(sources)
+    for info in coefficient_fields():
+        if not info.required and info.key not in coefficients:
+            coefficients[info.key] = 0.0
+            out[info.key] = "not in this profile (written before the coefficient existed): 0, the term is not priced"
+    return FrozenMap({f.key: out[f.key] for f in coefficient_fields() if f.key in out})
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -248,6 +258,7 @@ def profile_from_dict(
     coefficient_sources = _check_sources(
         data["coefficient_sources"], "coefficient_sources", coefficients, "coefficients", origin
     )
+    coefficient_sources = _fill_absent_coefficients(coefficients, coefficient_sources)
     calibration = None
     if "calibration" in data:
         calibration = Calibration(**_check_table(data["calibration"], calibration_fields(), "calibration", origin))

@@ -95,13 +95,13 @@ class FieldInfo:
     doc: str
 
 
-def _field(type_: str, doc: str, *, required: bool = True, bound: str = "positive") -> Any:
-    # Optional fields default to None; required ones have no default (kw_only
-    # dataclasses allow that in any order).
+def _field(type_: str, doc: str, *, required: bool = True, bound: str = "positive", default: Any = None) -> Any:
+    # Optional fields default to None (or the given default); required ones
+    # have no default (kw_only dataclasses allow that in any order).
     meta = {"profile": (type_, required, bound, doc)}
     if required:
         return field(metadata=meta)
-    return field(default=None, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def _fields_of(cls: type) -> tuple[FieldInfo, ...]:
@@ -152,10 +152,16 @@ class Coefficients:
     time_per_weight_update_ns: float = _field("float", "one STDP weight update", bound="non-negative")
     time_per_byte_dram_ns: float = _field("float", "one byte moved to/from DRAM", bound="non-negative")
     time_per_step_overhead_us: float = _field("float", "fixed cost per simulation step", bound="non-negative")
+    # Optional so that profiles written before it existed still load (as 0: not priced).
+    time_per_input_spike_ns: float = _field(
+        "float", "one input spike generated and dispatched (event execution)", bound="non-negative",
+        required=False, default=0.0)
     energy_per_synaptic_event_pj: float = _field("float", "dynamic energy, synaptic event", bound="non-negative")
     energy_per_neuron_update_pj: float = _field("float", "dynamic energy, neuron update", bound="non-negative")
     energy_per_weight_update_pj: float = _field("float", "dynamic energy, weight update", bound="non-negative")
     energy_per_byte_dram_pj: float = _field("float", "dynamic energy, one DRAM byte", bound="non-negative")
+    energy_per_input_spike_pj: float = _field("float", "dynamic energy, one input spike generated and dispatched",
+                                              bound="non-negative", required=False, default=0.0)
     static_power_w: float = _field("float", "power drawn for the whole run regardless of work", bound="non-negative")
 
 
