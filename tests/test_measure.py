@@ -204,3 +204,32 @@ def test_load_measurements_errors(tmp_path):
     (tmp_path / "other.json").write_text('{"kind": "train"}')
     with pytest.raises(ValueError, match="not a `dse measure`"):
         load_measurements(tmp_path / "other.json")
+
+
+def test_full_grid_adds_probes_that_move_one_term(tmp_path):
+    from dse.calibration.grid import grid_cells, variant_named
+
+    cells = grid_cells(["fspinn"], [8, 16, 24], ["fp32"], "full")
+    by_variant = {}
+    for c in cells:
+        by_variant.setdefault(c.variant.name, []).append(c.neurons)
+    assert by_variant == {"": [8, 16, 24], "rate0.5": [8, 16, 24], "rate2": [8, 16, 24], "steps0.5": [8, 24],
+                          "steps2": [8, 24], "blank": [8, 16, 24]}
+    assert grid_cells(["fspinn"], [8, 16], ["fp32"], "sizes") == grid_cells(["fspinn"], [8, 16], ["fp32"])
+    with pytest.raises(ValueError, match="unknown grid"):
+        grid_cells(["fspinn"], [8], ["fp32"], "big")
+    with pytest.raises(ValueError, match="unknown measurement variant"):
+        variant_named("rate3")
+    doc = measure_grid(["fspinn"], [8, 16], ["fp32"], Settings(2, "mnist", None, 0, "numba", 1, threads=1),
+                       tmp_path / "m", grid="full", nvml=FakeNvml(devices=0))
+    recs = {r["key"]: r for r in doc["records"]}
+    plain, blank = recs["fspinn/8/fp32/inference"], recs["fspinn/8/fp32/inference/blank"]
+    assert blank["variant"] == "blank" and blank["inputs"] == "blank"
+    assert blank["counts"]["input_spikes"] == 0 and blank["counts"]["synaptic_events"] == 0
+    assert blank["counts"]["neuron_updates"] > plain["counts"]["neuron_updates"]  # every re-presentation runs
+    fast, slow = recs["fspinn/8/fp32/training/rate2"], recs["fspinn/8/fp32/training/rate0.5"]
+    assert fast["f_max_hz"] == 2 * plain["f_max_hz"] == 4 * slow["f_max_hz"]
+    assert fast["counts_per_image"]["input_spikes"] > 2 * slow["counts_per_image"]["input_spikes"]
+    long_ = recs["fspinn/16/fp32/inference/steps2"]
+    assert long_["presentation_steps"] == 2 * plain["presentation_steps"]
+    assert plain["threads"] == 1

@@ -22,6 +22,7 @@ from typing import Any
 
 from dse.errors import Param, ParameterError
 from dse.cost import PHASES
+from dse.calibration.grid import Cell, grid_cells
 from dse.calibration.meters import POWERCAP_ROOT, NvmlCounter, RaplCounter, choose_meter, one_line
 
 MEASUREMENTS = "measurements.json"
@@ -43,6 +44,10 @@ class Settings:
     seed: int
     engine: str
     repeats: int = 3
+    # Inference threads (None: numba's setting). One thread is the robust
+    # choice on a shared machine: CPU time then excludes the thread pool's
+    # waiting and the threads' fight for the cores.
+    threads: int | None = None
 
     def identity(self, data_sha256: str) -> dict[str, Any]:
         # repeats is not part of it: more rounds may be added to a finished grid later
@@ -50,15 +55,17 @@ class Settings:
                 "seed": self.seed, "engine": self.engine}
 
 
-def record_key(design: str, neurons: int, precision: str, phase: str) -> str:
-    return f"{design}/{neurons}/{precision}/{phase}"
+def record_key(design: str, neurons: int, precision: str, phase: str, variant: str = "") -> str:
+    """design/N/precision/phase, then /variant for a probe of the full grid (grid.py)."""
+    key = f"{design}/{neurons}/{precision}/{phase}"
+    return f"{key}/{variant}" if variant else key
 
 
 # Record fields the readers index, by kind: the first four identify a record and are always needed.
 _RECORD_FIELDS = {"design": "str", "neurons": "count", "precision": "str", "phase": "phase", "key": "str",
                   "images": "count", "counts_per_image": "numbers", "wall_s": "seconds", "cpu_s": "seconds",
                   "wall_s_per_image": "seconds", "cpu_s_per_image": "seconds", "energy_j_per_image": "number",
-                  "wall_s_all": "numbers", "cpu_s_all": "numbers"}
+                  "wall_s_all": "numbers", "cpu_s_all": "numbers", "variant": "str"}
 # No clock here measures less than a picosecond: smaller times (denormals) make the fit divide by ~0.
 MIN_SECONDS = 1e-12
 _RECORD_ID = ("design", "neurons", "precision", "phase")
@@ -112,10 +119,16 @@ def load_measurements(path: Path, require: Sequence[str] = ()) -> dict[str, Any]
 
 
 def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Sequence[str], settings: Settings,
-                 out_dir: Path, *, profile_name: str = "cpu", nvml: Any = None,
+                 out_dir: Path, *, grid: str = "sizes", profile_name: str = "cpu", nvml: Any = None,
                  powercap_root: Path = POWERCAP_ROOT,
                  on_record: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, Any]:
-    """Measure every (design, size, precision) cell not already in ``out_dir/measurements.json``."""
+    """Measure every cell of the grid (grid.py) not already in ``out_dir/measurements.json``.
+
+    ``grid="sizes"``: every design x size x precision at the recipe's input;
+    ``grid="full"`` adds the probes that separate the cost terms.
+    """
+    import numba
+
     from dse.runs import folder
     from dse.cost.profiles import load_profile
     from dse.cost.quant import parse_precision
@@ -134,6 +147,7 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     if settings.repeats <= 0:
         raise ParameterError(Param("repeats"), f" must be > 0, got {settings.repeats}")
     canon = [parse_precision(p).spec() for p in precisions]
+    cells = grid_cells(designs, sizes, canon, grid)
     folder.check_out_dir(Path(out_dir))
     profile = load_profile(profile_name)
     ds = load_dataset(settings.dataset, settings.data_dir)
@@ -157,18 +171,20 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
                       "energy_profile": profile.name}
     doc["versions"] = folder.versions()
     by_key = {r["key"]: r for r in doc["records"]}
-    cells = [(d, n, spec) for d in designs for n in sizes for spec in canon]
+    threads_before = numba.get_num_threads()
+    if settings.threads is not None:
+        numba.set_num_threads(max(1, min(settings.threads, numba.config.NUMBA_NUM_THREADS)))
     reported: set[str] = set()
     try:
         # Rounds sweep the whole grid, so a burst of load from other processes
         # hits one sample of many cells rather than every sample of one cell;
         # each record keeps the fastest of its samples.
         for round_ in range(settings.repeats):
-            for design, n, spec in cells:
-                keys = [record_key(design, n, spec, ph) for ph in RUN_ORDER]
+            for cell in cells:
+                keys = _cell_keys(cell)
                 if all(k in by_key and len(by_key[k]["cpu_s_all"]) > round_ for k in keys):
                     continue
-                fresh = _measure_round(design, n, spec, settings, ds, nv, rapl, profile, cpu, cores)
+                fresh = _measure_round(cell, settings, ds, nv, rapl, profile, cpu, cores)
                 for rec in fresh:
                     by_key[rec["key"]] = _merge(by_key.get(rec["key"]), rec, settings.repeats)
                 doc["records"] = sorted(by_key.values(), key=_order(cells))
@@ -179,21 +195,26 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
                         reported.add(k)
                         on_record(by_key[k], False)
         if on_record:
-            for design, n, spec in cells:
-                for k in (record_key(design, n, spec, ph) for ph in RUN_ORDER):
+            for cell in cells:
+                for k in _cell_keys(cell):
                     if k not in reported:
                         on_record(by_key[k], True)
     finally:
+        numba.set_num_threads(threads_before)
         nv.close()
     return doc
 
 
-def _order(cells: list[tuple[str, int, str]]) -> Callable[[dict[str, Any]], tuple]:
+def _cell_keys(cell: Cell) -> list[str]:
+    return [record_key(cell.design, cell.neurons, cell.precision, ph, cell.variant.name) for ph in RUN_ORDER]
+
+
+def _order(cells: list[Cell]) -> Callable[[dict[str, Any]], tuple]:
     """Records in grid order, then phase; records of cells outside this grid go last, by key."""
-    rank = {cell: i for i, cell in enumerate(cells)}
+    rank = {(c.design, c.neurons, c.precision, c.variant.name): i for i, c in enumerate(cells)}
 
     def key(rec: dict[str, Any]) -> tuple:
-        cell = (rec["design"], int(rec["neurons"]), rec["precision"])
+        cell = (rec["design"], int(rec["neurons"]), rec["precision"], rec.get("variant", ""))
         phase = RUN_ORDER.index(rec["phase"]) if rec["phase"] in RUN_ORDER else len(RUN_ORDER)
         return (rank.get(cell, len(rank)), "" if cell in rank else rec["key"], phase)
 
@@ -219,7 +240,7 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any], repeats: int) -> dic
     return out
 
 
-def _measure_round(design: str, n: int, spec: str, settings: Settings, ds: Any, nv: NvmlCounter,
+def _measure_round(cell: Cell, settings: Settings, ds: Any, nv: NvmlCounter,
                    rapl: RaplCounter, profile: Any, cpu: str, cores: int) -> list[dict[str, Any]]:
     """One sample of both phases of one cell: train a fresh network on K images, then infer K test images."""
     import numba
@@ -231,11 +252,14 @@ def _measure_round(design: str, n: int, spec: str, settings: Settings, ds: Any, 
     from dse.models.recipes import load_recipe
     from dse.runs.train import TEST_STREAM, resolve_engine, run_inference
 
+    design, n, spec, variant = cell.design, cell.neurons, cell.precision, cell.variant
     k = settings.images
     train_x = np.ascontiguousarray(ds.train_images[np.arange(k) % len(ds.train_images)])
     test_x = np.ascontiguousarray(ds.test_images[np.arange(k) % len(ds.test_images)])
+    if variant.blank:
+        train_x, test_x = np.zeros_like(train_x), np.zeros_like(test_x)
     quant = None if spec == "fp32" else parse_quant(spec)
-    recipe = load_recipe(design)
+    recipe = load_recipe(design, variant.overrides(load_recipe(design).sections["input"]))
     sim = Simulator(recipe, quant=quant)
     state = init_state(n, recipe, settings.seed, quant=quant)
     engine = resolve_engine(settings.engine)
@@ -260,8 +284,10 @@ def _measure_round(design: str, n: int, spec: str, settings: Settings, ds: Any, 
         totals = counts_to_dict(counts)
         device = nv.name if on_gpu else cpu
         out.append({
-            "key": record_key(design, n, spec, phase), "design": design, "neurons": n, "precision": spec,
-            "phase": phase, "images": k, "dataset": settings.dataset, "data_source": ds.source,
+            "key": record_key(design, n, spec, phase, variant.name), "design": design, "neurons": n,
+            "precision": spec, "phase": phase, "variant": variant.name, "images": k,
+            "f_max_hz": recipe.get("input", "f_max_hz"), "presentation_steps": recipe.get("input", "presentation_steps"),
+            "inputs": "blank" if variant.blank else "images", "dataset": settings.dataset, "data_source": ds.source,
             "engine": "numba" if phase == "training" else engine,
             "threads": 1 if phase == "training" else numba.get_num_threads(), "device": device,
             "counts": totals, "counts_per_image": per_image(totals),

@@ -188,6 +188,25 @@ def _check_spec_relations(specs: dict[str, Any], kind: str, origin: str) -> None
                 raise fail(key, "does not apply to kind 'cpu'")
 
 
+def _check_intervals(data: Any, coefficients: dict[str, Any], origin: str) -> FrozenMap:
+    """[coefficient_intervals]: coefficient = [low, high], 0 <= low <= high, for coefficients the file sets."""
+    section = "coefficient_intervals"
+    if not isinstance(data, dict):
+        raise ProfileError(origin, f"key {section!r} must be a table, got {type(data).__name__}", key=section)
+    out = {}
+    for key, value in data.items():
+        dotted = f"{section}.{key}"
+        if key not in coefficients:
+            raise ProfileError(origin, f"key {dotted!r} names no coefficient of [coefficients]", key=dotted)
+        ok = (isinstance(value, list) and len(value) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value))
+        if not ok or not 0 <= value[0] <= value[1]:
+            raise ProfileError(origin, f"key {dotted!r} must be [low, high] with 0 <= low <= high, got "
+                                       f"{_short(value)}", key=dotted)
+        out[key] = (float(value[0]), float(value[1]))
+    return FrozenMap(out)
+
+
 def _fill_absent_coefficients(coefficients: dict[str, Any], sources: FrozenMap) -> FrozenMap:
     """Optional coefficients a file does not set (it predates them) price nothing, and say so."""
     out = dict(sources)
@@ -259,6 +278,8 @@ def profile_from_dict(
         data["coefficient_sources"], "coefficient_sources", coefficients, "coefficients", origin
     )
     coefficient_sources = _fill_absent_coefficients(coefficients, coefficient_sources)
+    intervals = _check_intervals(data["coefficient_intervals"], coefficients, origin) \
+        if "coefficient_intervals" in data else None
     calibration = None
     if "calibration" in data:
         calibration = Calibration(**_check_table(data["calibration"], calibration_fields(), "calibration", origin))
@@ -274,6 +295,7 @@ def profile_from_dict(
         coefficients=Coefficients(**coefficients),
         coefficient_sources=coefficient_sources,
         calibration=calibration,
+        coefficient_intervals=intervals,
         path=path,
     )
 

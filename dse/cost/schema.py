@@ -189,6 +189,9 @@ class Calibration:
     memory_residual_rms_fraction: float | None = _field(
         "float", "RMS relative error of predicted memory", required=False, bound="non-negative"
     )
+    design_condition_number: float | None = _field(
+        "float", "condition number of the measurement grid's relative design matrix", required=False
+    )
     notes: str | None = _field("str", "free text", required=False, bound="none")
 
 
@@ -206,6 +209,8 @@ class HardwareProfile:
     coefficient_sources: FrozenMap
     notes: str | None = None
     calibration: Calibration | None = None
+    # Calibrated profiles: coefficient -> (low, high), its 95% interval; fitted coefficients only.
+    coefficient_intervals: FrozenMap | None = None
     path: str = field(default="", compare=False)
 
 
@@ -229,6 +234,6 @@ TOP_LEVEL: tuple[FieldInfo, ...] = (
     FieldInfo("vendor", "str", True, "none", "lower-case vendor id"),
     FieldInfo("notes", "str", False, "none", "variant choices, context"),
 )
-TABLES = ("specs", "sources", "coefficients", "coefficient_sources", "calibration")
+TABLES = ("specs", "sources", "coefficients", "coefficient_sources", "coefficient_intervals", "calibration")
 REQUIRED_TABLES = ("specs", "sources", "coefficients", "coefficient_sources")
 GPU_ONLY_SPECS = ("sm_count", "shared_memory_per_sm_bytes")

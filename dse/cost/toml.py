@@ -80,6 +80,8 @@ def profile_to_toml(profile: HardwareProfile) -> str:
     lines += toml_table("sources", profile.sources)
     lines += toml_table("coefficients", _dataclass_items(profile.coefficients))
     lines += toml_table("coefficient_sources", profile.coefficient_sources)
+    if profile.coefficient_intervals:
+        lines += toml_table("coefficient_intervals", profile.coefficient_intervals)
     if profile.calibration is not None:
         lines += toml_table("calibration", _dataclass_items(profile.calibration))
     return "\n".join(lines).rstrip("\n") + "\n"
