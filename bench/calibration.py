@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/calibration.py [--out reports/calibration] [--write-activity]
 
-1. `dse measure` with its defaults (3 designs x 5 sizes x 300 images, 3 repeats)
-   into OUT/measurements.json (resumes if already there);
-2. `dse calibrate` of the `cpu` profile -> OUT/cpu-calibrated.toml, printing
-   the leave-one-size-out MAPE;
+1. `dse measure` with its defaults (the full grid: 3 designs x 5 sizes plus
+   the probes, 300 images, 5 rounds, inference on one thread) on MNIST into
+   OUT/mnist/measurements.json, and the sizes grid on Fashion-MNIST into
+   OUT/fashion-mnist/measurements.json (each resumes if already there);
+2. `dse calibrate` of the `cpu` profile on both -> OUT/cpu-calibrated.toml,
+   printing each coefficient with its 95% interval, the grid's condition
+   number, the held-out MAPEs (leave one size out, leave one design out,
+   MNIST to Fashion-MNIST) and the probes;
 3. the FSpiNN memory figures (dense accounting) next to the paper's;
 4. `dse compare-hw` ratios, FSpiNN 8-bit vs baseline FP32 at Net4900, on the
    three GPUs of the paper, beside the paper's 3.5x / 1.8x.
@@ -38,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.write_activity:
         act = out / "activity"
-        rc = dse(["measure", "--sizes", *ACTIVITY_SIZES, "--images", ACTIVITY_IMAGES, "--repeats", "1",
-                  "--out", str(act)])
+        rc = dse(["measure", "--grid", "sizes", "--sizes", *ACTIVITY_SIZES, "--images", ACTIVITY_IMAGES,
+                  "--repeats", "1", "--out", str(act)])
         if rc:
             return rc
         from dse.cost.activity import activity_table_toml
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
         doc = load_measurements(act / "measurements.json")
         s = doc["settings"]
-        description = (f"dse measure --sizes {' '.join(ACTIVITY_SIZES)} --images {ACTIVITY_IMAGES} --repeats 1 "
+        description = (f"dse measure --grid sizes --sizes {' '.join(ACTIVITY_SIZES)} --images {ACTIVITY_IMAGES} --repeats 1 "
                        f"(bench/calibration.py --write-activity) on {doc['machine']['cpu']}, {doc['created'][:10]}: "
                        f"untrained networks of each design trained on the first {s['images']} {s['dataset']} "
                        f"training images, then inferring on the first {s['images']} test images "
@@ -56,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         (ROOT / "dse" / "cost" / "activity.toml").write_text(text)
         print(f"wrote dse/cost/activity.toml from {act / 'measurements.json'}")
 
-    rc = dse(["measure", "--out", str(out)])
+    rc = dse(["measure", "--out", str(out / "mnist")]) or dse(
+        ["measure", "--grid", "sizes", "--dataset", "fashion-mnist", "--out", str(out / "fashion-mnist")])
     if rc:
         return rc
-    rc = dse(["calibrate", str(out / "measurements.json"), "--profile", "cpu",
-              "--out", str(out / "cpu-calibrated.toml"), "--force"])
+    rc = dse(["calibrate", str(out / "mnist" / "measurements.json"), str(out / "fashion-mnist" / "measurements.json"),
+              "--profile", "cpu", "--out", str(out / "cpu-calibrated.toml"), "--force"])
     if rc:
         return rc
 
