@@ -97,8 +97,8 @@ class Probe:
 
 
 PROBES = (
-    Probe("blank images (neuron updates and steps, no spikes)", ("time_per_neuron_update_ns",),
-          lambda r: r.get("variant") == "blank"),
+    Probe("blank images (neuron updates and steps, no spikes)",
+          ("time_per_neuron_update_ns", "time_per_step_overhead_us"), lambda r: r.get("variant") == "blank"),
     Probe("input rate x0.5 and x2 (input spikes and synaptic events move)",
           ("time_per_synaptic_event_ns", "time_per_input_spike_ns"),
           lambda r: r.get("variant") in ("rate0.5", "rate2")),
