@@ -158,15 +158,7 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     cores = os.cpu_count() or 1
     nv = NvmlCounter(nvml)
     rapl = RaplCounter(powercap_root)
-    if path.exists():
-        doc = load_measurements(path, _RESUME_FIELDS)
-        if doc.get("settings") != identity:
-            raise ParameterError(f"{path}: measured with other settings ({doc.get('settings')}); use the same ",
-                                 Param("images"), "/", Param("dataset"), "/", Param("seed"), "/", Param("engine"),
-                                 " or another ", Param("out_dir"))
-    else:
-        doc = {"schema_version": 1, "kind": "measurements", "created": folder.now_iso(), "settings": identity,
-               "records": []}
+    doc = _open_measurements(path, identity, folder.now_iso())
     doc["machine"] = {"cpu": cpu, "cores": cores, "nvidia": nv.note, "rapl": rapl.note,
                       "energy_profile": profile.name}
     doc["versions"] = folder.versions()
@@ -202,6 +194,18 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     finally:
         numba.set_num_threads(threads_before)
         nv.close()
+    return doc
+
+
+def _open_measurements(path: Path, identity: dict[str, Any], now: str) -> dict[str, Any]:
+    """The measurements file to add to (its settings must be these), or a new, empty one."""
+    if not path.exists():
+        return {"schema_version": 1, "kind": "measurements", "created": now, "settings": identity, "records": []}
+    doc = load_measurements(path, _RESUME_FIELDS)
+    if doc.get("settings") != identity:
+        raise ParameterError(f"{path}: measured with other settings ({doc.get('settings')}); use the same ",
+                             Param("images"), "/", Param("dataset"), "/", Param("seed"), "/", Param("engine"),
+                             " or another ", Param("out_dir"))
     return doc
 
 
