@@ -61,13 +61,15 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _flag(name: str, value: float, low: float, high: float, bounds: Bounds | None,
-          cond: Conditioning) -> tuple[int, float, str] | None:
+def _flag(name: str, value: float, low: float, high: float, bounds: Bounds | None, cond: Conditioning,
+          share: float) -> tuple[int, float, str] | None:
     """(priority, interval width relative to the value, reason) for a fitted coefficient in trouble, else None."""
     if low <= 0:
         with_ = cond.confounded_with(name)
         because = (f"the grid moves it together with {', '.join(with_)} (condition number "
-                   f"{cond.condition_number:.3g})" if with_ else "its term is too small against the noise")
+                   f"{cond.condition_number:.3g})" if with_ else
+                   f"the measurements cannot tell it from zero (at the interval's top it would be at most "
+                   f"{100 * share:.2g}% of a record's time)")
         width = (high - low) / value if value > 0 else float("inf")
         return (2, width, f"not identifiable: 95% interval [{_fmt(low)}, {_fmt(high)}] reaches zero; {because}")
     why = implausibility(value, bounds) if bounds is not None else None
@@ -104,7 +106,8 @@ def estimate(x: np.ndarray, y: np.ndarray, names: Sequence[str], prior: Sequence
         trouble = {}
         for k, name in enumerate(names):
             if k not in fixed:
-                flag = _flag(name, c[k], lo[k], hi[k], (bounds or {}).get(name), cond)
+                share = float(np.max(x[:, k] * hi[k] / y))  # the term's largest part of a record, at the interval's top
+                flag = _flag(name, c[k], lo[k], hi[k], (bounds or {}).get(name), cond, share)
                 if flag:
                     trouble[k] = flag
         if not trouble:
