@@ -54,7 +54,8 @@ def nnls(a: np.ndarray, b: np.ndarray, *, max_iter: int | None = None, tol: floa
                 break
             # step back towards x until the first passive variable hits zero
             neg = passive & (z <= 0)
-            alpha = np.min(x[neg] / (x[neg] - z[neg]))
+            gap = x[neg] - z[neg]  # >= 0; 0 only for a variable already at zero, which stops the step there
+            alpha = np.min(np.divide(x[neg], gap, out=np.zeros_like(gap), where=gap > 0))
             x = x + alpha * (z - x)
             passive &= x > tol
             x[~passive] = 0.0
