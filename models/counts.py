@@ -1,9 +1,27 @@
 """Activity counts: what the network did, in the units the cost model prices.
 
-Counts are the operations of the *rule as specified* on a clock-driven
+Most counts are the operations of the *rule as specified* on a clock-driven
 simulator, not the shortcuts of our event-driven engine (e.g. a column whose
-weights did not change still counts as normalised). That keeps them a
-property of the design, comparable across engines and devices.
+weights did not change still counts as normalised: ``normalisations`` is N
+per training presentation). That keeps them a property of the design,
+comparable across engines and devices, and it is what the dense
+(clock-driven) pricing of dse/cost/energy.py multiplies.
+
+The last two count what the compiled engine (engine_numba.py) actually does
+where it takes a shortcut, so that the event-driven pricing need not guess
+how spikes spread over the neurons (winner-take-all concentrates them on a
+few, and more so on some data sets than others):
+
+* ``columns_normalised``: the columns renormalised after each training
+  presentation, i.e. those the rule changed (the engine's dirty flags);
+  at most ``normalisations``.
+* ``depressions``: the weight elements pair-wise depression touched: for
+  each input spike, the neurons that had fired earlier in the
+  presentation (the only ones with a post trace); at most N per input
+  spike, the rule-as-specified share of ``weight_updates``.
+
+Both are 0 in inference, and in runs recorded before they were counted
+(readers treat a missing count as unknown, not as zero work).
 """
 
 from __future__ import annotations
@@ -23,10 +41,14 @@ COUNT_NAMES = (
     "trace_updates",      # STDP trace decays/resets (traces x steps)
     "normalisations",     # column normalisations (one per neuron per training presentation)
     "window_updates",     # FSpiNN winner updates (one per window with activity)
+    "columns_normalised",  # engine-actual: columns renormalised after training presentations (the changed ones)
+    "depressions",        # engine-actual: weights pair-wise depression touched (neurons fired so far, per input spike)
 )
 (C_IMAGES, C_PRESENTATIONS, C_STEPS, C_INPUT_SPIKES, C_EXC_SPIKES, C_INH_SPIKES,
  C_NEURON_UPDATES, C_SYN_EVENTS, C_WEIGHT_UPDATES, C_TRACE_UPDATES, C_NORMALISATIONS,
- C_WINDOW_UPDATES) = range(len(COUNT_NAMES))
+ C_WINDOW_UPDATES, C_COLUMNS_NORMALISED, C_DEPRESSIONS) = range(len(COUNT_NAMES))
+# The counts of what the engine actually did (see above), absent from runs recorded before them.
+ENGINE_ACTUAL = ("columns_normalised", "depressions")
 N_COUNTS = len(COUNT_NAMES)
 
 

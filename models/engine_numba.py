@@ -40,9 +40,9 @@ from .constants import (
     IC_STEPS, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
 )
 from .counts import (
-    C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES, C_NEURON_UPDATES, C_NORMALISATIONS,
-    C_PRESENTATIONS, C_STEPS, C_SYN_EVENTS, C_TRACE_UPDATES, C_WEIGHT_UPDATES, C_WINDOW_UPDATES,
-    N_COUNTS,
+    C_COLUMNS_NORMALISED, C_DEPRESSIONS, C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES,
+    C_NEURON_UPDATES, C_NORMALISATIONS, C_PRESENTATIONS, C_STEPS, C_SYN_EVENTS, C_TRACE_UPDATES,
+    C_WEIGHT_UPDATES, C_WINDOW_UPDATES, N_COUNTS,
 )
 from .early_exit import MAX_CLASSES, NO_LABELS, cast_votes, decided
 from .encoding import poisson_csr, stream_seed
@@ -156,7 +156,7 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         _fixed_point_thresholds(theta, v_th, qth, th_grid, thr, thr_hi, thr_frac)
     v_key, thr_key = rng[0] ^ _VMEM_STREAM, rng[0] ^ _THRESHOLD_STREAM
     n_prev, n_inh_prev, n_fired, total, window_spikes = 0, 0, 0, 0, 0
-    syn, wupd, n_in_total, n_inh_total, n_windows = 0, 0, 0, 0, 0
+    syn, wupd, n_in_total, n_inh_total, n_windows, n_depressed = 0, 0, 0, 0, 0, 0
     depress, exit_margin = learn and rule == RULE_PAIRWISE, 0 if learn else ic[IC_EXIT_MARGIN]
     votes[:] = 0
     t_end, exited = n_steps, 0
@@ -176,7 +176,8 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
             if depress:
                 depress_on_pre_spike(w, idx[a], t, fired, n_fired, t_last_post, post_table, fc, ic, rng, dirty)
             t_last_pre[idx[a]] = t
-        wupd += (stop - start) * n if depress else 0
+        wupd += (stop - start) * n if depress else 0  # the rule as specified: every neuron
+        n_depressed += (stop - start) * n_fired if depress else 0  # what the engine touched
         n_in_total += stop - start
         syn += (stop - start) * n
 
@@ -240,7 +241,7 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
                 break
 
     _add_counts(counts, t_end, n, n_inputs, lateral, learn, rule, n_in_total, total, n_inh_total, syn, wupd,
-                n_windows)
+                n_windows, n_depressed)
     stats[0], stats[1] = t_end, exited
     return total
 
@@ -280,8 +281,9 @@ def _fixed_point_thresholds(theta, v_th, qth, grid, thr, thr_hi, thr_frac):
 
 @njit(cache=True)
 def _add_counts(counts, n_steps, n, n_inputs, lateral, learn, rule, n_in_total, n_exc, n_inh_total, syn, wupd,
-                n_windows):
-    """Activity counts of one presentation (models/counts.py: the rule as specified, clock-driven)."""
+                n_windows, n_depressed):
+    """Activity counts of one presentation (models/counts.py: the rule as specified, clock-driven,
+    and the depressions the engine actually did)."""
     counts[C_STEPS] += n_steps
     counts[C_INPUT_SPIKES] += n_in_total
     counts[C_EXC_SPIKES] += n_exc
@@ -293,6 +295,7 @@ def _add_counts(counts, n_steps, n, n_inputs, lateral, learn, rule, n_in_total, 
         n_traces = n_inputs + (n if rule == RULE_PAIRWISE else 0)
         counts[C_TRACE_UPDATES] += n_steps * n_traces
         counts[C_WINDOW_UPDATES] += n_windows
+        counts[C_DEPRESSIONS] += n_depressed
 
 
 @njit(cache=True)
@@ -321,8 +324,8 @@ def run_image(w, theta, image, image_index, seed, learn, fc, ic, pre_table, post
         steps_run += stats[0]
         counts[C_PRESENTATIONS] += 1
         if learn:
-            normalise_dirty(w, dirty, fc[FC_NORM_TOTAL], ic[IC_QW], fc[FC_W_SCALE],
-                            ic[IC_W_MAX_CODE], rng)
+            counts[C_COLUMNS_NORMALISED] += normalise_dirty(w, dirty, fc[FC_NORM_TOTAL], ic[IC_QW], fc[FC_W_SCALE],
+                                                            ic[IC_W_MAX_CODE], rng)
             counts[C_NORMALISATIONS] += n
         if got >= ic[IC_MIN_SPIKES] or stats[1]:
             break
@@ -364,6 +367,8 @@ def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0, labe
     present(w, theta, ptr, idx, learn, consts.fc, consts.ic, consts.pre_table, consts.post_table,
             scratch, counts, spike_counts, True, raster, labels)
     if learn:
-        normalise_dirty(w, scratch[S_DIRTY], consts.fc[FC_NORM_TOTAL], consts.ic[IC_QW],
-                        consts.fc[FC_W_SCALE], consts.ic[IC_W_MAX_CODE], scratch[S_RNG])
+        counts[C_COLUMNS_NORMALISED] += normalise_dirty(w, scratch[S_DIRTY], consts.fc[FC_NORM_TOTAL],
+                                                        consts.ic[IC_QW], consts.fc[FC_W_SCALE],
+                                                        consts.ic[IC_W_MAX_CODE], scratch[S_RNG])
+        counts[C_NORMALISATIONS] += n
     return raster[:scratch[S_STATS][0]]

@@ -242,13 +242,16 @@ def normalise_dirty(w, dirty, norm_total, qmode, scale, max_code, rng):
 
     Columns that did not change already sum to norm_total, so skipping them
     is exact up to rounding. In fixed point the rescaled weights are rounded
-    back onto the grid (in-training quantization).
+    back onto the grid (in-training quantization). Returns the number of
+    columns renormalised (the cost model's ``columns_normalised``).
     """
     n_inputs, n = w.shape
+    done = 0
     for j in range(n):
         if dirty[j] == 0:
             continue
         dirty[j] = 0
+        done += 1
         s = 0.0
         for i in range(n_inputs):
             s += w[i, j] * scale
@@ -260,3 +263,4 @@ def normalise_dirty(w, dirty, norm_total, qmode, scale, max_code, rng):
             else:
                 for i in range(n_inputs):
                     store_weight(w, i, j, w[i, j] * scale * f, qmode, scale, max_code, rng)
+    return done
