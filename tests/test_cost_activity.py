@@ -82,3 +82,25 @@ def test_malformed_table_and_stats():
         parse_activity_table({"schema_version": 2}, "x.toml")
     with pytest.raises(ValueError, match=">= 0"):
         ActivityStats(-1.0, 1.0, 1.0)
+
+
+def test_unknown_engine_counts_stay_unknown():
+    """A table or record from before the engine counted its actual work gives no such counts (not zeros)."""
+    s = design_structure("baseline")
+    old = ActivityStats(1.0, 4000.0, 20.0, rule_updates_per_exc_spike=1.0)
+    counts = counts_from_stats(s, 100, "training", old)
+    assert "columns_normalised" not in counts and "depressions" not in counts
+    assert counts_from_stats(s, 100, "inference", old)["columns_normalised"] == 0.0
+    new = ActivityStats(1.0, 4000.0, 20.0, rule_updates_per_exc_spike=1.0, columns_normalised_per_presentation=6.0,
+                        depressions_per_input_spike=2.5)
+    counts = counts_from_stats(s, 100, "training", new)
+    assert counts["columns_normalised"] == 6.0 and counts["depressions"] == 10_000.0
+    table = parse_activity_table({"schema_version": 1, "source": {"description": "test"}, "point": [
+        {"dataset": "mnist", "design": "baseline", "phase": "training", "neurons": 100,
+         **{k: v for k, v in old.__dict__.items() if v is not None}},
+        {"dataset": "mnist", "design": "baseline", "phase": "training", "neurons": 400, **new.__dict__},
+    ]}, "test")
+    assert table.stats("mnist", "baseline", "training", 200).columns_normalised_per_presentation is None
+    assert table.stats("mnist", "baseline", "training", 400).depressions_per_input_spike == 2.5
+    legacy = {k: v for k, v in counts.items() if k not in ("columns_normalised", "depressions")}
+    assert stats_from_counts(s, 100, "training", legacy).columns_normalised_per_presentation is None

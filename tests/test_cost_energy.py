@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -102,6 +103,28 @@ def test_event_training_runs_on_one_core_inference_on_all():
     # device-throughput coefficients: one core of C takes C times as long; C images run at once
     assert tr.time_s["synaptic"] == pytest.approx(1e6 * per_op_s * cores)
     assert inf.time_s["synaptic"] == pytest.approx(1e6 * per_op_s)
+
+
+def test_event_training_prices_the_columns_the_engine_renormalised():
+    # SL-STDP, N = 400: 10 column updates on 3 distinct columns; 2 presentations (800 normalisations as specified)
+    counts = {"steps": 700.0, "exc_spikes": 40.0, "weight_updates": 784 * 10.0, "normalisations": 800.0}
+    guessed = _cost("sl-stdp", 400, "training", counts)
+    counted = _cost("sl-stdp", 400, "training", {**counts, "columns_normalised": 3.0})
+    assert counted.work.weight_ops == 784 * 10 + 2 * 784 * 3  # the updates, then two passes per changed column
+    assert guessed.work.weight_ops == 784 * 10 + 2 * 784 * 10  # without the count: one column per update
+    # the dense (clock-driven) pricing keeps the rule as specified: every column, every presentation
+    dense = _cost("sl-stdp", 400, "training", {**counts, "columns_normalised": 3.0}, execution="dense")
+    assert dense.work.weight_ops == 700 * 784 * 400 + 800 * 784
+
+
+def test_event_training_prices_the_depressions_the_engine_did():
+    counts = {"steps": 350.0, "input_spikes": 5000.0, "exc_spikes": 30.0, "normalisations": 100.0}
+    counted = _cost("baseline", 100, "training", {**counts, "depressions": 12_000.0, "columns_normalised": 4.0})
+    assert counted.work.weight_ops == 12_000 + 784 * 30 + 2 * 784 * 4
+    # without the counts: the fired neurons guessed from an even spread, half of them per input spike
+    guessed = _cost("baseline", 100, "training", counts)
+    fired = 100 * (1 - math.exp(-30 / 100))
+    assert guessed.work.weight_ops == pytest.approx(5000 * fired / 2 + 784 * 30 + 2 * 784 * fired)
 
 
 def test_default_execution_follows_the_profile_kind():

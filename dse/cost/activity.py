@@ -10,11 +10,15 @@ statistics are known (docs/model.md, "Activity counts"):
 * weight updates: pair-wise N per input spike + 784 per excitatory spike;
   SL-STDP 784 per K-th spike; FSpiNN 784 per window update;
 * trace updates = steps x (784 [+ N for the pair-wise rule]);
-* normalisations = N per training presentation.
+* normalisations = N per training presentation (the rule as specified);
+* what the engine actually did (models/counts.py): columns renormalised =
+  changed columns per presentation x presentations; pair-wise depressions =
+  depressions per input spike x input spikes.
 
 The statistics (presentations per image, input and excitatory spikes per
 presentation, inhibitory spikes per excitatory spike, rule updates per
-excitatory spike, FSpiNN window updates per presentation) were measured on
+excitatory spike, FSpiNN window updates per presentation, changed columns
+per presentation, pair-wise depressions per input spike) were measured on
 runs of this tool and are kept as data in ``activity.toml`` beside this
 module, with the run that produced them.  Between measured sizes they are
 interpolated in log N; outside, the nearest measured size is used (they
@@ -55,14 +59,21 @@ class ActivityStats:
     inh_spikes_per_exc_spike: float = 0.0       # layer designs: ~1 (each exc spike drives its inh twin)
     rule_updates_per_exc_spike: float = 0.0     # 784-weight column updates per exc spike (pair-wise 1, SL ~1/K)
     window_updates_per_presentation: float = 0.0  # FSpiNN
+    # What the engine did (models/counts.py); None: not measured (a table or run from before they were
+    # counted), and the counts they give are then left out, which the pricing reads as unknown.
+    columns_normalised_per_presentation: float | None = None  # training: the columns the rule changed
+    depressions_per_input_spike: float | None = None          # pair-wise training: neurons fired so far
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if value is None and f.name in OPTIONAL_STATS:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"activity statistic {f.name} must be a finite number >= 0, got {value!r}")
 
 
+OPTIONAL_STATS = ("columns_normalised_per_presentation", "depressions_per_input_spike")
 STAT_NAMES = tuple(f.name for f in fields(ActivityStats))
 
 
@@ -98,6 +109,7 @@ def counts_from_stats(s: DesignStructure, neurons: int, phase: str, st: Activity
         "presentations": pres, "steps": steps, "input_spikes": inp, "exc_spikes": exc, "inh_spikes": inh,
         "neuron_updates": steps * n * s.layers, "synaptic_events": syn,
         "weight_updates": 0.0, "trace_updates": 0.0, "normalisations": 0.0, "window_updates": 0.0,
+        "columns_normalised": 0.0, "depressions": 0.0,
     }
     if phase == "training":
         if s.rule == "pairwise":
@@ -110,9 +122,24 @@ def counts_from_stats(s: DesignStructure, neurons: int, phase: str, st: Activity
             out["window_updates"] = windows
         out["trace_updates"] = steps * (N_INPUTS + (n if s.rule == "pairwise" else 0))
         out["normalisations"] = n * pres
+        _engine_actual(out, s, st, pres, inp)
     elif phase != "inference":
         raise ValueError(f"unknown phase {phase!r}: choose inference or training")
     return out
+
+
+def _engine_actual(out: dict[str, float], s: DesignStructure, st: ActivityStats, pres: float, inp: float) -> None:
+    """The training counts of what the engine did; left out where their statistic is unknown."""
+    if st.columns_normalised_per_presentation is None:
+        del out["columns_normalised"]
+    else:
+        out["columns_normalised"] = st.columns_normalised_per_presentation * pres
+    if s.rule != "pairwise":
+        return
+    if st.depressions_per_input_spike is None:
+        del out["depressions"]
+    else:
+        out["depressions"] = st.depressions_per_input_spike * inp
 
 
 def stats_from_counts(s: DesignStructure, neurons: int, phase: str, per_image: Mapping[str, float]) -> ActivityStats:
@@ -129,6 +156,13 @@ def stats_from_counts(s: DesignStructure, neurons: int, phase: str, per_image: M
             rule = max(wu - inp * neurons, 0.0) / (N_INPUTS * exc)
         elif s.rule == "sl-stdp":
             rule = wu / (N_INPUTS * exc)
+    columns, depressions = 0.0, 0.0
+    if phase == "training":
+        # a record from before the engine counted them leaves them unknown
+        columns = float(per_image["columns_normalised"]) / pres if "columns_normalised" in per_image else None
+        if s.rule == "pairwise":
+            have = "depressions" in per_image
+            depressions = (float(per_image["depressions"]) / inp if inp > 0 else 0.0) if have else None
     return ActivityStats(
         presentations_per_image=pres,
         input_spikes_per_presentation=inp / pres,
@@ -136,6 +170,8 @@ def stats_from_counts(s: DesignStructure, neurons: int, phase: str, per_image: M
         inh_spikes_per_exc_spike=(float(per_image["inh_spikes"]) / exc) if (exc > 0 and s.scheme == "layer") else 0.0,
         rule_updates_per_exc_spike=rule,
         window_updates_per_presentation=(float(per_image["window_updates"]) / pres) if phase == "training" else 0.0,
+        columns_normalised_per_presentation=columns,
+        depressions_per_input_spike=depressions,
     )
 
 
@@ -169,7 +205,12 @@ def _interpolate(pts: tuple[tuple[int, ActivityStats], ...], neurons: int) -> Ac
         return pts[hi][1]
     (n0, a), (n1, b) = pts[hi - 1], pts[hi]
     t = (math.log(neurons) - math.log(n0)) / (math.log(n1) - math.log(n0))
-    return ActivityStats(**{k: (1 - t) * getattr(a, k) + t * getattr(b, k) for k in STAT_NAMES})
+
+    def mix(k: str) -> float | None:
+        u, v = getattr(a, k), getattr(b, k)
+        return None if u is None or v is None else (1 - t) * u + t * v
+
+    return ActivityStats(**{k: mix(k) for k in STAT_NAMES})
 
 
 def parse_activity_table(data: Any, origin: str) -> ActivityTable:
@@ -225,7 +266,8 @@ def activity_table_toml(records: Iterable[Mapping[str, Any]], description: str) 
     for dataset, design, phase, n, st in sorted(rows, key=lambda x: x[:4]):
         lines += ["[[point]]", f"dataset = {_toml_str(dataset)}", f"design = {_toml_str(design)}",
                   f"phase = {_toml_str(phase)}", f"neurons = {n}"]
-        lines += [f"{k} = {round(float(getattr(st, k)), 4)!r}" for k in STAT_NAMES]
+        # an unknown statistic (None) is left out: TOML has no null
+        lines += [f"{k} = {round(float(getattr(st, k)), 4)!r}" for k in STAT_NAMES if getattr(st, k) is not None]
         lines.append("")
     return "\n".join(lines)
 

@@ -18,8 +18,8 @@ how the simulator executes, an explicit ``execution`` choice:
   encoder, its row looked up, its trace time-stamped), whatever N is;
   traces are looked up rather than decayed,
   pair-wise depression touches only neurons that have fired in the
-  presentation (estimated as min(N, excitatory spikes)/2 per input spike), and
-  only changed columns are renormalised.  Training runs one image at a time
+  presentation, and only changed columns are renormalised (the engine
+  counts both: ``depressions`` and ``columns_normalised``).  Training runs one image at a time
   on one core; inference runs images in parallel on all cores.  Default for
   ``cpu`` profiles.
 
@@ -114,7 +114,7 @@ class PhaseCost:
 
 def _check_counts(counts: Mapping[str, float]) -> None:
     for key in ("steps", "input_spikes", "exc_spikes", "neuron_updates", "synaptic_events", "weight_updates",
-                "trace_updates", "normalisations"):
+                "trace_updates", "normalisations", "columns_normalised", "depressions"):
         value = counts.get(key, 0.0)
         if not value >= 0:
             raise ValueError(f"count {key!r} must be >= 0, got {value!r}")
@@ -123,7 +123,8 @@ def _check_counts(counts: Mapping[str, float]) -> None:
 def phase_work(s: DesignStructure, neurons: int, phase: str, counts: Mapping[str, float],
                precision: QuantConfig, execution: str, *, cores: int = 1,
                l2_cache_bytes: int | None = None) -> Work:
-    """Priced work of one image from its counts (keys of COUNT_NAMES; missing keys count 0)."""
+    """Priced work of one image from its counts (keys of COUNT_NAMES; missing keys count 0, except the
+    engine-actual ones of event training, which are then estimated: see _event_training_ops)."""
     n = check_neurons(neurons)
     if execution not in EXECUTIONS:
         raise ValueError(f"unknown execution {execution!r}: choose one of {', '.join(EXECUTIONS)}")
@@ -157,24 +158,7 @@ def phase_work(s: DesignStructure, neurons: int, phase: str, counts: Mapping[str
     streams = l2_cache_bytes is None or weight_matrix_bytes > l2_cache_bytes
     syn = g("synaptic_events")
     neuron = g("neuron_updates")
-    row_ops, column_ops = 0.0, 0.0
-    if training:
-        exc = g("exc_spikes")
-        if s.rule == "pairwise":
-            # Neurons that fire in a presentation, if spikes fell uniformly on the N neurons.
-            fired = n * -math.expm1(-exc / n)
-            # depression: each input spike touches, in its (cached) weight row,
-            # the neurons that have fired so far: on average half of them
-            row_ops = g("input_spikes") * fired / 2
-            column_ops = N_INPUTS * exc  # potentiation of each spiking neuron's column
-            changed = fired
-        else:
-            column_ops = g("weight_updates")
-            changed = column_ops / N_INPUTS  # at most one changed column per update
-        if s.rule == "fspinn":
-            row_ops += N_INPUTS * exc  # the 784 pre traces recorded at every spike (a contiguous row)
-        # the changed columns are renormalised: one pass to sum, one to scale
-        column_ops += 2 * N_INPUTS * min(changed, g("normalisations"))
+    row_ops, column_ops = _event_training_ops(s, n, counts) if training else (0.0, 0.0)
     weight = row_ops + column_ops
     # Weights are stored input-major (784 rows of N): a spiking input's row is
     # read contiguously (and stays cached for its depression), but a column
@@ -185,6 +169,35 @@ def phase_work(s: DesignStructure, neurons: int, phase: str, counts: Mapping[str
     if training:
         return Work(syn, neuron, weight, dram, steps, spikes, device_share=1.0 / cores, images_in_parallel=1.0)
     return Work(syn, neuron, weight, dram, steps, spikes, device_share=1.0 / cores, images_in_parallel=float(cores))
+
+
+def _event_training_ops(s: DesignStructure, n: int, counts: Mapping[str, float]) -> tuple[float, float]:
+    """Weight elements the compiled engine writes per image in training: (in contiguous rows, in strided columns).
+
+    From the engine-actual counts (models/counts.py) where the run has them.
+    A run recorded before they were counted leaves them out; they are then
+    estimated as if spikes fell evenly on the N neurons, which overestimates
+    the work when winner-take-all concentrates them on a few.
+    """
+    g = lambda key: float(counts.get(key, 0.0))  # noqa: E731
+    exc = g("exc_spikes")
+    fired = n * -math.expm1(-exc / n)  # the even-spread guess: neurons that fire in a presentation
+    row_ops, column_ops = 0.0, 0.0
+    if s.rule == "pairwise":
+        # depression: each input spike touches, in its (cached) weight row, the neurons that have fired so far
+        row_ops = g("depressions") if "depressions" in counts else g("input_spikes") * fired / 2
+        column_ops = N_INPUTS * exc  # potentiation of each spiking neuron's column
+        changed = fired
+    else:
+        column_ops = g("weight_updates")
+        changed = column_ops / N_INPUTS  # at most one changed column per update
+    if s.rule == "fspinn":
+        row_ops += N_INPUTS * exc  # the 784 pre traces recorded at every spike (a contiguous row)
+    if "columns_normalised" in counts:
+        changed = g("columns_normalised")
+    # the changed columns are renormalised: one pass to sum, one to scale
+    column_ops += 2 * N_INPUTS * min(changed, g("normalisations"))
+    return row_ops, column_ops
 
 
 def time_features(work: Work, target: str = "wall") -> tuple[float, ...]:
