@@ -127,6 +127,14 @@ def test_event_training_prices_the_depressions_the_engine_did():
     assert guessed.work.weight_ops == pytest.approx(5000 * fired / 2 + 784 * 30 + 2 * 784 * fired)
 
 
+def test_pairwise_training_dispatches_each_input_spike_twice():
+    """Its synaptic events, then its depression: a call paid even before any neuron has fired."""
+    counts = {"steps": 350.0, "input_spikes": 5000.0}
+    assert _cost("baseline", 100, "training", counts).work.input_spikes == 10_000
+    assert _cost("baseline", 100, "inference", counts).work.input_spikes == 5000
+    assert _cost("sl-stdp", 100, "training", counts).work.input_spikes == 5000
+
+
 def test_default_execution_follows_the_profile_kind():
     assert default_execution(PROFILES["cpu"]) == "event"
     assert default_execution(PROFILES["gtx1060"]) == "dense"

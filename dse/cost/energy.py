@@ -15,7 +15,9 @@ how the simulator executes, an explicit ``execution`` choice:
 * ``event`` -- our compiled CPU engine: only spiking inputs' rows are added
   (the counted synaptic events), and each input spike also costs its own
   generation and dispatch (a random draw and a logarithm in the Poisson
-  encoder, its row looked up, its trace time-stamped), whatever N is;
+  encoder, its row looked up, its trace time-stamped), whatever N is; under
+  pair-wise STDP in training it is dispatched a second time, into the
+  depression of its row;
   traces are looked up rather than decayed,
   pair-wise depression touches only neurons that have fired in the
   presentation, and only changed columns are renormalised (the engine
@@ -165,7 +167,10 @@ def phase_work(s: DesignStructure, neurons: int, phase: str, counts: Mapping[str
     # update touches one cache line per weight, which misses once the matrix
     # outgrows the cache.
     dram = column_ops * CACHE_LINE_BYTES if streams else 0.0
-    spikes = g("input_spikes")
+    # Each input spike is dispatched into a pass over its weight row: its synaptic events, and under
+    # pair-wise STDP in training a second pass, its depression (a call whose fixed cost, loading the
+    # rule and walking the list of fired neurons, is paid even when no neuron has fired yet).
+    spikes = g("input_spikes") * (2 if training and s.rule == "pairwise" else 1)
     if training:
         return Work(syn, neuron, weight, dram, steps, spikes, device_share=1.0 / cores, images_in_parallel=1.0)
     return Work(syn, neuron, weight, dram, steps, spikes, device_share=1.0 / cores, images_in_parallel=float(cores))
