@@ -165,6 +165,8 @@ def test_measure_grid_records_and_resumes(tmp_path):
                         nvml=FakeNvml(devices=0), powercap_root=tmp_path / "powercap")
     rec = next(r for r in more["records"] if r["key"] == "fspinn/8/fp32/inference")
     assert len(rec["cpu_s_all"]) == 3 and rec["cpu_s"] == min(rec["cpu_s_all"]) and rec["repeats"] == 3
+    # where each sample's weights lay, one per sample (row alignment changes the synaptic loop's speed)
+    assert len(rec["weights_address_mod_64_all"]) == 3 and all(0 <= a < 64 for a in rec["weights_address_mod_64_all"])
     assert len(more["records"]) == 16  # the other cells are kept as they were
     # other settings: refused
     with pytest.raises(ValueError, match="other settings"):

@@ -232,6 +232,8 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any], repeats: int) -> dic
     out = dict(old)
     out["wall_s_all"] = old["wall_s_all"] + new["wall_s_all"]
     out["cpu_s_all"] = old["cpu_s_all"] + new["cpu_s_all"]
+    if "weights_address_mod_64_all" in old:  # one per sample, in the order of cpu_s_all
+        out["weights_address_mod_64_all"] = old["weights_address_mod_64_all"] + new["weights_address_mod_64_all"]
     k = old["images"]
     out["cpu_s"] = min(out["cpu_s_all"])
     out["cpu_s_per_image"] = out["cpu_s"] / k
@@ -294,6 +296,9 @@ def _measure_round(cell: Cell, settings: Settings, ds: Any, nv: NvmlCounter,
             "inputs": "blank" if variant.blank else "images", "dataset": settings.dataset, "data_source": ds.source,
             "engine": "numba" if phase == "training" else engine,
             "threads": 1 if phase == "training" else numba.get_num_threads(), "device": device,
+            # Where the allocator put the weights: rows of whole SIMD vectors on an aligned base run the
+            # synaptic loop faster (docs/cost-model.md, "Row alignment"), which the cost model does not price.
+            "weights_address_mod_64_all": [int(state.weights.ctypes.data % 64)],
             "counts": totals, "counts_per_image": per_image(totals),
             "repeats": 1, "wall_s_all": [wall_s], "cpu_s_all": [cpu_s],
             "wall_s": wall_s, "cpu_s": cpu_s, "wall_s_per_image": wall_s / k, "cpu_s_per_image": cpu_s / k,
