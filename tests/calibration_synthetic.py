@@ -40,13 +40,14 @@ def probe_counts(design: str, n: int, phase: str, variant: str) -> dict[str, flo
     if variant in ("rate0.5", "rate2"):
         r = 0.5 if variant == "rate0.5" else 2.0
         c["input_spikes"] *= r
-        for k in ("exc_spikes", "inh_spikes", "weight_updates", "window_updates"):
+        for k in ("exc_spikes", "inh_spikes", "weight_updates", "window_updates", "columns_normalised"):
             c[k] *= r
+        c["depressions"] *= r * r  # more input spikes, each depressing more fired neurons
         c["synaptic_events"] = c["input_spikes"] * n + inhibition * r
     if variant in ("steps0.5", "steps2"):
         s = 0.5 if variant == "steps0.5" else 2.0
         for k in ("steps", "input_spikes", "exc_spikes", "inh_spikes", "neuron_updates", "synaptic_events",
-                  "weight_updates", "trace_updates", "window_updates"):
+                  "weight_updates", "trace_updates", "window_updates", "columns_normalised", "depressions"):
             c[k] *= s
     return c
 

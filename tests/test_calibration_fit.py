@@ -53,12 +53,13 @@ def test_noisy_full_grid_recovers_each_coefficient_within_its_interval():
 
 
 def test_plain_size_grid_cannot_separate_input_spikes_from_steps_and_says_so():
-    # At the recipe's own input rate, input spikes grow exactly with steps:
-    # the two per-event costs cannot be told apart, whatever the noise.
+    # At the recipe's own input rate, input spikes grow with steps (exactly, but for
+    # pair-wise training, which dispatches each twice): the two per-event costs
+    # can hardly be told apart, whatever the noise.
     records = synthetic_records(noise=0.03, seed=2, grid="sizes")
     x, y = _matrices(records)
     cond = conditioning(x, y, TIME_NAMES)
-    assert cond.condition_number > 100
+    assert cond.condition_number > 20
     assert {n for n, _ in cond.weakest} == {"time_per_input_spike_ns", "time_per_step_overhead_us"}
     assert cond.confounded_with("time_per_input_spike_ns") == ("time_per_step_overhead_us",)
     e = _estimate(records)
@@ -67,7 +68,7 @@ def test_plain_size_grid_cannot_separate_input_spikes_from_steps_and_says_so():
     assert "not identifiable" in e.kept[held[0]] and "moves it together with" in e.kept[held[0]]
     # the full grid separates them
     full = conditioning(*_matrices(synthetic_records(noise=0.03, seed=2)), TIME_NAMES)
-    assert full.condition_number < cond.condition_number / 10
+    assert full.condition_number < cond.condition_number / 5
 
 
 def test_identical_columns_are_reported_with_an_infinite_condition_number():
