@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dse.cli.main import main
 from dse.cost.profiles import load_profile
-from dse.calibration.measure import MEASUREMENTS, Settings, load_measurements, measure_grid, parse_sizes
+from dse.calibration.measure import (MEASUREMENTS, WEIGHTS_OFFSET, Settings, load_measurements, measure_grid,
+                                     parse_sizes, weights_at_offset)
 from dse.calibration.meters import (NO_NVIDIA, ModelledPowerMeter, NvmlCounter, NvmlMeter, RaplCounter, RaplMeter,
                                     choose_meter)
 
@@ -165,8 +167,8 @@ def test_measure_grid_records_and_resumes(tmp_path):
                         nvml=FakeNvml(devices=0), powercap_root=tmp_path / "powercap")
     rec = next(r for r in more["records"] if r["key"] == "fspinn/8/fp32/inference")
     assert len(rec["cpu_s_all"]) == 3 and rec["cpu_s"] == min(rec["cpu_s_all"]) and rec["repeats"] == 3
-    # where each sample's weights lay, one per sample (row alignment changes the synaptic loop's speed)
-    assert len(rec["weights_address_mod_64_all"]) == 3 and all(0 <= a < 64 for a in rec["weights_address_mod_64_all"])
+    # every sample's weights start at the same offset (row alignment changes the synaptic loop's speed)
+    assert rec["weights_address_mod_64_all"] == [WEIGHTS_OFFSET] * 3
     assert len(more["records"]) == 16  # the other cells are kept as they were
     # other settings: refused
     with pytest.raises(ValueError, match="other settings"):
@@ -235,3 +237,14 @@ def test_full_grid_adds_probes_that_move_one_term(tmp_path):
     long_ = recs["fspinn/16/fp32/inference/steps2"]
     assert long_["presentation_steps"] == 2 * plain["presentation_steps"]
     assert plain["threads"] == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+@pytest.mark.parametrize("offset", [0, 16, 48])
+def test_weights_at_offset_copies_to_the_asked_alignment(dtype, offset):
+    w = np.arange(784 * 5, dtype=dtype).reshape(784, 5)
+    out = weights_at_offset(w, offset)
+    assert out.ctypes.data % 64 == offset and out.flags.c_contiguous and out.dtype == dtype
+    np.testing.assert_array_equal(out, w)
+    out[0, 0] = 7  # a copy: the engine may write it
+    assert w[0, 0] == 0
