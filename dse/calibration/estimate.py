@@ -17,10 +17,14 @@ The procedure (pure; :mod:`dse.calibration.fit` holds the numerics):
 
    What it is held at: its prior, where the prior lies in its interval
    (the measurements cannot tell the two apart). Otherwise the
-   measurements reject the prior as well, and it is held at the end of its
-   interval nearest the prior: the value closest to the prior that the
-   measurements allow. Holding it at a rejected prior would push its time
-   onto the other terms and spoil them too.
+   measurements reject the prior as well. A term too small to measure
+   (its interval reaches zero, and no other term moves with it) is held at
+   the fit's own value: any value in its interval fits as well, and the
+   top would add time the measurements never saw to predictions beyond the
+   grid. Any other is held at the end of its interval nearest the prior:
+   the value closest to the prior that the measurements allow. Holding it
+   at a rejected prior would push its time onto the other terms and spoil
+   them too.
 """
 
 from __future__ import annotations
@@ -61,9 +65,14 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+# Priorities of a flag (the higher is held first).
+_UNIDENTIFIED, _IMPLAUSIBLE = 2, 1
+
+
 def _flag(name: str, value: float, low: float, high: float, bounds: Bounds | None, cond: Conditioning,
-          share: float) -> tuple[int, float, str] | None:
-    """(priority, interval width relative to the value, reason) for a fitted coefficient in trouble, else None."""
+          share: float) -> tuple[int, float, str, bool] | None:
+    """(priority, interval width relative to the value, reason, confounded with another term) for a fitted
+    coefficient in trouble, else None."""
     if low <= 0:
         with_ = cond.confounded_with(name)
         because = (f"the grid moves it together with {', '.join(with_)} (condition number "
@@ -71,18 +80,27 @@ def _flag(name: str, value: float, low: float, high: float, bounds: Bounds | Non
                    f"the measurements cannot tell it from zero (at the interval's top it would be at most "
                    f"{100 * share:.2g}% of a record's time)")
         width = (high - low) / value if value > 0 else float("inf")
-        return (2, width, f"not identifiable: 95% interval [{_fmt(low)}, {_fmt(high)}] reaches zero; {because}")
+        return (_UNIDENTIFIED, width, f"not identifiable: 95% interval [{_fmt(low)}, {_fmt(high)}] reaches zero; "
+                                      f"{because}", bool(with_))
     why = implausibility(value, bounds) if bounds is not None else None
     if why:
-        return (1, 0.0, f"implausible: the fit gives {_fmt(value)} (95% [{_fmt(low)}, {_fmt(high)}]), {why}")
+        return (_IMPLAUSIBLE, 0.0, f"implausible: the fit gives {_fmt(value)} (95% [{_fmt(low)}, {_fmt(high)}]), "
+                                   f"{why}", False)
     return None
 
 
-def _held(flag: tuple[int, float, str], prior: float, low: float, high: float) -> tuple[float, str]:
+def _held(flag: tuple[int, float, str, bool], prior: float, fitted: float, low: float,
+          high: float) -> tuple[float, str]:
     """The value a flagged coefficient is held at, and the reason with what was done."""
     reason = flag[2]
     if low <= prior <= high:
         return prior, f"{reason}; held at the prior ({_fmt(prior)})"
+    if flag[0] == _UNIDENTIFIED and not flag[3]:
+        # Too small to measure, and the prior is too large for the data: any value in the interval fits
+        # equally, so keep the fit's own. Its top would add time the measurements never saw to every
+        # prediction beyond the grid.
+        return fitted, (f"{reason}; the prior ({_fmt(prior)}) lies outside that interval too, so it is held at "
+                        f"the fit's own value ({_fmt(fitted)})")
     end = min(max(prior, low), high)
     return end, (f"{reason}; the prior ({_fmt(prior)}) lies outside that interval too, so it is held at the "
                  f"interval's nearest end ({_fmt(end)})")
@@ -113,7 +131,8 @@ def estimate(x: np.ndarray, y: np.ndarray, names: Sequence[str], prior: Sequence
         if not trouble:
             break
         worst = max(trouble, key=lambda k: trouble[k][:2])
-        fixed[worst], kept[names[worst]] = _held(trouble[worst], float(prior[worst]), lo[worst], hi[worst])
+        fixed[worst], kept[names[worst]] = _held(trouble[worst], float(prior[worst]), float(c[worst]), lo[worst],
+                                                 hi[worst])
     else:  # every coefficient ended up held: the last loop fitted nothing new
         c = relative_nnls(x, y, fixed)
         lo, hi, _ = bootstrap_intervals(x, y, fixed, draws=draws, seed=seed, groups=groups)
