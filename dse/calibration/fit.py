@@ -130,11 +130,18 @@ class Conditioning:
     exercised: tuple[str, ...]
 
     def confounded_with(self, name: str) -> tuple[str, ...]:
+        """The terms the grid moves together with ``name``; none in a well-conditioned grid, whose weakest
+        direction is merely the least determined combination, not a confounding."""
         names = [n for n, _ in self.weakest]
-        return tuple(n for n in names if n != name) if name in names else ()
+        if name not in names or not self.condition_number > CONFOUNDED_CONDITION:
+            return ()
+        return tuple(n for n in names if n != name)
 
 
 WEAK_LOADING = 0.3
+# Above this condition number the weakest direction names terms the grid cannot tell apart (below it,
+# every singular value is within a factor of 10 of the largest: the rule of thumb for a sound design).
+CONFOUNDED_CONDITION = 10.0
 
 
 def conditioning(x: np.ndarray, y: np.ndarray, names: Sequence[str], fixed: Sequence[int] = ()) -> Conditioning:
