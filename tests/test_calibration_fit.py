@@ -71,6 +71,13 @@ def test_plain_size_grid_cannot_separate_input_spikes_from_steps_and_says_so():
     assert full.condition_number < cond.condition_number / 5
 
 
+def test_a_well_conditioned_grid_names_no_confounded_terms():
+    # Every grid has a weakest direction; below a condition number of 10 it is no confounding.
+    full = conditioning(*_matrices(synthetic_records(noise=0.03, seed=2)), TIME_NAMES)
+    assert full.condition_number < 10 and full.weakest
+    assert all(full.confounded_with(n) == () for n in TIME_NAMES)
+
+
 def test_identical_columns_are_reported_with_an_infinite_condition_number():
     rng = np.random.default_rng(0)
     a = rng.uniform(1, 2, size=(30, 1))
