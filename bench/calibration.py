@@ -1,6 +1,6 @@
 """Calibrate the cost model on this machine and print the figures docs/cost-model.md quotes.
 
-    .venv/bin/python bench/calibration.py [--out reports/calibration] [--write-activity]
+    .venv/bin/python bench/calibration.py [--out reports/calibration] [--write-activity] [--without-engine-counts]
 
 1. `dse measure` with its defaults (the full grid: 3 designs x 5 sizes plus
    the probes, 300 images, 5 rounds, inference on one thread) on MNIST into
@@ -17,6 +17,12 @@
 With --write-activity it first measures longer runs (2,000 images, sizes
 100, 400, 900) into OUT/activity/ and rewrites dse/cost/activity.toml, the
 activity model's statistics, from them.
+
+With --without-engine-counts it also calibrates on copies of the two files
+without the engine-actual counts (models/counts.py: columns_normalised,
+depressions), as a run recorded before them: the event pricing then guesses
+them from an even spread of the spikes. The copies go to
+OUT/without-engine-counts/.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "reports" / "calibration"))
     ap.add_argument("--write-activity", action="store_true")
+    ap.add_argument("--without-engine-counts", action="store_true")
     args = ap.parse_args(argv)
     out = Path(args.out)
 
@@ -69,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     if rc:
         return rc
 
+    if args.without_engine_counts:
+        print("\nthe same files without the engine-actual counts (the event pricing guesses them):")
+        rc = dse(["calibrate", *_without_engine_counts(out), "--profile", "cpu", "--out",
+                  str(out / "without-engine-counts" / "cpu-guessed.toml"), "--force"])
+        if rc:
+            return rc
+
     from dse.cost.memory import MB, memory_report
     from dse.cost.quant import parse_precision
 
@@ -97,6 +111,24 @@ def main(argv: list[str] | None = None) -> int:
         r = row["energy_ratio"]
         print(f"  {row['profile']:10s} training {r['training']:.2f}x  inference {r['inference']:.2f}x")
     return 0
+
+
+def _without_engine_counts(out: Path) -> list[str]:
+    """Copies of OUT's two measurement files without the engine-actual counts; their paths."""
+    from dse.models.counts import ENGINE_ACTUAL
+
+    paths = []
+    for name in ("mnist", "fashion-mnist"):
+        doc = json.loads((out / name / "measurements.json").read_text())
+        for rec in doc["records"]:
+            for key in ENGINE_ACTUAL:
+                rec["counts"].pop(key, None)
+                rec["counts_per_image"].pop(key, None)
+        path = out / "without-engine-counts" / name / "measurements.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc))
+        paths.append(str(path))
+    return paths
 
 
 if __name__ == "__main__":
