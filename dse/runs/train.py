@@ -46,6 +46,7 @@ class TrainConfig:
     checkpoint_every: int = 5_000      # images between checkpoints
     quant: str | None = None           # in-training quantization spec, e.g. "weights=Q0.8"
     rounding: str = "nearest"
+    images: int | None = None          # stop after this many images of the schedule (None: all epochs)
 
     def quant_config(self) -> QuantConfig | None:
         if not self.quant:
@@ -57,7 +58,7 @@ class TrainConfig:
             raise ParameterError(Param("neurons"), f" must be > 0 and at most {MAX_NEURONS}, got {self.neurons}")
         if self.epochs <= 0:
             raise ParameterError(Param("epochs"), f" must be > 0, got {self.epochs}")
-        for name in ("train_samples", "test_samples", "assign_samples"):
+        for name in ("train_samples", "test_samples", "assign_samples", "images"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ParameterError(Param(name), f" must be > 0, got {value}")
@@ -73,6 +74,7 @@ class TrainConfig:
         d.pop("checkpoint_every")
         d.pop("engine")
         d.pop("test_samples")
+        d.pop("images")  # where a run stops is not what it is: a checkpoint serves any stop beyond it
         return d
 
 
@@ -162,11 +164,16 @@ class RunningAccuracy:
 
 
 def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None,
-              resume: bool = False, progress: ProgressSink | None = None) -> dict[str, Any]:
+              resume: bool = False, progress: ProgressSink | None = None,
+              continue_from: Path | None = None) -> dict[str, Any]:
     """Train, evaluate and write a complete run directory; returns the manifest.
 
     A write that fails (WriteFailed) says what is kept: the last checkpoint, and once training is
     done the trained network, which ``resume=True`` finishes after space is freed.
+
+    ``continue_from``: a finished run of the same schedule that stopped earlier
+    (``config.images``); training goes on from its final state, and the result
+    is bit-identical to training from scratch.
     """
     from dse.data.locate import load_dataset
 
@@ -182,7 +189,21 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     sim = Simulator(recipe, quant=quant)
     identity = {**config.identity(), "data_sha256": dataset.sha256, "n_train": len(train_x)}
     total = config.epochs * len(train_x)
-    state, train_counts, position = _start_or_resume(out_dir, config, recipe, identity, resume, quant, total)
+    if config.images is not None:
+        if config.images > total:
+            raise ParameterError(Param("images"), f" must be at most the {total:,} images of the schedule "
+                                 f"({config.epochs} epoch(s) of {len(train_x):,}), got {config.images:,}")
+        total = config.images
+    if continue_from is not None:
+        from dse.runs.continuation import continue_state, schedule_identity
+
+        if resume:
+            raise ParameterError("give either ", Param("resume"), " or ", Param("continue_from"), ", not both")
+        start = continue_state(out_dir, continue_from, schedule_identity(asdict(config), dataset.sha256,
+                                                                         len(train_x)), total, recipe, quant)
+    else:
+        start = _start_or_resume(out_dir, config, recipe, identity, resume, quant, total)
+    state, train_counts, position = start
 
     compile_s = _warm_up(sim, state)
     running = RunningAccuracy()
@@ -222,7 +243,8 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     manifest = _manifest(config, recipe, dataset, len(train_x), len(test_x), len(assign_x),
                          evaluation.to_dict(), train_counts, infer_counts,
                          {"train_s": train_s, "trained_this_session": trained_now,
-                          "infer_s": infer_s, "compile_s": compile_s})
+                          "infer_s": infer_s, "compile_s": compile_s}, total)
+    manifest["continued_from"] = str(continue_from) if continue_from is not None else None
     manifest["quantization"] = quant_record(quant, "itq" if quant else None)
     manifest["ranges"] = observed_ranges(recipe, state, quant)
     with folder.writing("out_dir", out_dir, _kept(total, total)):
@@ -299,9 +321,8 @@ def _warm_up(sim: Simulator, state: NetworkState) -> float:
 
 def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n_test: int,
               n_assign: int, metrics: dict[str, Any], train_counts: np.ndarray,
-              infer_counts: np.ndarray, times: dict[str, float]) -> dict[str, Any]:
+              infer_counts: np.ndarray, times: dict[str, float], images_trained: int) -> dict[str, Any]:
     tc, ic = counts_to_dict(train_counts), counts_to_dict(infer_counts)
-    images_trained = config.epochs * n_train
     return {
         "schema_version": 1,
         "kind": "train",
@@ -323,6 +344,7 @@ def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n
             "infer_images_per_s": round((n_assign + n_test) / times["infer_s"], 1) if times["infer_s"] > 0 else None,
             "compile_s": round(times["compile_s"], 3),
             "images_trained": images_trained,
+            "images_trained_now": times["trained_this_session"],
             "note": "measured wall-clock time on this machine (compile excluded)",
         },
         "files": {"weights": folder.WEIGHTS, "weights_png": folder.WEIGHTS_PNG},
