@@ -34,7 +34,8 @@ def bundled_only(monkeypatch, tmp_path):
     monkeypatch.setattr(locate, "SYSTEM_DATA_ROOT", tmp_path / "no-system", raising=False)
 
 
-SMALL = ["--space", "neurons=100..1000", "--space", "vmem_bits=32", "--space", "vth_bits=32"]
+# --jobs 1: the trials run in this process, with the evaluator these tests put in place
+SMALL = ["--space", "neurons=100..1000", "--space", "vmem_bits=32", "--space", "vth_bits=32", "--jobs", "1"]
 
 
 def test_explore_prints_front_and_writes_outputs(tmp_path, capsys, synthetic, monkeypatch):
@@ -50,7 +51,7 @@ def test_explore_prints_front_and_writes_outputs(tmp_path, capsys, synthetic, mo
     doc = json.loads((folder / "pareto.json").read_text())
     assert doc["feasible"] and doc["selected"] and doc["settings"]["budgets"]["energy_mj"] == 300
     rows = list(csv.DictReader(open(folder / "trials.csv")))
-    assert sum(r["status"] in ("complete", "pruned") for r in rows) == 8
+    assert sum(r["status"] in ("complete", "pruned") and r["sibling_of"] == "" for r in rows) == 8
     assert all(r["feasible"] == "False" for r in rows if r["status"] != "complete")
     # the same command again resumes the finished study: no new trial
     code, out2, _ = _cli(capsys, "explore", "--budget-mb", "1", "--budget-mj", "300", "--trials", "8", *SMALL)
@@ -104,7 +105,7 @@ def test_incremental_and_grid_strategies(tmp_path, capsys, synthetic):
                           "--space", "design=fspinn", "--space", "neurons=100..300", "--space", "weights_bits=8,32",
                           "--space", "inh_bits=32", "--space", "vmem_bits=32", "--space", "vth_bits=32",
                           "--space", "rounding=nearest", "--space", "rho=2", "--space", "window_steps=50",
-                          "--out", str(tmp_path / "grid"), "--quiet")
+                          "--out", str(tmp_path / "grid"), "--quiet", "--jobs", "1")
     assert code == 0, err
     assert "8 complete" in out and "1 rejected" in out  # 3 sizes x (fp32, ptq, itq); FP32 Net300 breaks 1 MB
 
@@ -129,7 +130,8 @@ def test_real_tiny_exploration_on_the_bundled_subset(tmp_path, capsys, bundled_o
     """The real trainer behind a tiny space: FP32 fspinn only, a few dozen neurons, a few hundred images."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     argv = ["explore", "--budget-mb", "0.1", "--trials", "2", "--storage", url, "--cache", str(tmp_path / "cache"),
-            "--out", str(tmp_path / "out"), "--fidelities", "100,200", "--assign-samples", "200",
+            "--out", str(tmp_path / "out"), "--fidelities", "100,200", "--assign-samples", "200", "--jobs", "1",
+            "--min-accuracy", "0.2",
             "--test-samples", "100", "--space", "design=fspinn", "--space", "neurons=10..30:10",
             "--space", "weights_bits=32", "--space", "inh_bits=32", "--space", "vmem_bits=32",
             "--space", "vth_bits=32", "--space", "window_steps=50"]
@@ -171,7 +173,12 @@ def test_interrupted_explore_resumes_with_the_same_command(tmp_path, capsys, mon
     rows = list(csv.DictReader(open(tmp_path / "o" / "trials.csv")))
     failed = [r for r in rows if r["status"] == "failed"]
     assert len(failed) == 1  # the interrupted trial; its candidate ran again right after
-    nxt = rows[int(failed[0]["number"]) + 1]
-    assert (nxt["design"], nxt["neurons"], nxt["weights_bits"]) == (failed[0]["design"], failed[0]["neurons"],
-                                                                    failed[0]["weights_bits"])
-    assert sum(r["status"] == "complete" for r in rows) == 4
+    key = ("design", "neurons", "weights_bits", "inh_bits", "scheme", "rounding")
+    # the next sampled trial (PTQ siblings the interrupted one had added come in between)
+    nxt = next(r for r in rows[int(failed[0]["number"]) + 1:] if r["sibling_of"] == "")
+    assert [nxt[k] for k in key] == [failed[0][k] for k in key]
+    complete = [r for r in rows if r["status"] == "complete"]
+    assert sum(r["sibling_of"] == "" for r in complete) == 4
+    # the retry added the siblings still missing and none twice: no candidate is evaluated twice
+    assert len({tuple(r[k] for k in (*key, "vmem_bits", "vth_bits", "rho", "window_steps")) for r in complete}) \
+        == len(complete)

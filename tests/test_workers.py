@@ -28,7 +28,8 @@ from optuna.trial import TrialState
 from tests.conftest import PG_PASSWORD
 
 SECONDS = 1.0  # wall time of one synthetic evaluation
-COMMON = ["--evaluator", "synthetic", "--synthetic-seconds", str(SECONDS), "--heartbeat", "1",
+# --jobs 1: `dse explore` runs trials itself (these tests kill it mid-trial); workers join separately
+COMMON = ["--evaluator", "synthetic", "--synthetic-seconds", str(SECONDS), "--heartbeat", "1", "--jobs", "1",
           "--space", "design=fspinn", "--space", "neurons=100..1500"]
 
 
@@ -75,7 +76,8 @@ def _finished_snapshot(study) -> dict[int, tuple]:
 
 
 def _trained(study) -> int:
-    return sum(t.user_attrs.get("status") in ("complete", "pruned")
+    """What the trial target counts: sampled trials evaluated (PTQ siblings of a training come on top)."""
+    return sum(t.user_attrs.get("status") in ("complete", "pruned") and t.user_attrs.get("sibling_of") is None
                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
@@ -196,6 +198,7 @@ def test_grid_study_shared_by_two_processes_covers_every_candidate(tmp_path):
              "--space", "rounding=nearest", "--space", "rho=2", "--space", "window_steps=50"]
     common = ["--storage", url, "--study-name", "grid", "--synthetic-seconds", "1.5"]
     explore = _dse("explore", "--budget-mb", "1", "--strategy", "grid", "--evaluator", "synthetic", "--heartbeat", "1",
+                   "--jobs", "1",
                    *space, *common,
                    "--out", str(tmp_path / "out"), cwd=tmp_path, log=tmp_path / "explore.txt")
     study = _study(url, "grid", time.monotonic() + 60)

@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "CliError", "Parser", "MAX_BENCH_IMAGES", "DEFAULT_CACHE",
     "positive_int", "seed", "sampler_seed", "neurons", "bench_images", "positive_float", "non_negative_float",
+    "fraction",
     "add_data_dir", "add_storage", "default_storage", "execution_mode",
 ]
 
@@ -95,6 +96,13 @@ def non_negative_float(text: str) -> float:
     value = _parsed(text, float, "a number")
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _parsed(text, float, "a number")
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise argparse.ArgumentTypeError(f"must be a fraction in 0..1 (0.5 = 50%), got {text}")
     return value
 
 

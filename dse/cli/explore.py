@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dse.cli.args import (DEFAULT_CACHE, add_data_dir, add_storage, non_negative_float, positive_float, positive_int,
-                          sampler_seed)
+from dse.cli.args import (DEFAULT_CACHE, add_data_dir, add_storage, fraction, non_negative_float, positive_float,
+                          positive_int, sampler_seed)
 
 __all__ = ["register", "cmd_explore", "cmd_report", "EXIT_NOTHING_FEASIBLE"]
 
@@ -26,7 +26,8 @@ DEFAULT_TIME_BUDGET_S = 480  # the embedded default (`dse explore --budget-mb 1`
 def register(sub: Any) -> None:
     from dse.data import DATASETS
     from dse.search.liveness import DEFAULT_HEARTBEAT_S
-    from dse.search.objectives import STRATEGIES
+    from dse.search.jobs import default_jobs
+    from dse.search.objectives import DEFAULT_MIN_ACCURACY, STRATEGIES
     from dse.search.select import SELECTIONS
     from dse.search.strategies import DEFAULT_TRIALS
 
@@ -39,6 +40,9 @@ def register(sub: Any) -> None:
                     "storage, and rerunning the same command resumes it.")
     x.add_argument("--budget-mb", type=positive_float, metavar="M", help="memory budget in MB (10^6 bytes); required")
     x.add_argument("--budget-mj", type=positive_float, metavar="E", help="energy budget in mJ per image (modelled)")
+    x.add_argument("--min-accuracy", type=fraction, default=DEFAULT_MIN_ACCURACY, metavar="A",
+                   help="accuracy floor, a fraction: models below it stay off the front and out of the selection "
+                        f"(default {DEFAULT_MIN_ACCURACY:g})")
     x.add_argument("--phase", choices=("inference", "training"), default="inference",
                    help="phase whose memory and energy the budgets and objectives take (default inference)")
     x.add_argument("--profile", default="jetson-nano", metavar="P",
@@ -64,6 +68,9 @@ def register(sub: Any) -> None:
                         f"--timeout, {DEFAULT_TRIALS} trials or {DEFAULT_TIME_BUDGET_S // 60} minutes, whichever "
                         "comes first)")
     add_storage(x)
+    x.add_argument("--jobs", type=positive_int, metavar="J",
+                   help="trainings at once, each in a `dse worker` process on the study (default: one per core, "
+                        f"here {default_jobs()}); numba threads per process = cores // J")
     x.add_argument("--heartbeat", type=positive_int, metavar="SEC",
                    help=f"seconds between a running trial's heartbeats, for every process of the study; a trial "
                         f"silent for 3x this is failed and retried (default: the study's, {DEFAULT_HEARTBEAT_S} "
@@ -113,7 +120,8 @@ def _space(args: argparse.Namespace):
 def _settings(args: argparse.Namespace, space: Any):
     from dse.search.objectives import Budgets, ExploreSettings, parse_fidelities
 
-    budgets = Budgets(memory_mb=args.budget_mb, energy_mj=args.budget_mj, phase=args.phase)
+    budgets = Budgets(memory_mb=args.budget_mb, energy_mj=args.budget_mj, phase=args.phase,
+                      min_accuracy=args.min_accuracy)
     return ExploreSettings(budgets=budgets, space=space, profile=args.profile, accounting=args.accounting,
                            strategy=args.strategy, seed=args.seed, fidelities=parse_fidelities(args.fidelities))
 
@@ -130,6 +138,17 @@ def _make_evaluator(args: argparse.Namespace) -> Any:
     return SnnEvaluator(dataset=args.dataset, cache_dir=Path(args.cache), data_dir=args.data_dir, seed=args.seed,
                         train_samples=args.train_samples, assign_samples=args.assign_samples,
                         test_samples=args.test_samples)
+
+
+def _jobs(args: argparse.Namespace, out_dir: Path) -> Any:
+    """The helper processes' settings: what a `dse worker` needs to rebuild this evaluator."""
+    from dse.search.jobs import Jobs, default_jobs
+
+    if args.evaluator == "synthetic":
+        worker_args = ["--synthetic-seconds", repr(args.synthetic_seconds)]
+    else:
+        worker_args = ["--cache", str(args.cache)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    return Jobs(args.jobs or default_jobs(), tuple(worker_args), out_dir / "logs")
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -184,16 +203,20 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     def on_rung(number: int, cand: Any, rung: dict[str, Any]) -> None:
         if not args.quiet:
-            made = "trained" if rung["trainings"] else "cached"
+            made = "cached"
+            if rung["trained_images"]:
+                made = (f"continued from {rung['continued_from']}" if rung.get("continued_from") else "trained")
+            judged = " (the FP32 network it quantizes)" if rung.get("measured") == "fp32" else ""
             con.print(f"     #{number} {rung['images']} images ({made}, {rung['seconds']:.1f} s): accuracy "
-                      f"{100 * rung['accuracy']:.2f}%", markup=False, highlight=False)
+                      f"{100 * rung['accuracy']:.2f}%{judged}", markup=False, highlight=False)
 
     sigterm_as_interrupt()
     try:
         with storage_failures(args.storage):
             result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
                              timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial,
-                             on_rung=on_rung, heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet))
+                             on_rung=on_rung, heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet),
+                             jobs=_jobs(args, out_dir))
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to resume study '{name}'", file=sys.stderr)
         return 130

@@ -18,8 +18,8 @@ from dse.search.space import FP32_BITS
 __all__ = ["front_figure", "hardware_figure", "bits_figure", "confusion_figure", "AXES"]
 
 AXES = {"memory_mb": "memory (MB, modelled)", "energy_mj": "energy per image (mJ, modelled)"}
-COLORS = {"front": "#d62728", "feasible": "#1f77b4", "infeasible": "#7f7f7f", "pruned": "#bcbd22",
-          "rejected": "#c7c7c7", "selected": "#2ca02c"}
+COLORS = {"front": "#d62728", "feasible": "#1f77b4", "infeasible": "#7f7f7f", "below_floor": "#9467bd",
+          "pruned": "#bcbd22", "rejected": "#c7c7c7", "selected": "#2ca02c"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), height=430,
                legend=dict(orientation="h", y=-0.18))
 
@@ -61,15 +61,17 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], b
     if x not in AXES:
         raise ValueError(f"unknown axis {x!r}")
     on_front = {r.number for r in front}
-    groups: dict[str, list[TrialRecord]] = {k: [] for k in ("feasible", "infeasible", "pruned", "rejected")}
+    groups: dict[str, list[TrialRecord]] = {k: [] for k in ("feasible", "infeasible", "below_floor", "pruned",
+                                                             "rejected")}
     for r in records:
         if r.status == "complete" and r.number not in on_front:
-            groups["feasible" if r.feasible else "infeasible"].append(r)
+            groups["feasible" if r.feasible else "below_floor" if r.below_floor else "infeasible"].append(r)
         elif r.status == "pruned":
             groups["pruned"].append(r)
         elif r.status == "rejected" and x == "memory_mb":
             groups["rejected"].append(r)
     names = {"feasible": "feasible", "infeasible": "over budget (trained)",
+             "below_floor": f"below the accuracy floor of {100 * budgets.min_accuracy:g}%",
              "pruned": "stopped at a lower fidelity (accuracy there)", "rejected": "rejected before training (not trained)"}
     fig = go.Figure()
     for key, rs in groups.items():
@@ -79,7 +81,8 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], b
             y=[0.0 if r.status == "rejected" else 100 * r.last_accuracy for r in rs],
             mode="markers", name=f"{names[key]} ({len(rs)})", text=[_hover(r) for r in rs], hoverinfo="text",
             marker=dict(color=COLORS[key], size=7 if key != "rejected" else 6,
-                        symbol={"infeasible": "x", "pruned": "diamond-open", "rejected": "line-ns-open"}.get(key, "circle"),
+                        symbol={"infeasible": "x", "below_floor": "triangle-down-open", "pruned": "diamond-open",
+                                "rejected": "line-ns-open"}.get(key, "circle"),
                         line=dict(width=1, color=COLORS[key]))))
     fx = [getattr(r, x) for r in front]
     fy = [100 * r.accuracy for r in front]

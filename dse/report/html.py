@@ -74,7 +74,10 @@ def _trial_row(r: TrialRecord, mu: float) -> list[Any]:
     c = r.candidate
     bits = "/".join("fp32" if b == 32 else str(b) for b in c.bits().values()) if c else ""
     reward = r.reward(mu)
-    return [r.number, r.status + (" (feasible)" if r.feasible else ""), c.design if c else "", c.neurons if c else "",
+    status = r.status + (" (feasible)" if r.feasible else " (below the accuracy floor)" if r.below_floor else "")
+    if r.sibling_of is not None:
+        status += f", PTQ of #{r.sibling_of}"
+    return [r.number, status, c.design if c else "", c.neurons if c else "",
             bits, c.scheme if c else "", c.rounding if c and c.quantized else "", _num(c.rho, "g") if c and c.rho else "",
             c.window_steps if c and c.window_steps else "", r.images or "",
             _pct(r.accuracy) if r.accuracy is not None else (f"({_pct(r.last_accuracy)})" if r.last_accuracy is not None else ""),
@@ -96,12 +99,14 @@ def _summary(result: ExploreResult) -> str:
         ["data", f"{ev.get('dataset', ev.get('evaluator', ''))} ({ev.get('train_images', '?')} training images at full fidelity, "
                  f"{ev.get('test_images', '?')} test images; sha256 {str(ev.get('data_sha256', 'n/a'))[:12]})"],
         ["budgets", f"memory {b.memory_mb:g} MB" + (f", energy {b.energy_mj:g} mJ per image" if b.energy_mj else "")
-         + f", phase {b.phase}"],
+         + f", phase {b.phase}; accuracy floor {100 * b.min_accuracy:g}%"],
         ["hardware profile", f"{ident.get('profile')} (memory accounting: {ident.get('accounting')})"],
         ["fidelities (training images)", ", ".join(str(x) for x in ident.get("rungs", []))],
         ["seed", ident.get("seed")],
-        ["trials", f"{counts['complete']} complete ({counts['feasible']} feasible), {counts['pruned']} stopped at a "
-                   f"lower fidelity, {counts['rejected']} rejected before training, {counts['failed']} failed"],
+        ["trials", f"{counts['complete']} complete ({counts['feasible']} feasible; "
+                   f"{sum(r.sibling_of is not None for r in result.records)} PTQ siblings evaluated without training), "
+                   f"{counts['pruned']} stopped at a lower fidelity, {counts['rejected']} rejected before training, "
+                   f"{counts['duplicate']} duplicates, {counts['failed']} failed"],
         ["training spent", f"{counts['trainings']} trainings, {counts['trained_images']:,} images"],
         ["selection", f"{result.selection}" + (f" (tinySNN reward, mu = {result.mu:g})" if result.selection == "reward" else
                                                 " (FSpiNN Algorithm 2: most accurate, then smallest)")],
@@ -133,8 +138,8 @@ def render_html(data: ReportData) -> str:
             parts.append(f'<p class="note">accuracy 95% interval {_pct(s.accuracy_ci95[0])} to {_pct(s.accuracy_ci95[1])}; '
                          f"run folder {_e(s.run_dir or 'n/a')}</p>")
     else:
-        parts.append('<p class="warn">No trial is feasible: none fits every budget. The closest candidates '
-                     "(least relative excess over the budgets):</p>")
+        parts.append('<p class="warn">No trial is feasible: none fits every budget at or above the accuracy floor. '
+                     "The closest candidates (least relative excess over the budgets):</p>")
         parts.append(_table(_TRIAL_HEADERS, [_trial_row(r, res.mu) for r in res.closest]))
 
     parts.append("<h2>Pareto fronts</h2>")

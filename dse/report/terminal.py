@@ -34,7 +34,9 @@ def trial_line(r: TrialRecord) -> str:
     """One line per finished trial, as the search goes."""
     label = r.candidate.label() if r.candidate else "?"
     if r.status == "complete":
-        tag = "feasible" if r.feasible else "over budget"
+        tag = "feasible" if r.feasible else ("below the accuracy floor" if r.below_floor else "over budget")
+        if r.sibling_of is not None:
+            label, tag = f"+ {label}", f"{tag}; PTQ of #{r.sibling_of}'s training"
         return (f"#{r.number:<3d} {label:48s} acc {_pct(r.accuracy)}  mem {r.memory_mb:.3g} MB  "
                 f"energy {r.energy_mj:.3g} mJ  [{tag}]")
     if r.status == "pruned":
@@ -74,11 +76,15 @@ def _rows_table(title: str, records: list[TrialRecord], mu: float, show_reward: 
 def print_result(result: ExploreResult, con: Any) -> None:
     counts = result.counts()
     b = result.budgets
-    con.print(f"trials: {counts['complete']} complete ({counts['feasible']} feasible), {counts['pruned']} stopped at a "
-              f"lower fidelity, {counts['rejected']} rejected before training, {counts['failed']} failed; "
+    siblings = sum(r.sibling_of is not None and r.status == "complete" for r in result.records)
+    con.print(f"trials: {counts['complete']} complete ({counts['feasible']} feasible; {siblings} of them PTQ siblings "
+              f"evaluated without training), {counts['pruned']} stopped at a lower fidelity, {counts['rejected']} "
+              f"rejected before training, {counts['duplicate']} duplicates, {counts['failed']} failed; "
               f"{counts['trainings']} trainings ({counts['trained_images']:,} images)")
     show_reward = result.selection == "reward"
     budget = f"{b.memory_mb:g} MB" + (f" and {b.energy_mj:g} mJ/image" if b.energy_mj else "") + f" ({b.phase})"
+    if b.min_accuracy > 0:
+        budget += f" at >= {100 * b.min_accuracy:g}% accuracy"
     if not result.front:
         con.print(f"[bold red]No feasible model:[/bold red] no trial fits {budget}. Closest candidates "
                   "(least relative excess over the budgets):")

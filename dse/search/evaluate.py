@@ -8,13 +8,17 @@ with :func:`dse.runs.quantize.quantize_run`; the synthetic one
 
 Cache layout (``reports/cache/`` by default), one run folder per key:
 
-* ``train-<sha256>``: an FP32 training, or an ITQ training (the spec is in the key);
-* ``ptq-<sha256>``: a PTQ variant of an FP32 training, keyed by that training's key,
+* ``train-<sha256>-i<images>``: an FP32 or ITQ training (the spec is in the key) stopped after
+  ``images`` images of its schedule. The fidelity rungs of one candidate share the key and differ in
+  ``images``: a higher rung continues the highest finished lower one
+  (:func:`dse.runs.train.train_run` ``continue_from``), so a candidate that climbs every rung is
+  trained once, and the result is bit-identical to training straight to that rung;
+* ``ptq-<sha256>``: a PTQ variant of an FP32 training, keyed by that training's folder,
   the spec and the rounding. Every PTQ variant of a network reuses one FP32 training.
 
 A key is the SHA-256 of the canonical JSON of everything that decides the
-result (design, neurons, dataset and its checksum, training images, assignment
-and test images, seed, recipe overrides, quantization). A folder is written
+result (design, neurons, dataset and its checksum, the training schedule's images,
+the assignment cap and test images, seed, recipe overrides, quantization). A folder is written
 under a temporary name and renamed into place when complete, so a reader never
 sees half a run; workers sharing the cache folder lock a key while they make
 it, so a network is trained once however many workers ask for it. Run folders
@@ -40,7 +44,7 @@ from .space import Candidate, nominal_ranges, quant_spec
 
 __all__ = ["Evaluation", "Evaluator", "SnnEvaluator", "cache_key", "CACHE_SCHEMA"]
 
-CACHE_SCHEMA = 1  # bump when the simulator changes what a cached run means
+CACHE_SCHEMA = 2  # bump when the simulator changes what a cached run means (2: rungs continue one schedule)
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,10 @@ class Evaluation:
     accuracy_ci95: tuple[float, float]
     counts_per_image: Mapping[str, Mapping[str, float]]  # "training"/"inference" -> per-image counts
     train_images: int          # images this fidelity trains on
-    trainings: int = 0         # trainings run now (0: every run came from the cache)
-    trained_images: int = 0    # images trained now
+    trainings: int = 0         # trainings started now from scratch (0: from the cache, or a rung continued)
+    trained_images: int = 0    # images trained now (a continued rung: only those beyond the lower rung)
     quantizations: int = 0     # PTQ evaluations run now
+    continued_from: int | None = None  # images of the lower rung this training continued (None: from scratch)
     run_dir: str | None = None
     fp32_run_dir: str | None = None
     confusion: tuple[tuple[int, ...], ...] | None = None
@@ -70,6 +75,9 @@ class Evaluator(Protocol):
 
     def evaluate(self, candidate: Candidate, train_images: int) -> Evaluation:
         """Train (or reuse) and test the candidate on ``train_images`` training images."""
+
+    def evaluation_images(self, train_images: int) -> int:
+        """Images one evaluation simulates without learning (label assignment and test)."""
 
 
 def cache_key(payload: Mapping[str, Any]) -> str:
@@ -107,11 +115,49 @@ class SnnEvaluator:
     def full_images(self) -> int:
         return self.n_train
 
-    def _train_payload(self, c: Candidate, images: int, quant: str | None) -> dict[str, Any]:
-        return {"kind": "train", "design": c.design, "neurons": c.neurons, "dataset": self.dataset_name,
-                "data_sha256": self.data_sha256, "train_samples": images,
-                "assign_samples": min(images, self.assign_cap), "test_samples": self.n_test, "seed": self.seed,
-                "overrides": c.overrides(), "quant": quant, "rounding": c.rounding if quant else None}
+    def evaluation_images(self, train_images: int) -> int:
+        return min(train_images, self.assign_cap) + self.n_test
+
+    def _schedule_key(self, c: Candidate, quant: str | None) -> str:
+        """The key shared by every rung of one training schedule (the images it stops at are not in it)."""
+        return cache_key({"kind": "train", "design": c.design, "neurons": c.neurons, "dataset": self.dataset_name,
+                          "data_sha256": self.data_sha256, "train_samples": self.n_train,
+                          "assign_cap": self.assign_cap, "test_samples": self.n_test, "seed": self.seed,
+                          "overrides": c.overrides(), "quant": quant, "rounding": c.rounding if quant else None})
+
+    def _lower_rung(self, key: str, images: int) -> tuple[Path, int] | None:
+        """The finished run of the schedule that went furthest below ``images``, to continue from."""
+        best = None
+        for d in self.cache_dir.glob(f"train-{key}-i*"):
+            done = d.name.rsplit("-i", 1)[1]
+            if done.isdigit() and int(done) < images and (d / "manifest.json").is_file():
+                if best is None or int(done) > best[1]:
+                    best = (d, int(done))
+        return best
+
+    def _train(self, c: Candidate, images: int) -> tuple[Path, dict[str, Any], bool, int | None]:
+        """The run folder of the candidate's training (FP32, or ITQ) stopped at ``images``; made if missing."""
+        from dse.runs.train import TrainConfig, train_run
+
+        itq_spec = quant_spec(c, nominal_ranges(c)) if c.scheme == "itq" else None
+        key = self._schedule_key(c, itq_spec)
+        config = TrainConfig(design=c.design, dataset=self.dataset_name, neurons=c.neurons,
+                             train_samples=self.n_train, images=images, test_samples=self.n_test,
+                             assign_samples=min(images, self.assign_cap), seed=self.seed,
+                             overrides=c.overrides(), engine=self.engine, quant=itq_spec,
+                             rounding=c.rounding if itq_spec else "nearest")
+        lower: list[int | None] = [None]
+
+        def make(d: Path) -> dict[str, Any]:
+            # looked up under the key's lock: a rung another worker just finished is continued, not redone
+            below = self._lower_rung(key, images)
+            lower[0] = below[1] if below else None
+            return train_run(config, d, data_dir=self.data_dir, progress=self.progress,
+                             continue_from=below[0] if below else None)
+
+        train_dir = self.cache_dir / f"train-{key}-i{images}"
+        manifest, made = _cached_run(train_dir, make)
+        return train_dir, manifest, made, lower[0]
 
     def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
         from dse.errors import Param
@@ -125,23 +171,12 @@ class SnnEvaluator:
 
     def _evaluate(self, c: Candidate, train_images: int) -> Evaluation:
         from dse.runs import validate
-        from dse.runs.train import TrainConfig, train_run
 
         t0 = time.perf_counter()
-        trainings = trained = quantizations = 0
-        itq_spec = quant_spec(c, nominal_ranges(c)) if c.scheme == "itq" else None
-        payload = self._train_payload(c, train_images, itq_spec)
-        config = TrainConfig(design=c.design, dataset=self.dataset_name, neurons=c.neurons,
-                             train_samples=train_images, test_samples=self.n_test,
-                             assign_samples=min(train_images, self.assign_cap), seed=self.seed,
-                             overrides=c.overrides(), engine=self.engine, quant=itq_spec,
-                             rounding=c.rounding if itq_spec else "nearest")
-        train_dir = self.cache_dir / f"train-{cache_key(payload)}"
-        manifest, made = _cached_run(train_dir, lambda d: train_run(config, d, data_dir=self.data_dir,
-                                                                   progress=self.progress))
+        quantizations = 0
+        train_dir, manifest, made, lower = self._train(c, train_images)
         validate.cached_run(train_dir, manifest, ranges=c.scheme == "ptq")
-        if made:
-            trainings, trained = 1, train_images
+        trained = int(manifest["timings"].get("images_trained_now", train_images)) if made else 0
         run_dir, fp32_dir = train_dir, (train_dir if c.scheme != "itq" else None)
         if c.scheme == "ptq":
             from dse.runs.quantize import quantize_run
@@ -152,18 +187,20 @@ class SnnEvaluator:
             ptq_key = cache_key({"kind": "ptq", "source": train_dir.name, "spec": spec, "rounding": c.rounding,
                                  "test_samples": self.n_test})
             run_dir = self.cache_dir / f"ptq-{ptq_key}"
-            manifest, made = _cached_run(run_dir, lambda d: quantize_run(
+            manifest, made_ptq = _cached_run(run_dir, lambda d: quantize_run(
                 train_dir, d, spec, c.rounding, data_dir=self.data_dir, test_samples=self.n_test,
                 engine=self.engine, progress=self.progress))
             validate.cached_run(run_dir, manifest)
-            quantizations = int(made)
+            quantizations = int(made_ptq)
         metrics = manifest["metrics"]
         counts = {"training": dict(manifest["counts"]["training_per_image"]),
                   "inference": dict(manifest["counts"]["inference_per_image"])}
         return Evaluation(
             accuracy=float(metrics["accuracy"]), accuracy_ci95=tuple(metrics["accuracy_ci95"]),
-            counts_per_image=counts, train_images=train_images, trainings=trainings, trained_images=trained,
-            quantizations=quantizations, run_dir=str(run_dir), fp32_run_dir=str(fp32_dir) if fp32_dir else None,
+            counts_per_image=counts, train_images=train_images, trainings=int(made and lower is None),
+            trained_images=trained,
+            quantizations=quantizations, continued_from=lower if made else None, run_dir=str(run_dir),
+            fp32_run_dir=str(fp32_dir) if fp32_dir else None,
             confusion=tuple(tuple(int(x) for x in row) for row in metrics["confusion_matrix"]),
             seconds=time.perf_counter() - t0,
             extra={"quant_spec": (manifest.get("quantization") or {}).get("spec", "fp32")})

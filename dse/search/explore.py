@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from dse.errors import Param
+
 from .evaluate import Evaluator
+from .jobs import JobError, Jobs, run_in_helpers
 from .liveness import DEFAULT_HEARTBEAT_S, WorkerInfo
 from .objectives import OBJECTIVES, Budgets, ExploreSettings
 from .records import CSV_FIELDS, STATUSES, TrialRecord, pareto_front, records_from_trials
@@ -72,8 +75,7 @@ class ExploreResult:
 
 
 def budgets_from_identity(identity: dict[str, Any]) -> Budgets:
-    b = identity["budgets"]
-    return Budgets(memory_mb=float(b["memory_mb"]), energy_mj=b.get("energy_mj"), phase=b["phase"])
+    return Budgets.from_dict(identity["budgets"])
 
 
 def result_from_study(study: Any, storage: str | None, *, select: str = "accuracy", mu: float = 0.5,
@@ -92,12 +94,18 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
             n_trials: int | None = None, timeout_s: float | None = None, select: str = "accuracy",
             mu: float = 0.5, on_trial: Callable[[Any], None] | None = None,
             on_rung: Callable[..., None] | None = None, storage_obj: Any = None,
-            heartbeat_s: int | None = None, on_wait: Callable[[str], None] | None = None) -> ExploreResult:
+            heartbeat_s: int | None = None, on_wait: Callable[[str], None] | None = None,
+            jobs: Jobs | None = None) -> ExploreResult:
     """Run (or resume) the exploration; returns what the study holds afterwards.
 
-    The process that runs this is the study's first worker (its sampler takes the
-    study's seed, so one-process runs repeat); `dse worker` processes may join it.
+    With ``jobs`` of one (the default) the process that runs this is the study's
+    first worker (its sampler takes the study's seed, so one-process runs repeat);
+    with more, that many `dse worker` processes run the trials and this one
+    follows them (:mod:`dse.search.jobs`). Other `dse worker` processes may join
+    either way.
     """
+    if jobs is not None and jobs.count > 1 and (storage is None or storage_obj is not None):
+        raise JobError(Param("jobs"), f" {jobs.count}: several processes need a storage URL they can all open")
     select_model([], select, mu)  # bad --select/--mu fail before any work
     t0 = time.perf_counter()
     full = evaluator.full_images()
@@ -117,9 +125,23 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     elif heartbeat_of(study) != DEFAULT_HEARTBEAT_S and storage_obj is None:
         study = open_study(storage, study_name, identity, sampler=sampler, heartbeat_s=heartbeat_of(study))
     set_target(study, n_trials)
-    run_study(study, settings, evaluator, space, rungs, worker, n_trials=n_trials, timeout_s=timeout_s,
-              on_trial=on_trial, on_rung=on_rung, on_wait=on_wait)
+    precompile_engine(settings, space)
+    if jobs is not None and jobs.count > 1:
+        left = None if timeout_s is None else max(timeout_s - (time.perf_counter() - t0), 1.0)
+        run_in_helpers(study, storage, jobs, timeout_s=left, on_trial=on_trial)
+    else:
+        run_study(study, settings, evaluator, space, rungs, worker, n_trials=n_trials, timeout_s=timeout_s,
+                  on_trial=on_trial, on_rung=on_rung, on_wait=on_wait)
     return result_from_study(study, storage, select=select, mu=mu, wall_s=time.perf_counter() - t0)
+
+
+def precompile_engine(settings: ExploreSettings, space: Any) -> None:
+    """Compile, once and before any training starts, the engine variants the search will use.
+
+    PRECOMPILE (issue 10, lever 1): the engine's function that compiles its variants ahead, in
+    parallel processes, lands on main with the engine change; this is its single call site.
+    Until then each variant compiles on first use, inside the first trial that needs it.
+    """
 
 
 def run_study(study: Any, settings: ExploreSettings, evaluator: Evaluator, space: Any, rungs: tuple[int, ...],
@@ -128,7 +150,7 @@ def run_study(study: Any, settings: ExploreSettings, evaluator: Evaluator, space
               on_wait: Callable[[str], None] | None = None) -> None:
     """One worker's share of a study: run trials until the strategy is done (shared by explore and worker)."""
     beat = getattr(study._storage, "get_heartbeat_interval", lambda: None)()
-    runner = TrialRunner(settings, evaluator, study, on_rung=on_rung)
+    runner = TrialRunner(settings, evaluator, study, on_rung=on_rung, space=space, on_sibling=on_trial)
     run_strategy(study, runner, space, settings.strategy, rungs=rungs, n_trials=n_trials, timeout_s=timeout_s,
                  on_trial=on_trial, worker=worker, heartbeat_s=beat, on_wait=on_wait)
 

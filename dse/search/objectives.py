@@ -18,19 +18,27 @@ from dse.errors import Param, ParameterError
 from .costs import PHASES
 from .space import DEFAULT_SPACE, SearchSpace
 
-__all__ = ["OBJECTIVES", "DIRECTIONS", "STRATEGIES", "Budgets", "ExploreSettings", "parse_fidelities"]
+__all__ = ["OBJECTIVES", "DIRECTIONS", "STRATEGIES", "Budgets", "ExploreSettings", "parse_fidelities",
+           "DEFAULT_MIN_ACCURACY"]
 
 OBJECTIVES = ("accuracy", "memory_mb", "energy_mj")
 DIRECTIONS = ("maximize", "minimize", "minimize")
 STRATEGIES = ("optuna", "incremental", "grid")
 DEFAULT_FIDELITIES = (0.2, 1.0)
+# The accuracy floor of a usable model: below it a model stays off the front and out of the selection,
+# however small. Half the test set right is far above chance (10%) for every data set here and far below
+# what any working STDP network of the space reaches (MNIST ~75-93%, Fashion-MNIST ~65-75%).
+DEFAULT_MIN_ACCURACY = 0.5
 
 
 @dataclass(frozen=True)
 class Budgets:
+    """The constraints of a study: memory and energy budgets of a phase, and an accuracy floor."""
+
     memory_mb: float
     energy_mj: float | None = None
     phase: str = "inference"
+    min_accuracy: float = DEFAULT_MIN_ACCURACY
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.memory_mb) and self.memory_mb > 0):
@@ -39,6 +47,8 @@ class Budgets:
             raise ParameterError(Param("energy_mj"), f" must be a number > 0, got {self.energy_mj}")
         if self.phase not in PHASES:
             raise ValueError(f"unknown phase {self.phase!r}: choose inference or training")
+        if not (math.isfinite(self.min_accuracy) and 0.0 <= self.min_accuracy <= 1.0):
+            raise ParameterError(Param("min_accuracy"), f" must be a fraction in 0..1, got {self.min_accuracy}")
 
     def violations(self, memory_mb: float | None, energy_mj: float | None) -> dict[str, float]:
         """Constraint values (value - budget; <= 0 is feasible) of what is known."""
@@ -57,6 +67,10 @@ class Budgets:
             return False
         return True
 
+    def accepts(self, accuracy: float | None, memory_mb: float | None, energy_mj: float | None) -> bool:
+        """A usable model: within every budget and at or above the accuracy floor."""
+        return accuracy is not None and accuracy >= self.min_accuracy and self.fits(memory_mb, energy_mj)
+
     def relative_excess(self, memory_mb: float | None, energy_mj: float | None) -> float:
         """How far outside the budgets, as a sum of fractions over them (0 when inside; unknown counts 0)."""
         excess = 0.0
@@ -67,7 +81,14 @@ class Budgets:
         return excess
 
     def to_dict(self) -> dict[str, Any]:
-        return {"memory_mb": self.memory_mb, "energy_mj": self.energy_mj, "phase": self.phase}
+        return {"memory_mb": self.memory_mb, "energy_mj": self.energy_mj, "phase": self.phase,
+                "min_accuracy": self.min_accuracy}
+
+    @classmethod
+    def from_dict(cls, b: dict[str, Any]) -> Budgets:
+        """Budgets a study recorded (studies made before the accuracy floor existed had none: 0)."""
+        return cls(memory_mb=float(b["memory_mb"]), energy_mj=b.get("energy_mj"), phase=b["phase"],
+                   min_accuracy=float(b.get("min_accuracy", 0.0)))
 
 
 def parse_fidelities(text: str) -> tuple[float, ...]:

@@ -18,7 +18,8 @@ from .space import FP32_BITS, Candidate
 
 __all__ = ["TrialRecord", "record_from_trial", "records_from_trials", "pareto_front", "CSV_FIELDS"]
 
-STATUSES = ("complete", "pruned", "rejected", "failed", "running", "queued")
+# duplicate: the sampler proposed a candidate the study already holds; its result is reused, nothing runs
+STATUSES = ("complete", "pruned", "rejected", "duplicate", "failed", "running", "queued")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class TrialRecord:
     counts_per_image: Mapping[str, Mapping[str, float]] | None = None
     feasible: bool = False
     excess: float = 0.0             # relative excess over the budgets (0 inside)
+    sibling_of: int | None = None   # a PTQ variant evaluated after trial #n's training (not sampled)
+    below_floor: bool = False       # complete, but less accurate than the study's accuracy floor
 
     @property
     def point(self) -> tuple[float, ...]:
@@ -78,7 +81,8 @@ class TrialRecord:
             "memory_mb": _num(self.memory_mb), "memory_fp32_mb": _num(self.memory_fp32_mb),
             "energy_mj": _num(self.energy_mj), "energy_floor_mj": _num(self.energy_floor_mj),
             "trainings": self.trainings, "trained_images": self.trained_images, "seconds": round(self.seconds, 2),
-            "reason": self.reason, "run_dir": self.run_dir or "",
+            "reason": self.reason, "sibling_of": "" if self.sibling_of is None else self.sibling_of,
+            "run_dir": self.run_dir or "",
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +107,8 @@ CSV_FIELDS = tuple(TrialRecord(number=0, status="complete", candidate=None).row(
 
 
 def _status(state: str, attrs: Mapping[str, Any]) -> str:
+    if attrs.get("status") == "duplicate" and state in ("COMPLETE", "PRUNED"):
+        return "duplicate"
     if state == "COMPLETE":
         return "complete"
     if state == "PRUNED":
@@ -126,7 +132,7 @@ def record_from_trial(number: int, state: str, values: Sequence[float] | None, a
         accuracy, memory, energy = (float(v) for v in values)
     elif rungs:
         energy = rungs[-1].get("energy_mj")
-    feasible = status == "complete" and budgets.fits(memory, energy)
+    feasible = status == "complete" and budgets.accepts(accuracy, memory, energy)
     ci = result.get("accuracy_ci95")
     conf = result.get("confusion")
     return TrialRecord(
@@ -140,7 +146,8 @@ def record_from_trial(number: int, state: str, values: Sequence[float] | None, a
         run_dir=result.get("run_dir"), fp32_run_dir=result.get("fp32_run_dir"),
         confusion=tuple(tuple(r) for r in conf) if conf else None,
         counts_per_image=result.get("counts_per_image"), feasible=feasible,
-        excess=budgets.relative_excess(memory, energy))
+        excess=budgets.relative_excess(memory, energy), sibling_of=attrs.get("sibling_of"),
+        below_floor=accuracy is not None and accuracy < budgets.min_accuracy)
 
 
 def records_from_trials(trials: Iterable[Any], budgets: Budgets) -> list[TrialRecord]:

@@ -6,16 +6,25 @@
    If either already breaks its budget, the trial ends as *rejected*
    (Optuna state PRUNED, with its constraint values set so the sampler
    learns where the boundary is, and the reason in a user attribute).
+   A candidate the study already holds is not evaluated again: the trial
+   reuses that result (*duplicate*, the idiom of Optuna's FAQ).
 2. Fidelities (rungs): the candidate is trained on growing numbers of
-   training images. Multi-objective Optuna studies do not support
-   ``Trial.report``/pruners (Optuna 5 raises NotImplementedError), so the
-   rule is explicit and Pareto-aware: after a rung below the full one, the
-   candidate stops (*pruned*) if at least ``promote_k`` other trials measured
-   at the same rung, within the budgets, dominate it there in (accuracy,
-   memory, energy). Otherwise it goes on to the next rung.
+   training images, each rung continuing the previous one's training (one
+   training in all). Below the full rung a PTQ candidate is judged by the FP32
+   network it would quantize (its training is what the rung pays for).
+   Multi-objective Optuna studies do not support ``Trial.report``/pruners
+   (Optuna 5 raises NotImplementedError), so the rules are explicit: after a
+   rung below the full one, the candidate stops (*pruned*, with the reason) if
+   its network is hopeless there (:mod:`dse.search.stopping`: near chance,
+   silent, at the re-presentation limit), or if at least ``promote_k`` other
+   trials measured at the same rung, within the budgets, dominate it there
+   in (accuracy, memory, energy). Otherwise it goes on to the next rung.
 3. At the full fidelity the trial completes with objective values
    (accuracy, memory MB, energy mJ) and its constraints
-   (``Trial.set_constraint``: value - budget, <= 0 feasible).
+   (``Trial.set_constraint``: value - budget, <= 0 feasible; the accuracy
+   floor as floor - accuracy).
+4. After a trial that trained an FP32 network, its PTQ siblings are evaluated
+   without training and added as trials of their own (:mod:`dse.search.siblings`).
 """
 
 from __future__ import annotations
@@ -25,10 +34,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from . import costs
-from .evaluate import Evaluator
+from .evaluate import Evaluation, Evaluator
 from .objectives import Budgets, ExploreSettings
 from .pareto import dominates, objective_point
 from .space import BIT_KEYS, Candidate, SearchSpace
+from .siblings import evaluate_siblings
+from .stopping import hopeless_reason
 
 __all__ = ["TrialRunner", "Rejected", "Pruned", "peer_points", "neuron_cap", "capped_space"]
 
@@ -38,7 +49,7 @@ class Rejected(Exception):
 
 
 class Pruned(Exception):
-    """The candidate is dominated at a lower fidelity and is not trained further."""
+    """The candidate is dominated or hopeless at a lower fidelity and is not trained further."""
 
 
 @dataclass
@@ -48,67 +59,127 @@ class TrialRunner:
     study: Any
     on_rung: Callable[[int, Candidate, dict[str, Any]], None] | None = None
     deadline: float | None = None  # time.monotonic() after which no trial starts another rung
+    space: SearchSpace | None = None  # the space trials are suggested from (PTQ siblings are recorded in it)
+    on_sibling: Callable[[Any], None] | None = None
 
     @property
     def budgets(self) -> Budgets:
         return self.settings.budgets
+
+    def prefilter(self, c: Candidate) -> tuple[float, float, list[str]]:
+        """(modelled memory MB, energy floor mJ, reasons to reject before training)."""
+        s, b = self.settings, self.settings.budgets
+        mem = costs.memory_mb(c, b.phase, s.accounting)
+        floor = costs.energy_floor_mj(c, b.phase, s.profile, s.accounting)
+        reasons = []
+        if mem > b.memory_mb:
+            reasons.append(f"modelled memory {mem:.3g} MB > budget {b.memory_mb:g} MB")
+        if b.energy_mj is not None and floor > b.energy_mj:
+            reasons.append(f"energy floor {floor:.3g} mJ/image > budget {b.energy_mj:g} mJ")
+        return mem, floor, reasons
+
+    def fits(self, c: Candidate) -> bool:
+        return not self.prefilter(c)[2]
 
     def run(self, trial: Any, c: Candidate, rungs: tuple[int, ...]) -> tuple[float, float, float]:
         # User attributes are grouped (candidate, costs, rungs, status, reason, result): each one
         # is a storage commit, and with SQLite a commit is an fsync.
         s, b = self.settings, self.settings.budgets
         trial.set_user_attr("candidate", {**c.to_dict(), "label": c.label()})
-        mem = costs.memory_mb(c, b.phase, s.accounting)
-        floor = costs.energy_floor_mj(c, b.phase, s.profile, s.accounting)
+        mem, floor, reasons = self.prefilter(c)
         trial.set_user_attr("costs", {"memory_mb": mem, "memory_fp32_mb": costs.fp32_memory_mb(c, b.phase, s.accounting),
                                       "energy_floor_mj": floor})
         trial.set_constraint("memory_mb", mem - b.memory_mb)
-        reasons = []
-        if mem > b.memory_mb:
-            reasons.append(f"modelled memory {mem:.3g} MB > budget {b.memory_mb:g} MB")
-        if b.energy_mj is not None and floor > b.energy_mj:
-            reasons.append(f"energy floor {floor:.3g} mJ/image > budget {b.energy_mj:g} mJ")
         if reasons:
             if b.energy_mj is not None:
                 # a lower bound of the true violation: enough for the sampler to steer away
                 trial.set_constraint("energy_mj", floor - b.energy_mj)
             self._end(trial, "rejected", "rejected before training: " + "; ".join(reasons))
             raise Rejected(reasons[0])
+        original = self._held(c, trial.number)
+        if original is not None:
+            return self._reuse(trial, original)
 
         history: list[dict[str, Any]] = []
         for k, images in enumerate(rungs):
-            ev = self.evaluator.evaluate(c, images)
+            final = k + 1 == len(rungs)
+            measured = c if final or c.scheme != "ptq" else c.fp32()
+            ev = self.evaluator.evaluate(measured, images)
             energy = costs.energy_mj(c, b.phase, s.profile, ev.counts_per_image, s.accounting)
-            rung = {"images": images, "accuracy": ev.accuracy, "energy_mj": energy, "memory_mb": mem,
-                    "trainings": ev.trainings, "trained_images": ev.trained_images, "seconds": round(ev.seconds, 3)}
-            history.append(rung)
+            history.append(self._rung(trial.number, c, images, ev, mem, energy, measured != c))
             trial.set_user_attr("rungs", history)  # peers at this rung (in any worker) read it from the storage
-            if self.on_rung is not None:
-                self.on_rung(trial.number, c, rung)
-            if k + 1 < len(rungs):
-                better = self._dominating_peers(trial.number, images, ev.accuracy, mem, energy)
-                reason = None
-                if len(better) >= s.promote_k:
-                    shown = ", ".join(f"#{n}" for n in better[:4])
-                    reason = f"pruned at {images} images: dominated there by {shown}"
-                elif self.deadline is not None and time.monotonic() >= self.deadline:
-                    reason = f"stopped at {images} images: time budget reached"
-                if reason is not None:
-                    if b.energy_mj is not None:
-                        trial.set_constraint("energy_mj", energy - b.energy_mj)
-                    self._end(trial, "pruned", reason)
-                    raise Pruned(images)
-
-        if b.energy_mj is not None:
-            trial.set_constraint("energy_mj", energy - b.energy_mj)
+            if not final:
+                self._stop_if_hopeless_or_dominated(trial, measured, ev, images, mem, energy)
+        self._set_final_constraints(trial, ev.accuracy, energy)
         result: dict[str, Any] = {"accuracy_ci95": list(ev.accuracy_ci95),
                                   "counts_per_image": {ph: dict(v) for ph, v in ev.counts_per_image.items()},
                                   "run_dir": ev.run_dir, "fp32_run_dir": ev.fp32_run_dir, **dict(ev.extra)}
         if ev.confusion is not None:
             result["confusion"] = [list(r) for r in ev.confusion]
         trial.set_user_attr("result", result)
+        if self.space is not None:
+            # While this trial still runs: an interruption fails it, and its retry (a cache hit) adds
+            # the siblings still missing.
+            evaluate_siblings(self, self.space, trial.number, c, rungs[-1], self.on_sibling)
         self._end(trial, "complete", None)
         return ev.accuracy, mem, energy
+
+    def _rung(self, number: int, c: Candidate, images: int, ev: Evaluation, mem: float, energy: float,
+              by_fp32: bool) -> dict[str, Any]:
+        rung = {"images": images, "accuracy": ev.accuracy, "energy_mj": energy, "memory_mb": mem,
+                "trainings": ev.trainings, "trained_images": ev.trained_images, "seconds": round(ev.seconds, 3)}
+        if ev.continued_from:
+            rung["continued_from"] = ev.continued_from
+        if by_fp32:
+            rung["measured"] = "fp32"  # a PTQ candidate below the full rung: the network it would quantize
+        if self.on_rung is not None:
+            self.on_rung(number, c, rung)
+        return rung
+
+    def _stop_if_hopeless_or_dominated(self, trial: Any, measured: Candidate, ev: Evaluation, images: int,
+                                       mem: float, energy: float) -> None:
+        b = self.budgets
+        reason = hopeless_reason(measured, ev)
+        if reason is not None:
+            reason = f"stopped at {images} images: {reason}"
+        else:
+            better = self._dominating_peers(trial.number, images, ev.accuracy, mem, energy)
+            if len(better) >= self.settings.promote_k:
+                reason = f"pruned at {images} images: dominated there by {', '.join(f'#{n}' for n in better[:4])}"
+            elif self.deadline is not None and time.monotonic() >= self.deadline:
+                reason = f"stopped at {images} images: time budget reached"
+        if reason is not None:
+            if b.energy_mj is not None:
+                trial.set_constraint("energy_mj", energy - b.energy_mj)
+            self._end(trial, "pruned", reason)
+            raise Pruned(images)
+
+    def _set_final_constraints(self, trial: Any, accuracy: float, energy: float) -> None:
+        b = self.budgets
+        if b.energy_mj is not None:
+            trial.set_constraint("energy_mj", energy - b.energy_mj)
+        trial.set_constraint("min_accuracy", b.min_accuracy - accuracy)
+
+    def _held(self, c: Candidate, number: int) -> Any:
+        """The study's finished trial of ``c`` (evaluated, not rejected), if it holds one."""
+        from optuna.trial import TrialState
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            if t.number != number and t.user_attrs.get("status") in ("complete", "pruned") \
+                    and t.user_attrs.get("candidate") and Candidate.from_dict(t.user_attrs["candidate"]) == c:
+                return t
+        return None
+
+    def _reuse(self, trial: Any, original: Any) -> tuple[float, float, float]:
+        """A duplicate: the original's values and constraints, and nothing evaluated."""
+        for key, value in original.constraints.items():
+            if key != "memory_mb":  # set already, to the same value (same candidate)
+                trial.set_constraint(key, value)
+        trial.set_user_attr("duplicate_of", original.number)
+        self._end(trial, "duplicate", f"duplicate of #{original.number}: its result is reused, nothing evaluated")
+        if original.state.name != "COMPLETE":
+            raise Pruned(0)
+        return tuple(original.values)
 
     @staticmethod
     def _end(trial: Any, status: str, reason: str | None) -> None:

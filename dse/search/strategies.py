@@ -139,23 +139,24 @@ class _Loop:
             trial.set_user_attr(key, value)
 
 
-def _finished(study: Any) -> list[Any]:
+def _states(study: Any) -> tuple[int, int, int, int]:
+    """(sampled trials evaluated, trials running, trials waiting, sampled trials not evaluated) in the study.
+
+    The first is what ``--trials`` counts: trials the strategy asked for that were evaluated (complete,
+    or stopped at a lower fidelity). PTQ siblings added after a training, candidates rejected before
+    training and duplicates are recorded but do not count: they cost no training.
+    """
     from optuna.trial import TrialState
 
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
-
-
-def _states(study: Any) -> tuple[int, int, int]:
-    """(trials that trained, trials running, trials waiting) in the study, from the storage."""
-    from optuna.trial import TrialState
-
-    trained = running = waiting = 0
+    evaluated = running = waiting = not_evaluated = 0
     for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            trained += t.user_attrs.get("status") in ("complete", "pruned")
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.user_attrs.get("sibling_of") is None:
+            counted = t.user_attrs.get("status") in ("complete", "pruned")
+            evaluated += counted
+            not_evaluated += not counted
         running += t.state == TrialState.RUNNING
         waiting += t.state == TrialState.WAITING
-    return trained, running, waiting
+    return evaluated, running, waiting, not_evaluated
 
 
 def _done_candidates(study: Any, *, running: bool = False) -> dict[Candidate, Any]:
@@ -204,13 +205,13 @@ def run_strategy(study: Any, runner: TrialRunner, space: SearchSpace, strategy: 
 
 
 def _optuna(loop: _Loop, rungs: tuple[int, ...], target: int) -> None:
-    # The target counts trials that trained (complete, or stopped at a lower fidelity);
-    # rejections before training are recorded but nearly free, so they do not use it up
-    # (at most REJECT_FACTOR x target trials in all, in case almost nothing fits or all fail).
+    # The target counts sampled trials that were evaluated (see _states); rejections before
+    # training and duplicates are recorded but nearly free, so they do not use it up (at most
+    # REJECT_FACTOR x target of them, in case almost nothing fits or the sampler keeps repeating itself).
     while loop.time_left():
         loop.recover()
-        trained, running, waiting = _states(loop.study)
-        if len(_finished(loop.study)) >= REJECT_FACTOR * target:
+        trained, running, waiting, not_evaluated = _states(loop.study)
+        if not_evaluated >= REJECT_FACTOR * target:
             return
         if waiting or trained + running < target:
             loop.one(None, rungs)

@@ -68,13 +68,15 @@ def synthetic_accuracy(c: Candidate, images: int, full_images: int) -> float:
 
 @dataclass
 class SyntheticEvaluator:
-    """Evaluator test double; `trained` remembers which trainings were "run" (PTQ variants share one)."""
+    """Evaluator test double with the real one's accounting: PTQ variants share one FP32 training, and a
+    higher rung continues a lower one (`trained` maps a training to the images it reached)."""
 
     full: int = 5_000
     test_images: int = 1_000
     seconds: float = 0.0  # wall time each evaluation takes (a stand-in for training, for tests of workers)
-    trained: set[tuple[Any, ...]] = field(default_factory=set)
+    trained: dict[Candidate, int] = field(default_factory=dict)
     calls: int = 0
+    assign_cap: int = 2_000
 
     def identity(self) -> dict[str, Any]:
         return {"evaluator": "synthetic", "train_images": self.full, "test_images": self.test_images}
@@ -82,20 +84,25 @@ class SyntheticEvaluator:
     def full_images(self) -> int:
         return self.full
 
+    def evaluation_images(self, train_images: int) -> int:
+        return min(train_images, self.assign_cap) + self.test_images
+
     def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
         self.calls += 1
         t0 = time.perf_counter()
         if self.seconds > 0:
             time.sleep(self.seconds)
-        key = (c.fp32() if c.scheme != "itq" else c, train_images)
-        made = key not in self.trained
-        self.trained.add(key)
+        key = c.fp32() if c.scheme != "itq" else c
+        before = self.trained.get(key, 0)
+        self.trained[key] = max(before, train_images)
+        made = before < train_images
         acc = synthetic_accuracy(c, train_images, self.full)
         half = 1.96 * math.sqrt(max(acc * (1 - acc), 1e-9) / self.test_images)
         counts = activity_counts(c.design, c.neurons, _STATS[c.design])
         return Evaluation(accuracy=acc, accuracy_ci95=(max(acc - half, 0.0), min(acc + half, 1.0)),
-                          counts_per_image=counts, train_images=train_images, trainings=int(made),
-                          trained_images=train_images if made else 0, quantizations=int(c.scheme == "ptq"),
+                          counts_per_image=counts, train_images=train_images, trainings=int(made and not before),
+                          trained_images=train_images - before if made else 0,
+                          quantizations=int(c.scheme == "ptq"), continued_from=before if made and before else None,
                           confusion=_confusion(acc, self.test_images), seconds=time.perf_counter() - t0)
 
 

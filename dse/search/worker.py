@@ -56,7 +56,7 @@ def settings_from_identity(identity: dict[str, Any]) -> ExploreSettings:
         b = identity["budgets"]
         rungs = tuple(float(r) for r in identity["rungs"])
         return ExploreSettings(
-            budgets=Budgets(memory_mb=float(b["memory_mb"]), energy_mj=b.get("energy_mj"), phase=b["phase"]),
+            budgets=Budgets.from_dict(b),
             space=space_from_dict(identity["space"]), profile=identity["profile"],
             accounting=identity["accounting"], strategy=identity["strategy"], seed=int(identity["seed"]),
             # image counts reproduce the study's rungs exactly (a single rung of 1 image reads as "all")
