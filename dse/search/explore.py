@@ -28,6 +28,7 @@ from .objectives import OBJECTIVES, Budgets, ExploreSettings
 from .records import CSV_FIELDS, STATUSES, TrialRecord, pareto_front, records_from_trials
 from .runner import TrialRunner, capped_space
 from .select import closest_candidates, select_model
+from .siblings import sibling_limit
 from .strategies import check_grid, make_sampler, run_strategy
 from .study import HEARTBEAT_ATTR, heartbeat_of, identity_of, mask_url, open_study, set_target
 
@@ -115,7 +116,7 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     if settings.strategy == "grid":
         check_grid(space, n_trials)  # before the study exists: a refused grid leaves nothing behind
     worker = WorkerInfo.here(None, settings.seed, derive=False)
-    sampler = make_sampler(settings.strategy, worker.sampler_seed, n_trials or 0)
+    sampler = make_sampler(settings.strategy, worker.sampler_seed, n_trials or 0, trials_per_training(evaluator))
     study = open_study(storage, study_name, identity, sampler=sampler, storage_obj=storage_obj,
                        heartbeat_s=heartbeat_s or DEFAULT_HEARTBEAT_S)
     # The interval is the study's (a worker with a shorter one would take others' trials for dead):
@@ -133,6 +134,12 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
         run_study(study, settings, evaluator, space, rungs, worker, n_trials=n_trials, timeout_s=timeout_s,
                   on_trial=on_trial, on_rung=on_rung, on_wait=on_wait)
     return result_from_study(study, storage, select=select, mu=mu, wall_s=time.perf_counter() - t0)
+
+
+def trials_per_training(evaluator: Evaluator) -> int:
+    """Trials a training adds to a study at most: its own and its PTQ siblings (the FP32 network among them)."""
+    full = evaluator.full_images()
+    return 2 + sibling_limit(full, evaluator.evaluation_images(full))
 
 
 def precompile_engine(settings: ExploreSettings, space: Any) -> None:

@@ -20,7 +20,7 @@ energy floor), in this order, up to a limit per training (:func:`sibling_limit`)
 3. FSpiNN's k-bit designs (Algorithm 2): the potentials at >= k bits too;
 4. weights k bits, inhibition at its narrowest, potentials at their widest;
 5. groups 2-4 with the other roundings of the space (nearest first);
-6. every other variant, in the grid's order.
+6. every other variant (widest first).
 
 Within a group the weight widths come widest first, then narrowest, then the
 middle of the widest gap left (16, 4, 8, 12, 6): a few siblings already span
@@ -29,6 +29,7 @@ the memory range of the front.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -94,7 +95,8 @@ def variant_groups(parent: Candidate, space: SearchSpace) -> list[list[Candidate
     groups = [[parent] if space.contains(parent) else []]
     for r in roundings:
         groups += [[_variant(space, parent, b, r) for b in bits] for bits in bit_sets]
-    groups.append([c for c in space.grid() if c.scheme == "ptq" and c.fp32() == parent])
+    groups.append([_variant(space, parent, dict(zip(BIT_KEYS, bits)), r) for r in roundings
+                   for bits in itertools.product(*(sorted(widths[k], reverse=True) for k in BIT_KEYS))])
     seen: set[Candidate] = set()
     out = []
     for group in groups:
@@ -113,11 +115,16 @@ def plan_siblings(parent: Candidate, space: SearchSpace, fits: Callable[[Candida
                   exclude: set[Candidate]) -> list[Candidate]:
     """The siblings to evaluate after ``parent``'s training: those that fit, spread over the weight widths
     of each group, not already in the study, at most ``limit`` besides the FP32 network itself."""
+    free: list[Candidate] = []
     chosen: list[Candidate] = []
     for group in variant_groups(parent, space):
-        chosen += [c for c in spread([c for c in group if fits(c)]) if c not in exclude]
-    free = [c for c in chosen if c == parent]
-    return free + [c for c in chosen if c != parent][:limit]
+        if len(chosen) >= limit:
+            break
+        # spread first, then skip what the study holds: every later plan continues the same order
+        for c in spread([c for c in group if fits(c)]):
+            if c not in exclude:
+                (free if c == parent else chosen).append(c)
+    return free + chosen[:limit]
 
 
 def distributions(space: SearchSpace, c: Candidate) -> dict[str, Any]:

@@ -41,15 +41,19 @@ class StrategyError(ParameterError):
     """A strategy cannot run on this space or trial budget (one line)."""
 
 
-def make_sampler(strategy: str, seed: int, n_trials: int):
+def make_sampler(strategy: str, seed: int, n_trials: int, trials_per_training: int = 1):
+    """The strategy's sampler. ``trials_per_training``: trials one training adds to the study (itself and
+    its PTQ siblings); TPE counts every trial towards its random start-up, and the start-up is meant to
+    cover that many different trainings."""
     import optuna
 
     if strategy != "optuna":
         return optuna.samplers.RandomSampler(seed=seed)  # unused: every parameter is enqueued
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # A few random trials first, then multivariate TPE (group: rho and T_w exist for fspinn only).
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(4, min(10, n_trials // 3)),
+        # A few random trainings first, then multivariate TPE (group: rho and T_w exist for fspinn only).
+        startup = max(4, min(10, n_trials // 3)) * max(trials_per_training, 1)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup,
                                           multivariate=True, group=True, constant_liar=True)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from dse.errors import Param
 
 from .evaluate import Evaluator
-from .explore import ExploreResult, result_from_study, run_study
+from .explore import ExploreResult, result_from_study, run_study, trials_per_training
 from .liveness import WorkerInfo
 from .objectives import Budgets, ExploreSettings
 from .runner import capped_space
@@ -104,7 +104,7 @@ def join_study(storage: str, study_name: str, make_evaluator: Callable[[dict[str
                          f"{shown} differ", *hint)
     target = n_trials if n_trials is not None else target_of(study)
     worker = WorkerInfo.here(worker_id, settings.seed)
-    study.sampler = make_sampler(settings.strategy, worker.sampler_seed, target or 0)
+    study.sampler = make_sampler(settings.strategy, worker.sampler_seed, target or 0, trials_per_training(evaluator))
     if on_start is not None:
         on_start(worker, settings, target)
     space, _ = capped_space(settings.space, settings)

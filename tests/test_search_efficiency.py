@@ -1,0 +1,155 @@
+"""The search spends its time learning: PTQ siblings without training, continued rungs, hopeless
+trainings stopped, rejections that cost no trial, several trainings at once."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+import pytest
+
+from dse.search.evaluate import SnnEvaluator
+from dse.search.explore import explore
+from dse.search.objectives import Budgets, ExploreSettings
+from dse.search.siblings import plan_siblings, ptq_variants, spread
+from dse.search.space import DEFAULT_SPACE
+from dse.search.synthetic import SyntheticEvaluator
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+TINY = {"design": "fspinn", "neurons": "10..20:10", "inh_bits": "32", "vmem_bits": "32", "vth_bits": "32",
+        "rho": "2", "window_steps": "50", "rounding": "nearest"}
+
+
+@pytest.fixture()
+def bundled_only(monkeypatch, tmp_path):
+    from dse.data import locate
+
+    monkeypatch.delenv("DSE_DATA_DIR", raising=False)
+    monkeypatch.setattr(locate, "user_cache_dir", lambda: tmp_path / "no-cache")
+
+
+def _snn(tmp_path: Path) -> SnnEvaluator:
+    return SnnEvaluator(dataset="mnist", cache_dir=tmp_path / "cache", train_samples=120, assign_samples=60,
+                        test_samples=60)
+
+
+def test_a_rung_continues_the_lower_one_and_trains_only_the_difference(tmp_path, bundled_only):
+    ev = _snn(tmp_path)
+    c = DEFAULT_SPACE.restricted(TINY).candidate({"neurons": 10, "weights_bits": 32})
+    low = ev.evaluate(c, 50)
+    assert (low.trainings, low.trained_images, low.continued_from) == (1, 50, None)
+    full = ev.evaluate(c, 120)
+    assert (full.trainings, full.trained_images, full.continued_from) == (0, 70, 50)  # the difference only
+    again = ev.evaluate(c, 120)
+    assert (again.trainings, again.trained_images) == (0, 0)
+    fresh = _snn(tmp_path / "other").evaluate(c, 120)  # straight to 120 images in an empty cache
+    assert (fresh.trainings, fresh.trained_images) == (1, 120)
+    assert fresh.accuracy == full.accuracy and fresh.counts_per_image == full.counts_per_image
+
+
+def test_ptq_siblings_are_evaluated_without_training(tmp_path, bundled_only):
+    """A real tiny search: every FP32 training is followed by its PTQ variants, which train nothing."""
+    space = DEFAULT_SPACE.restricted({**TINY, "weights_bits": "4,8,32", "scheme": "ptq", "neurons": "10"})
+    settings = ExploreSettings(Budgets(memory_mb=1.0, min_accuracy=0.0), space=space, fidelities=(1.0,))
+    res = explore(settings, _snn(tmp_path), storage=None, study_name="siblings", n_trials=1)
+    sampled = [r for r in res.records if r.sibling_of is None]
+    siblings = [r for r in res.records if r.sibling_of is not None]
+    assert len(sampled) == 1 and sampled[0].status == "complete"
+    # the FP32 network and the two PTQ variants: one training (120 images), three models
+    assert {r.candidate for r in res.records} == set(ptq_variants(sampled[0].candidate.fp32(), space))
+    assert all(r.status == "complete" and r.trainings == 0 and r.trained_images == 0 for r in siblings)
+    assert res.counts()["trainings"] == 1 and res.counts()["trained_images"] == 120
+    assert {Path(r.fp32_run_dir) for r in res.records} == {Path(sampled[0].fp32_run_dir)}  # one FP32 run
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.name.startswith("train-")]) == 1
+
+
+def test_the_sibling_plan_spans_the_weight_widths_and_skips_what_the_study_holds():
+    assert spread([16, 12, 8, 6, 4]) == [16, 4, 8, 12, 6]
+    space = DEFAULT_SPACE.restricted({"design": "fspinn", "rho": "2", "window_steps": "50"})
+    parent = space.candidate({"neurons": 400, "weights_bits": 32, "inh_bits": 32, "vmem_bits": 32, "vth_bits": 32})
+    from dse.search import costs
+
+    fits = lambda c: costs.memory_mb(c, "inference") <= 1.0  # noqa: E731
+    plan = plan_siblings(parent, space, fits, 2, set())
+    assert parent not in plan  # FP32 Net400 breaks 1 MB: not a sibling
+    assert [c.weights_bits for c in plan] == [16, 4] and all(c.scheme == "ptq" and fits(c) for c in plan)
+    later = plan_siblings(parent, space, fits, 2, set(plan))
+    assert not set(later) & set(plan) and [c.weights_bits for c in later] == [8, 12]
+
+
+class Collapsing(SyntheticEvaluator):
+    """Baselines fall silent: hardly a spike, every image at the re-presentation limit, accuracy near 0."""
+
+    def evaluate(self, c, train_images):
+        ev = super().evaluate(c, train_images)
+        if c.design != "baseline":
+            return ev
+        from dataclasses import replace
+
+        silent = {ph: {**v, "presentations": 6.0, "exc_spikes": 0.4} for ph, v in ev.counts_per_image.items()}
+        return replace(ev, accuracy=0.014, counts_per_image=silent)
+
+
+def test_a_collapsed_candidate_stops_at_the_first_rung_with_its_reason():
+    space = DEFAULT_SPACE.restricted({"design": "baseline,fspinn", "neurons": "100..400", "vmem_bits": "32",
+                                      "vth_bits": "32"})
+    settings = ExploreSettings(Budgets(memory_mb=1.0), space=space, seed=3)
+    res = explore(settings, Collapsing(), storage=None, study_name="collapse", n_trials=14)
+    base = [r for r in res.records if r.candidate.design == "baseline" and r.status not in ("rejected", "duplicate")]
+    assert base, "the sampler tried some baseline"
+    for r in base:
+        assert r.status == "pruned" and r.images == 1000 and r.trained_images == 1000, r
+        assert r.reason.startswith("stopped at 1000 images: silent network")
+    assert all(r.candidate.design == "fspinn" for r in res.front)
+
+
+def test_the_accuracy_floor_keeps_models_off_the_front_and_out_of_the_selection():
+    space = DEFAULT_SPACE.restricted({"design": "baseline", "neurons": "100..200", "vmem_bits": "32",
+                                      "vth_bits": "32"})
+    res = explore(ExploreSettings(Budgets(memory_mb=1.0, min_accuracy=0.9), space=space), SyntheticEvaluator(),
+                  storage=None, study_name="floor", n_trials=4)
+    complete = [r for r in res.records if r.status == "complete"]
+    assert complete and all(r.accuracy < 0.9 and r.below_floor and not r.feasible for r in complete)
+    assert not res.front and res.selected is None
+
+
+def test_rejected_candidates_do_not_use_up_the_trials():
+    budgets = Budgets(memory_mb=0.2, min_accuracy=0.0)  # most of the space breaks it
+    space = DEFAULT_SPACE.restricted({"neurons": "100..300", "vmem_bits": "32", "vth_bits": "32"})
+    res = explore(ExploreSettings(budgets, space=space, seed=1),
+                  SyntheticEvaluator(), storage=None, study_name="tight", n_trials=6)
+    rejected = [r for r in res.records if r.status == "rejected"]
+    assert rejected and all(r.trainings == 0 and r.trained_images == 0 for r in rejected)
+    assert sum(r.status in ("complete", "pruned") and r.sibling_of is None for r in res.records) == 6
+
+
+def test_two_trainings_run_at_once_by_default(tmp_path, monkeypatch, capsys):
+    """`dse explore` without --jobs runs one training per core, each in a `dse worker` process."""
+    from dse.cli.main import main
+    from dse.search import jobs
+
+    monkeypatch.setattr(jobs, "usable_cores", lambda: 2)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    code = main(["explore", "--budget-mb", "1", "--evaluator", "synthetic", "--synthetic-seconds", "0.5",
+                 "--fidelities", "1", "--trials", "4", "--space", "design=fspinn", "--space", "neurons=100..400",
+                 "--storage", url, "--study-name", "two", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    logs = sorted((tmp_path / "out" / "logs").glob("job*.log"))
+    assert [p.name for p in logs] == ["job1.log", "job2.log"]
+    study = optuna.load_study(study_name="two", storage=url)
+    sampled = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("sibling_of") is None
+               and t.user_attrs.get("status") in ("complete", "pruned")]
+    assert len(sampled) == 4
+    by_pid: dict[int, list] = {}
+    for t in sampled:
+        by_pid.setdefault(t.user_attrs["worker"]["pid"], []).append(t)
+    assert len(by_pid) == 2  # two processes shared the work
+    a, b = by_pid.values()
+    overlap = any(x.datetime_start < y.datetime_complete and y.datetime_start < x.datetime_complete
+                  for x in a for y in b)
+    assert overlap, "the two processes trained at the same time"
+    assert all(f"#{t.number} " in out for t in study.get_trials(deepcopy=False) if t.state.is_finished())
