@@ -140,7 +140,7 @@ def _make_evaluator(args: argparse.Namespace) -> Any:
                         test_samples=args.test_samples)
 
 
-def _jobs(args: argparse.Namespace, out_dir: Path) -> Any:
+def _jobs(args: argparse.Namespace) -> Any:
     """The helper processes' settings: what a `dse worker` needs to rebuild this evaluator."""
     from dse.search.jobs import Jobs, default_jobs
 
@@ -148,7 +148,7 @@ def _jobs(args: argparse.Namespace, out_dir: Path) -> Any:
         worker_args = ["--synthetic-seconds", repr(args.synthetic_seconds)]
     else:
         worker_args = ["--cache", str(args.cache)] + (["--data-dir", args.data_dir] if args.data_dir else [])
-    return Jobs(args.jobs or default_jobs(), tuple(worker_args), out_dir / "logs")
+    return Jobs(args.jobs or default_jobs(), tuple(worker_args))
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -216,7 +216,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
                              timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial,
                              on_rung=on_rung, heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet),
-                             jobs=_jobs(args, out_dir))
+                             jobs=_jobs(args))
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to resume study '{name}'", file=sys.stderr)
         return 130

@@ -53,29 +53,28 @@ def load_continuation(source: Path, identity: dict[str, Any], target: int, recip
                       quant: Any) -> Continuation:
     """The final state of the finished run ``source``, checked (:mod:`dse.runs.validate`) to be a run of
     the schedule ``identity`` that stopped before image ``target`` (RunError, one line, otherwise)."""
-    from dse.models.counts import C_IMAGES
     from dse.runs import validate
 
     source = Path(source)
     manifest = folder.read_manifest(source)
-    cfg = validate.run_config(source, manifest)
-    folder.require_keys(manifest, source, {"data": ("n_train_used",), "counts": ("training",),
-                                           "timings": ("images_trained",)})
-    theirs = schedule_identity(cfg, manifest["data"]["sha256"], manifest["data"]["n_train_used"])
+    cfg = validate.run_config(source, manifest)  # and data.sha256
+    theirs = schedule_identity(cfg, manifest["data"]["sha256"], manifest["data"].get("n_train_used"))
     if theirs != identity:
         diff = sorted(k for k in set(identity) | set(theirs) if identity.get(k) != theirs.get(k))
         raise folder.RunError(f"{source}: cannot be continued: it was trained on another schedule "
                               f"({', '.join(diff)} differ); give a run of the same settings as ", Param("continue_from"))
-    position = manifest["timings"]["images_trained"]
-    counts = manifest["counts"]["training"]
-    if not (isinstance(position, int) and 0 < position < target and isinstance(counts, dict)
-            and all(isinstance(counts.get(name), int) and counts[name] >= 0 for name in COUNT_NAMES)
-            and counts["images"] == position):
-        raise folder.RunError(f"{source}: trained {position!r} images (counted {counts.get('images')!r}), "
-                              f"not a number of images below the {target:,} asked; nothing to continue")
+    # the position, and the activity counts training goes on adding to, must agree
+    position = (manifest.get("timings") or {}).get("images_trained")
+    counts = (manifest.get("counts") or {}).get("training")
+    if not (isinstance(counts, dict) and all(type(counts.get(name)) is int and counts[name] >= 0
+                                             for name in COUNT_NAMES)):
+        raise folder.RunError(f"{source / folder.MANIFEST}: counts.training must hold a whole number >= 0 for "
+                              f"each of {', '.join(COUNT_NAMES)}; give a finished run to ", Param("continue_from"))
+    if not (type(position) is int and position == counts["images"] and 0 < position < target):
+        raise folder.RunError(f"{source}: trained {position!r} images (counted {counts['images']}), not a number "
+                              f"of images below the {target:,} asked; nothing to continue")
     state = validate.run_state(source, manifest, recipe, quant)
     array = np.array([counts[name] for name in COUNT_NAMES], dtype=np.int64)
-    assert array[C_IMAGES] == position
     return Continuation(source=source, state=state, counts=array, position=position)
 
 

@@ -79,6 +79,9 @@ class Evaluator(Protocol):
     def evaluation_images(self, train_images: int) -> int:
         """Images one evaluation simulates without learning (label assignment and test)."""
 
+    def prepare(self, space: Any) -> None:
+        """Get ready to evaluate candidates of ``space`` (called once, before the first trial)."""
+
 
 def cache_key(payload: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON (sorted keys, no whitespace) of ``payload``."""
@@ -117,6 +120,14 @@ class SnnEvaluator:
 
     def evaluation_images(self, train_images: int) -> int:
         return min(train_images, self.assign_cap) + self.n_test
+
+    def prepare(self, space: Any) -> None:
+        """Compile, in a background thread, the engine variants the space's trainings and tests use, so
+        that the trainings (here, or in helper processes, which wait on the engine's machine-wide compile
+        lock and then load the result) find them ready."""
+        from dse.models.warmup import precompile
+
+        precompile(engine_variants(space))
 
     def _schedule_key(self, c: Candidate, quant: str | None) -> str:
         """The key shared by every rung of one training schedule (the images it stops at are not in it)."""
@@ -204,6 +215,21 @@ class SnnEvaluator:
             confusion=tuple(tuple(int(x) for x in row) for row in metrics["confusion_matrix"]),
             seconds=time.perf_counter() - t0,
             extra={"quant_spec": (manifest.get("quantization") or {}).get("spec", "fp32")})
+
+
+def engine_variants(space: Any) -> list[tuple[str, str]]:
+    """The compiled engine variants (weight storage, state dtype) a space's trainings and tests use:
+    float weights for FP32 (and every PTQ source), and the integer codes of each weight width."""
+    import numpy as np
+
+    from dse.models.quantize import FP32_BITS, parse_quant
+    from dse.models.warmup import variant_key
+
+    keys = [variant_key(np.float32, np.float32)]
+    for bits in sorted(space.dim("weights_bits").values()):
+        if bits < FP32_BITS:
+            keys.append(variant_key(parse_quant(f"weights=Q0.{bits}", "nearest").weights.storage_dtype, np.float32))
+    return list(dict.fromkeys(keys))
 
 
 def _cached_run(final: Path, make: Any) -> tuple[dict[str, Any], bool]:

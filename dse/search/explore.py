@@ -126,7 +126,7 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     elif heartbeat_of(study) != DEFAULT_HEARTBEAT_S and storage_obj is None:
         study = open_study(storage, study_name, identity, sampler=sampler, heartbeat_s=heartbeat_of(study))
     set_target(study, n_trials)
-    precompile_engine(settings, space)
+    evaluator.prepare(space)  # the simulator compiles its engine variants ahead, in the background
     if jobs is not None and jobs.count > 1:
         left = None if timeout_s is None else max(timeout_s - (time.perf_counter() - t0), 1.0)
         run_in_helpers(study, storage, jobs, timeout_s=left, on_trial=on_trial)
@@ -140,15 +140,6 @@ def trials_per_training(evaluator: Evaluator) -> int:
     """Trials a training adds to a study at most: its own and its PTQ siblings (the FP32 network among them)."""
     full = evaluator.full_images()
     return 2 + sibling_limit(full, evaluator.evaluation_images(full))
-
-
-def precompile_engine(settings: ExploreSettings, space: Any) -> None:
-    """Compile, once and before any training starts, the engine variants the search will use.
-
-    PRECOMPILE (issue 10, lever 1): the engine's function that compiles its variants ahead, in
-    parallel processes, lands on main with the engine change; this is its single call site.
-    Until then each variant compiles on first use, inside the first trial that needs it.
-    """
 
 
 def run_study(study: Any, settings: ExploreSettings, evaluator: Evaluator, space: Any, rungs: tuple[int, ...],

@@ -37,7 +37,8 @@ class JobError(ParameterError):
 @dataclass(frozen=True)
 class Jobs:
     """How many trainings run at once, and what a `dse worker` needs to rebuild the evaluator
-    (``worker_args``: e.g. ``--cache DIR --data-dir D``); helper logs go to ``log_dir``."""
+    (``worker_args``: e.g. ``--cache DIR --data-dir D``); helper logs go to ``log_dir`` (default: a
+    temporary folder, removed when every helper succeeded)."""
 
     count: int
     worker_args: tuple[str, ...] = ()
@@ -156,8 +157,10 @@ def run_in_helpers(study: Any, storage: str, jobs: Jobs, *, timeout_s: float | N
     Ctrl-C reaches the helpers from the terminal; SIGTERM (taken as KeyboardInterrupt by the CLI) is
     passed on: either way each fails and queues its running trial, and the interrupt is raised here.
     """
+    import shutil
     import tempfile
 
+    # Logs in a temporary folder unless one is given: kept, and named by the error, only if a helper fails.
     log_dir = jobs.log_dir or Path(tempfile.mkdtemp(prefix="dse-jobs-"))
     argvs = [["worker", "--storage", storage, "--study-name", study.study_name, "--worker-id", f"job{k + 1}",
               "--quiet", *jobs.worker_args, *(["--timeout", f"{max(timeout_s, 1.0):.1f}"] if timeout_s else [])]
@@ -168,3 +171,5 @@ def run_in_helpers(study: Any, storage: str, jobs: Jobs, *, timeout_s: float | N
     except KeyboardInterrupt:
         helpers.stop()
         raise
+    if jobs.log_dir is None:
+        shutil.rmtree(log_dir, ignore_errors=True)

@@ -87,6 +87,9 @@ class SyntheticEvaluator:
     def evaluation_images(self, train_images: int) -> int:
         return min(train_images, self.assign_cap) + self.test_images
 
+    def prepare(self, space: Any) -> None:
+        """Nothing to prepare: no simulator."""
+
     def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
         self.calls += 1
         t0 = time.perf_counter()

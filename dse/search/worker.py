@@ -108,6 +108,7 @@ def join_study(storage: str, study_name: str, make_evaluator: Callable[[dict[str
     if on_start is not None:
         on_start(worker, settings, target)
     space, _ = capped_space(settings.space, settings)
+    evaluator.prepare(space)
     run_study(study, settings, evaluator, space, settings.rungs(full), worker, n_trials=target, timeout_s=timeout_s,
               on_trial=on_trial, on_rung=on_rung, on_wait=on_wait)
     return result_from_study(study, storage, wall_s=time.perf_counter() - t0)
