@@ -50,34 +50,45 @@ def test_a_rung_continues_the_lower_one_and_trains_only_the_difference(tmp_path,
     assert fresh.accuracy == full.accuracy and fresh.counts_per_image == full.counts_per_image
 
 
-def test_ptq_siblings_are_evaluated_without_training(tmp_path, bundled_only):
+def test_ptq_siblings_are_evaluated_without_training(tmp_path, bundled_only, monkeypatch):
     """A real tiny search: every FP32 training is followed by its PTQ variants, which train nothing."""
+    from dse.search import siblings
+    from dse.search.runner import TrialRunner
+
+    monkeypatch.setattr(siblings, "SIBLING_SHARE", 2.0)  # two siblings per training (one by default here)
     space = DEFAULT_SPACE.restricted({**TINY, "weights_bits": "4,8,32", "scheme": "ptq", "neurons": "10"})
     settings = ExploreSettings(Budgets(memory_mb=1.0, min_accuracy=0.0), space=space, fidelities=(1.0,))
-    res = explore(settings, _snn(tmp_path), storage=None, study_name="siblings", n_trials=1)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    evaluator = _snn(tmp_path)
+    res = explore(settings, evaluator, storage=url, study_name="siblings", n_trials=1, jobs=None)
     sampled = [r for r in res.records if r.sibling_of is None]
-    siblings = [r for r in res.records if r.sibling_of is not None]
+    siblings_ = [r for r in res.records if r.sibling_of is not None]
     assert len(sampled) == 1 and sampled[0].status == "complete"
     # the FP32 network and the two PTQ variants: one training (120 images), three models
-    assert {r.candidate for r in res.records} == set(ptq_variants(sampled[0].candidate.fp32(), space))
-    assert all(r.status == "complete" and r.trainings == 0 and r.trained_images == 0 for r in siblings)
+    parent = sampled[0].candidate.fp32()
+    assert {r.candidate for r in res.records} == set(ptq_variants(parent, space))
+    assert all(r.status == "complete" and r.trainings == 0 and r.trained_images == 0 for r in siblings_)
     assert res.counts()["trainings"] == 1 and res.counts()["trained_images"] == 120
     assert {Path(r.fp32_run_dir) for r in res.records} == {Path(sampled[0].fp32_run_dir)}  # one FP32 run
     assert len([p for p in (tmp_path / "cache").iterdir() if p.name.startswith("train-")]) == 1
+    # another worker that trained the same network finds its siblings in the study and adds none
+    runner = TrialRunner(settings, evaluator, optuna.load_study(study_name="siblings", storage=url))
+    assert siblings.evaluate_siblings(runner, space, 99, parent, 120) == []
 
 
-def test_the_sibling_plan_spans_the_weight_widths_and_skips_what_the_study_holds():
+def test_the_sibling_plan_spans_the_weight_widths_in_a_fixed_order():
     assert spread([16, 12, 8, 6, 4]) == [16, 4, 8, 12, 6]
     space = DEFAULT_SPACE.restricted({"design": "fspinn", "rho": "2", "window_steps": "50"})
     parent = space.candidate({"neurons": 400, "weights_bits": 32, "inh_bits": 32, "vmem_bits": 32, "vth_bits": 32})
     from dse.search import costs
 
     fits = lambda c: costs.memory_mb(c, "inference") <= 1.0  # noqa: E731
-    plan = plan_siblings(parent, space, fits, 2, set())
+    plan = plan_siblings(parent, space, fits, 4)
     assert parent not in plan  # FP32 Net400 breaks 1 MB: not a sibling
-    assert [c.weights_bits for c in plan] == [16, 4] and all(c.scheme == "ptq" and fits(c) for c in plan)
-    later = plan_siblings(parent, space, fits, 2, set(plan))
-    assert not set(later) & set(plan) and [c.weights_bits for c in later] == [8, 12]
+    assert [c.weights_bits for c in plan] == [16, 4, 8, 12] and all(c.scheme == "ptq" and fits(c) for c in plan)
+    assert plan_siblings(parent, space, fits, 2) == plan[:2]  # a fixed order: a smaller limit takes its head
+    small = parent.__class__(**{**parent.to_dict(), "neurons": 100})
+    assert plan_siblings(small, space, fits, 1)[0] == small  # the FP32 network, when it fits, comes free
 
 
 class Collapsing(SyntheticEvaluator):

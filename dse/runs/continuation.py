@@ -62,7 +62,8 @@ def load_continuation(source: Path, identity: dict[str, Any], target: int, recip
     if theirs != identity:
         diff = sorted(k for k in set(identity) | set(theirs) if identity.get(k) != theirs.get(k))
         raise folder.RunError(f"{source}: cannot be continued: it was trained on another schedule "
-                              f"({', '.join(diff)} differ); give a run of the same settings as ", Param("continue_from"))
+                              f"({', '.join(diff)} differ); give a run of the same settings as ",
+                              Param("continue_from"))
     # the position, and the activity counts training goes on adding to, must agree
     position = (manifest.get("timings") or {}).get("images_trained")
     counts = (manifest.get("counts") or {}).get("training")

@@ -35,7 +35,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,6 +81,9 @@ class Evaluator(Protocol):
 
     def prepare(self, space: Any) -> None:
         """Get ready to evaluate candidates of ``space`` (called once, before the first trial)."""
+
+    def siblings_lock(self, parent: Candidate) -> AbstractContextManager[None]:
+        """Held while the PTQ siblings of ``parent``'s training are evaluated (one worker at a time)."""
 
 
 def cache_key(payload: Mapping[str, Any]) -> str:
@@ -128,6 +131,11 @@ class SnnEvaluator:
         from dse.models.warmup import precompile
 
         precompile(engine_variants(space))
+
+    def siblings_lock(self, parent: Candidate) -> AbstractContextManager[None]:
+        """A lock on the FP32 training's key in the cache (shared by the workers that share the cache)."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        return _key_lock(self.cache_dir / f".siblings-{self._schedule_key(parent, None)}.lock")
 
     def _schedule_key(self, c: Candidate, quant: str | None) -> str:
         """The key shared by every rung of one training schedule (the images it stops at are not in it)."""

@@ -17,8 +17,10 @@
    rung below the full one, the candidate stops (*pruned*, with the reason) if
    its network is hopeless there (:mod:`dse.search.stopping`: near chance,
    silent, at the re-presentation limit), or if at least ``promote_k`` other
-   trials measured at the same rung, within the budgets, dominate it there
-   in (accuracy, memory, energy). Otherwise it goes on to the next rung.
+   trials measured at the same rung, within the budgets, with at least as
+   many neurons, dominate it there in (accuracy, memory, energy). Otherwise
+   it goes on to the next rung. (Larger networks learn more slowly at
+   first: a smaller network's lead at a low rung says little about the end.)
 3. At the full fidelity the trial completes with objective values
    (accuracy, memory MB, energy mJ) and its constraints
    (``Trial.set_constraint``: value - budget, <= 0 feasible; the accuracy
@@ -143,7 +145,7 @@ class TrialRunner:
         if reason is not None:
             reason = f"stopped at {images} images: {reason}"
         else:
-            better = self._dominating_peers(trial.number, images, ev.accuracy, mem, energy)
+            better = self._dominating_peers(trial.number, measured.neurons, images, ev.accuracy, mem, energy)
             if len(better) >= self.settings.promote_k:
                 reason = f"pruned at {images} images: dominated there by {', '.join(f'#{n}' for n in better[:4])}"
             elif self.deadline is not None and time.monotonic() >= self.deadline:
@@ -187,20 +189,25 @@ class TrialRunner:
         if reason:
             trial.set_user_attr("reason", reason)
 
-    def _dominating_peers(self, number: int, images: int, accuracy: float, mem: float, energy: float) -> list[int]:
-        """Trials measured at the same rung, within the budgets, that dominate this one there."""
+    def _dominating_peers(self, number: int, neurons: int, images: int, accuracy: float, mem: float,
+                          energy: float) -> list[int]:
+        """Trials measured at the same rung, within the budgets, at least as large, that dominate this one there."""
         me = objective_point(accuracy, mem, energy)
-        return [n for n, p in peer_points(self.study.get_trials(deepcopy=False), images, self.budgets)
+        return [n for n, p in peer_points(self.study.get_trials(deepcopy=False), images, self.budgets, neurons)
                 if n != number and dominates(p, me)]
 
 
-def peer_points(trials: Any, images: int, budgets: Budgets) -> list[tuple[int, tuple[float, ...]]]:
-    """(trial number, minimisation point) of every trial measured at ``images`` and within the budgets there.
+def peer_points(trials: Any, images: int, budgets: Budgets,
+                min_neurons: int = 0) -> list[tuple[int, tuple[float, ...]]]:
+    """(trial number, minimisation point) of every trial with at least ``min_neurons`` neurons measured at
+    ``images`` and within the budgets there.
 
     Read from the storage, so peers found by other workers count too.
     """
     out = []
     for t in trials:
+        if (t.user_attrs.get("candidate") or {}).get("neurons", 0) < min_neurons:
+            continue
         for r in t.user_attrs.get("rungs") or ():
             if r.get("images") == images and budgets.fits(r.get("memory_mb"), r.get("energy_mj")):
                 out.append((t.number, objective_point(r["accuracy"], r["memory_mb"], r["energy_mj"])))

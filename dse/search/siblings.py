@@ -42,7 +42,7 @@ __all__ = ["SIBLING_SHARE", "MIN_SIBLINGS", "sibling_limit", "spread", "variant_
 # Siblings per training: as many as simulate about as many images as the training did (label
 # assignment and test per sibling against the images trained), and at least MIN_SIBLINGS.
 SIBLING_SHARE = 1.0
-MIN_SIBLINGS = 2
+MIN_SIBLINGS = 1
 T = TypeVar("T")
 
 
@@ -111,19 +111,18 @@ def ptq_variants(parent: Candidate, space: SearchSpace) -> list[Candidate]:
     return [c for group in variant_groups(parent, space) for c in group]
 
 
-def plan_siblings(parent: Candidate, space: SearchSpace, fits: Callable[[Candidate], bool], limit: int,
-                  exclude: set[Candidate]) -> list[Candidate]:
-    """The siblings to evaluate after ``parent``'s training: those that fit, spread over the weight widths
-    of each group, not already in the study, at most ``limit`` besides the FP32 network itself."""
+def plan_siblings(parent: Candidate, space: SearchSpace, fits: Callable[[Candidate], bool],
+                  limit: int) -> list[Candidate]:
+    """The precisions ``parent``'s training is evaluated at: the FP32 network if it fits, and the first
+    ``limit`` PTQ variants that fit, each group spread over the weight widths. A fixed set per training:
+    whoever trains that network again finds it evaluated and adds nothing."""
     free: list[Candidate] = []
     chosen: list[Candidate] = []
     for group in variant_groups(parent, space):
         if len(chosen) >= limit:
             break
-        # spread first, then skip what the study holds: every later plan continues the same order
         for c in spread([c for c in group if fits(c)]):
-            if c not in exclude:
-                (free if c == parent else chosen).append(c)
+            (free if c == parent else chosen).append(c)
     return free + chosen[:limit]
 
 
@@ -166,15 +165,20 @@ def evaluate_siblings(runner: Any, space: SearchSpace, number: int, c: Candidate
     if fp32.accuracy < runner.budgets.min_accuracy:
         return []
     limit = sibling_limit(full_images, runner.evaluator.evaluation_images(full_images))
-    plan = plan_siblings(parent, space, runner.fits, limit, held_candidates(runner.study) | {c})
     added = []
-    for s in plan:
-        if runner.deadline is not None and time.monotonic() >= runner.deadline:
-            break
-        ev = fp32 if s == parent else runner.evaluator.evaluate(s, full_images)
-        added.append(_add_trial(runner, space, number, s, ev))
-        if on_trial is not None:
-            on_trial(added[-1])
+    # Two workers may have trained the same network at once (the cache made it once): the first to
+    # take the lock evaluates the siblings, the other then finds them in the study.
+    with runner.evaluator.siblings_lock(parent):
+        held = held_candidates(runner.study) | {c}
+        for s in plan_siblings(parent, space, runner.fits, limit):
+            if s in held:
+                continue
+            if runner.deadline is not None and time.monotonic() >= runner.deadline:
+                break
+            ev = fp32 if s == parent else runner.evaluator.evaluate(s, full_images)
+            added.append(_add_trial(runner, space, number, s, ev))
+            if on_trial is not None:
+                on_trial(added[-1])
     return added
 
 

@@ -31,7 +31,7 @@ from .space import Candidate, SearchSpace
 
 __all__ = ["run_strategy", "make_sampler", "incremental_sizes", "check_grid", "StrategyError", "DEFAULT_TRIALS"]
 
-DEFAULT_TRIALS = 25
+DEFAULT_TRIALS = 100  # with the default time budget (4 minutes) the time ends the embedded default first
 REJECT_FACTOR = 10
 GRID_LIMIT = 100_000
 FSPINN_SIZES = tuple(k * k for k in range(10, 80, 10))  # Net100 ... Net4900 (FSpiNN Sec. V)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,9 @@ class SyntheticEvaluator:
 
     def prepare(self, space: Any) -> None:
         """Nothing to prepare: no simulator."""
+
+    def siblings_lock(self, parent: Candidate) -> AbstractContextManager[None]:
+        return nullcontext()  # trainings live in this process only
 
     def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
         self.calls += 1

@@ -104,7 +104,8 @@ def join_study(storage: str, study_name: str, make_evaluator: Callable[[dict[str
                          f"{shown} differ", *hint)
     target = n_trials if n_trials is not None else target_of(study)
     worker = WorkerInfo.here(worker_id, settings.seed)
-    study.sampler = make_sampler(settings.strategy, worker.sampler_seed, target or 0, trials_per_training(evaluator))
+    study.sampler = make_sampler(settings.strategy, worker.sampler_seed, target or 0,
+                                 trials_per_training(evaluator))
     if on_start is not None:
         on_start(worker, settings, target)
     space, _ = capped_space(settings.space, settings)
