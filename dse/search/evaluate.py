@@ -79,8 +79,9 @@ class Evaluator(Protocol):
     def evaluation_images(self, train_images: int) -> int:
         """Images one evaluation simulates without learning (label assignment and test)."""
 
-    def prepare(self, space: Any) -> None:
-        """Get ready to evaluate candidates of ``space`` (called once, before the first trial)."""
+    def prepare(self, space: Any) -> Any:
+        """Get ready to evaluate candidates of ``space`` (called once, before the first trial); returns a
+        thread doing it in the background, or None."""
 
     def siblings_lock(self, parent: Candidate) -> AbstractContextManager[None]:
         """Held while the PTQ siblings of ``parent``'s training are evaluated (one worker at a time)."""
@@ -124,13 +125,14 @@ class SnnEvaluator:
     def evaluation_images(self, train_images: int) -> int:
         return min(train_images, self.assign_cap) + self.n_test
 
-    def prepare(self, space: Any) -> None:
-        """Compile, in a background thread, the engine variants the space's trainings and tests use, so
-        that the trainings (here, or in helper processes, which wait on the engine's machine-wide compile
-        lock and then load the result) find them ready."""
+    def prepare(self, space: Any) -> Any:
+        """Compile, in a background thread (returned), the engine variants the space's trainings and tests
+        use. A training in this process goes on while the next variant compiles (engine calls release the
+        GIL); other processes wait on the engine's machine-wide compile lock even to load a variant, so
+        `dse explore --jobs` waits for this thread before it starts its helper processes."""
         from dse.models.warmup import precompile
 
-        precompile(engine_variants(space))
+        return precompile(engine_variants(space))
 
     def siblings_lock(self, parent: Candidate) -> AbstractContextManager[None]:
         """A lock on the FP32 training's key in the cache (shared by the workers that share the cache)."""

@@ -29,7 +29,7 @@ from .records import CSV_FIELDS, STATUSES, TrialRecord, pareto_front, records_fr
 from .runner import TrialRunner, capped_space
 from .select import closest_candidates, select_model
 from .siblings import sibling_limit
-from .strategies import check_grid, make_sampler, run_strategy
+from .strategies import check_grid, make_sampler, run_strategy, starting_point
 from .study import HEARTBEAT_ATTR, heartbeat_of, identity_of, mask_url, open_study, set_target
 
 __all__ = ["ExploreResult", "explore", "run_study", "result_from_study", "write_outputs", "budgets_from_identity"]
@@ -126,8 +126,14 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     elif heartbeat_of(study) != DEFAULT_HEARTBEAT_S and storage_obj is None:
         study = open_study(storage, study_name, identity, sampler=sampler, heartbeat_s=heartbeat_of(study))
     set_target(study, n_trials)
-    evaluator.prepare(space)  # the simulator compiles its engine variants ahead, in the background
+    if settings.strategy == "optuna" and not study.get_trials(deepcopy=False):
+        start = starting_point(space, TrialRunner(settings, evaluator, study).fits)
+        if start is not None:
+            study.enqueue_trial(space.params(start))
+    compiling = evaluator.prepare(space)  # the simulator compiles its engine variants ahead, in the background
     if jobs is not None and jobs.count > 1:
+        if compiling is not None:
+            compiling.join()  # helpers would wait on the compile lock even to load a variant compiled here
         left = None if timeout_s is None else max(timeout_s - (time.perf_counter() - t0), 1.0)
         run_in_helpers(study, storage, jobs, timeout_s=left, on_trial=on_trial)
     else:

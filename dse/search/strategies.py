@@ -298,6 +298,19 @@ def incremental_candidates(space: SearchSpace, design: str, neurons: int) -> lis
     return out
 
 
+def starting_point(space: SearchSpace, fits: Callable[[Candidate], bool]) -> Candidate | None:
+    """Where FSpiNN's Algorithm 2 ends up, as the optuna strategy's first trial: the largest of FSpiNN's
+    sizes whose widest k-bit design fits, fspinn if the space has it. Its training and PTQ siblings then
+    give the sampler a known-good region before the random start-up; None if nothing of it fits."""
+    designs = space.dim("design").values()
+    design = "fspinn" if "fspinn" in designs else designs[0]
+    for n in sorted(incremental_sizes(space), reverse=True):
+        for c in incremental_candidates(space, design, n):
+            if fits(c):
+                return c
+    return None
+
+
 def _incremental(loop: _Loop, space: SearchSpace, rungs: tuple[int, ...], n_trials: int | None) -> None:
     for design in space.dim("design").values():
         for n in incremental_sizes(space):

@@ -90,6 +90,7 @@ class SyntheticEvaluator:
 
     def prepare(self, space: Any) -> None:
         """Nothing to prepare: no simulator."""
+        return None
 
     def siblings_lock(self, parent: Candidate) -> AbstractContextManager[None]:
         return nullcontext()  # trainings live in this process only
