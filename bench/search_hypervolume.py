@@ -10,10 +10,11 @@ constraints); the optuna strategy also climbs its fidelity rungs (0.2, 1 of
 the training set). It prints, per seed, the hypervolume of the feasible
 front in (-accuracy, memory MB, energy mJ) with the budgets as reference
 point, as a fraction of the grid's, and the evaluations spent as a fraction
-of the grid's. Evaluations are counted in full-training equivalents: every
-rung costs its share of the training set, a candidate rejected before
-training costs nothing. "Trainings" counts distinct training runs (PTQ
-variants of one FP32 network share one).
+of the grid's. Evaluations are counted in full-training equivalents: the
+images trained over the training set's size (a rung continues the lower one,
+so it costs only the images it adds; a candidate rejected before training and
+a PTQ variant of a network already trained cost nothing). "Trainings" counts
+distinct training runs (PTQ variants of one FP32 network share one).
 
 Done-when of issue #5: >= 95% of the grid's hypervolume with <= 30% of its
 evaluations.
@@ -43,7 +44,7 @@ BUDGETS = Budgets(memory_mb=1.0, energy_mj=300.0, phase="inference")
 
 
 def evaluations(result, full: int) -> float:
-    return sum(sum(r["images"] for r in t.rungs) for t in result.records) / full
+    return sum(t.trained_images for t in result.records) / full
 
 
 def run(strategy: str, seed: int, trials: int | None):

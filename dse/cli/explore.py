@@ -151,6 +151,20 @@ def _jobs(args: argparse.Namespace) -> Any:
     return Jobs(args.jobs or default_jobs(), tuple(worker_args))
 
 
+def _rung_printer(con: Any, quiet: bool) -> Any:
+    """One line per fidelity rung a trial of this process reaches (with --jobs 1)."""
+    def on_rung(number: int, cand: Any, rung: dict[str, Any]) -> None:
+        if not quiet:
+            made = "cached"
+            if rung["trained_images"]:
+                made = f"continued from {rung['continued_from']}" if rung.get("continued_from") else "trained"
+            judged = " (the FP32 network it quantizes)" if rung.get("measured") == "fp32" else ""
+            con.print(f"     #{number} {rung['images']} images ({made}, {rung['seconds']:.1f} s): accuracy "
+                      f"{100 * rung['accuracy']:.2f}%{judged}", markup=False, highlight=False)
+
+    return on_rung
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     from dse.cli.session import (outputs_of, quiet_optuna, search_console, sigterm_as_interrupt, storage_failures,
                                  study_owner, trial_printer, waiting_printer)
@@ -201,21 +215,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
                   "(--trials, --timeout)", markup=False)
     on_trial = trial_printer(con, args.quiet, lambda: settings.budgets)
 
-    def on_rung(number: int, cand: Any, rung: dict[str, Any]) -> None:
-        if not args.quiet:
-            made = "cached"
-            if rung["trained_images"]:
-                made = (f"continued from {rung['continued_from']}" if rung.get("continued_from") else "trained")
-            judged = " (the FP32 network it quantizes)" if rung.get("measured") == "fp32" else ""
-            con.print(f"     #{number} {rung['images']} images ({made}, {rung['seconds']:.1f} s): accuracy "
-                      f"{100 * rung['accuracy']:.2f}%{judged}", markup=False, highlight=False)
-
     sigterm_as_interrupt()
     try:
         with storage_failures(args.storage):
             result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
                              timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial,
-                             on_rung=on_rung, heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet),
+                             on_rung=_rung_printer(con, args.quiet), heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet),
                              jobs=_jobs(args))
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to resume study '{name}'", file=sys.stderr)

@@ -188,19 +188,11 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     quant = config.quant_config()
     sim = Simulator(recipe, quant=quant)
     identity = {**config.identity(), "data_sha256": dataset.sha256, "n_train": len(train_x)}
-    total = config.epochs * len(train_x)
-    if config.images is not None:
-        if config.images > total:
-            raise ParameterError(Param("images"), f" must be at most the {total:,} images of the schedule "
-                                 f"({config.epochs} epoch(s) of {len(train_x):,}), got {config.images:,}")
-        total = config.images
+    total = _stop_at(config, len(train_x))
     if continue_from is not None:
-        from dse.runs.continuation import continue_state, schedule_identity
-
         if resume:
             raise ParameterError("give either ", Param("resume"), " or ", Param("continue_from"), ", not both")
-        start = continue_state(out_dir, continue_from, schedule_identity(asdict(config), dataset.sha256,
-                                                                         len(train_x)), total, recipe, quant)
+        start = _continue(out_dir, continue_from, config, dataset.sha256, len(train_x), total, recipe, quant)
     else:
         start = _start_or_resume(out_dir, config, recipe, identity, resume, quant, total)
     state, train_counts, position = start
@@ -249,6 +241,23 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     manifest["ranges"] = observed_ranges(recipe, state, quant)
     with folder.writing("out_dir", out_dir, _kept(total, total)):
         return write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
+
+
+def _continue(out_dir: Path, source: Path, config: TrainConfig, data_sha256: str, n_train: int, total: int,
+              recipe: Recipe, quant: QuantConfig | None) -> tuple[NetworkState, np.ndarray, int]:
+    from dse.runs.continuation import continue_state, schedule_identity
+
+    identity = schedule_identity(asdict(config), data_sha256, n_train)
+    return continue_state(out_dir, source, identity, total, recipe, quant)
+
+
+def _stop_at(config: TrainConfig, n_train: int) -> int:
+    """Images of the schedule this run trains: all its epochs, or ``config.images`` of them."""
+    total = config.epochs * n_train
+    if config.images is not None and config.images > total:
+        raise ParameterError(Param("images"), f" must be at most the {total:,} images of the schedule "
+                             f"({config.epochs} epoch(s) of {n_train:,}), got {config.images:,}")
+    return total if config.images is None else config.images
 
 
 def quant_record(quant: QuantConfig | None, scheme: str | None) -> dict[str, Any]:

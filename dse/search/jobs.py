@@ -122,7 +122,7 @@ class Helpers:
             if p.returncode not in (0, None):
                 lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
                 last = lines[-1].strip() if lines else "no output"
-                raise JobError(f"a search process (", Param("jobs"), f") ended with status {p.returncode}: "
+                raise JobError("a search process (", Param("jobs"), f") ended with status {p.returncode}: "
                                f"{last} (log: {log})")
 
 

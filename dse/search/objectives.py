@@ -140,7 +140,7 @@ class ExploreSettings:
 
     def identity(self, evaluator_identity: dict[str, Any], full_images: int) -> dict[str, Any]:
         """Everything that decides what a trial of this study means; a resumed study must match it."""
-        return {"schema": 1, "strategy": self.strategy, "space": self.space.to_dict(),
+        return {"schema": 2, "strategy": self.strategy, "space": self.space.to_dict(),
                 "budgets": self.budgets.to_dict(), "profile": self.profile, "accounting": self.accounting,
                 "seed": self.seed, "rungs": list(self.rungs(full_images)), "promote_k": self.promote_k,
                 "evaluator": evaluator_identity}
