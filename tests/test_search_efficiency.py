@@ -162,3 +162,37 @@ def test_two_trainings_run_at_once_by_default(tmp_path, monkeypatch, capsys):
                   for x in a for y in b)
     assert overlap, "the two processes trained at the same time"
     assert all(f"#{t.number} " in out for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+
+
+def _pop(url: str, start: float, out: str) -> None:
+    import time
+
+    from dse.search.liveness import ask_lock
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.load_study(study_name="queue", storage=url)
+    time.sleep(max(start - time.time(), 0))  # every process asks at the same moment
+    with ask_lock(study):
+        trial = study.ask()
+    Path(out).write_text(str(trial.number))
+
+
+def test_processes_on_one_sqlite_study_never_pop_the_same_queued_trial(tmp_path):
+    """SQLite has no row locks: without ask_lock two processes can both take one queued trial."""
+    import multiprocessing as mp
+    import time
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    study = optuna.create_study(study_name="queue", storage=url)
+    for x in range(3):
+        study.enqueue_trial({"x": x})
+    ctx = mp.get_context("fork")
+    start = time.time() + 1.5
+    procs = [ctx.Process(target=_pop, args=(url, start, str(tmp_path / f"n{k}"))) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    numbers = [int((tmp_path / f"n{k}").read_text()) for k in range(4)]
+    assert len(set(numbers)) == 4  # three queued trials popped once each, and one new trial

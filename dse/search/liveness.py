@@ -28,11 +28,13 @@ import os
 import socket
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["WorkerInfo", "Heartbeat", "recover_stale_trials", "retry_callback", "derive_seed", "fail_and_retry",
-           "DEFAULT_HEARTBEAT_S", "MAX_RETRY", "grace_s"]
+           "DEFAULT_HEARTBEAT_S", "MAX_RETRY", "grace_s", "ask_lock"]
 
 DEFAULT_HEARTBEAT_S = 20
 MAX_RETRY = 2  # a candidate that kills its worker every time (e.g. out of memory) is tried 3 times in all
@@ -123,6 +125,35 @@ class Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+@contextmanager
+def ask_lock(study: Any) -> Iterator[None]:
+    """Held around ``Study.ask`` by every process of a study in a SQLite file.
+
+    ``ask`` pops a queued (WAITING) trial by reading its state and then setting it RUNNING. PostgreSQL
+    and MySQL lock the row in between (SELECT ... FOR UPDATE); SQLite has no row locks, and its Python
+    driver begins the transaction only at the write, so two processes can both read WAITING and both
+    run the trial (seen with `dse explore --jobs 2`: the second tell fails). A SQLite file is on one
+    machine, so an flock beside it makes popping atomic there; other storages need nothing.
+    """
+    backend = getattr(study._storage, "_backend", study._storage)
+    url = getattr(getattr(backend, "engine", None), "url", None)
+    database = url.database if url is not None and url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the race stays possible there
+        yield
+        return
+    with open(f"{database}.ask-lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def retry_callback():

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from dse.errors import Param, ParameterError
 
-from .liveness import Heartbeat, WorkerInfo, fail_and_retry, recover_stale_trials
+from .liveness import Heartbeat, WorkerInfo, ask_lock, fail_and_retry, recover_stale_trials
 from .runner import Pruned, Rejected, TrialRunner
 from .space import Candidate, SearchSpace
 
@@ -95,7 +95,7 @@ class _Loop:
 
         if candidate is not None:
             self.study.enqueue_trial(self.space.params(candidate))
-        with warnings.catch_warnings():
+        with ask_lock(self.study), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "heartbeat ... supposed to be used with Study.optimize": we beat ourselves
             trial = self.study.ask()
         state, values = TrialState.FAIL, None
