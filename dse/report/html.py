@@ -76,7 +76,7 @@ def _trial_row(r: TrialRecord, mu: float) -> list[Any]:
     reward = r.reward(mu)
     status = r.status + (" (feasible)" if r.feasible else " (below the accuracy floor)" if r.below_floor else "")
     if r.sibling_of is not None:
-        status += f", from #{r.sibling_of}'s training"
+        status += f", PTQ sibling of #{r.sibling_of}" if c and c.quantized else f", the network #{r.sibling_of} trained"
     return [r.number, status, c.design if c else "", c.neurons if c else "",
             bits, c.scheme if c else "", c.rounding if c and c.quantized else "", _num(c.rho, "g") if c and c.rho else "",
             c.window_steps if c and c.window_steps else "", r.images or "",

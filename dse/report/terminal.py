@@ -36,7 +36,9 @@ def trial_line(r: TrialRecord) -> str:
     if r.status == "complete":
         tag = "feasible" if r.feasible else ("below the accuracy floor" if r.below_floor else "over budget")
         if r.sibling_of is not None:
-            label, tag = f"+ {label}", f"{tag}; from #{r.sibling_of}'s training, no training of its own"
+            made = ("the FP32 network #{n} trained" if r.candidate and not r.candidate.quantized
+                    else "PTQ of #{n}'s training, no training of its own")
+            label, tag = f"+ {label}", f"{tag}; {made.format(n=r.sibling_of)}"
         return (f"#{r.number:<3d} {label:48s} acc {_pct(r.accuracy)}  mem {r.memory_mb:.3g} MB  "
                 f"energy {r.energy_mj:.3g} mJ  [{tag}]")
     if r.status == "pruned":

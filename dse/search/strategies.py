@@ -82,8 +82,10 @@ class _Loop:
             self.on_wait(why)
         time.sleep(POLL_S)
 
-    def one(self, candidate: Candidate | None, rungs: tuple[int, ...]) -> Any:
-        """Ask, run, tell one trial (a fixed candidate is enqueued first); returns the frozen trial.
+    def one(self, candidate: Candidate | None, rungs: tuple[int, ...],
+            wanted: Callable[[], bool] | None = None) -> Any:
+        """Ask, run, tell one trial (a fixed candidate is enqueued first); returns the frozen trial, or
+        None when ``wanted()``, asked under the lock that serialises asking, says the study has enough.
 
         A WAITING trial (a retry of one whose worker died) is popped by ``ask`` before anything new.
         """
@@ -96,6 +98,8 @@ class _Loop:
         if candidate is not None:
             self.study.enqueue_trial(self.space.params(candidate))
         with ask_lock(self.study), warnings.catch_warnings():
+            if wanted is not None and not wanted():
+                return None  # another process took the last trial the study needed meanwhile
             warnings.simplefilter("ignore")  # "heartbeat ... supposed to be used with Study.optimize": we beat ourselves
             trial = self.study.ask()
         state, values = TrialState.FAIL, None
@@ -208,6 +212,11 @@ def run_strategy(study: Any, runner: TrialRunner, space: SearchSpace, strategy: 
     raise StrategyError(f"unknown strategy {strategy!r}")
 
 
+def _wants_more(study: Any, target: int) -> bool:
+    trained, running, waiting, _ = _states(study)
+    return bool(waiting) or trained + running < target
+
+
 def _optuna(loop: _Loop, rungs: tuple[int, ...], target: int) -> None:
     # The target counts sampled trials that were evaluated (see _states); rejections before
     # training and duplicates are recorded but nearly free, so they do not use it up (at most
@@ -218,7 +227,8 @@ def _optuna(loop: _Loop, rungs: tuple[int, ...], target: int) -> None:
         if not_evaluated >= REJECT_FACTOR * target:
             return
         if waiting or trained + running < target:
-            loop.one(None, rungs)
+            # checked again under the ask lock: on SQLite two processes do not both take the last trial
+            loop.one(None, rungs, wanted=lambda: _wants_more(loop.study, target))
         elif running:
             # Others' trials may still fail (their worker dies) and need a retry: stay until they end.
             loop.wait(f"{running} trial(s) running in other workers")
