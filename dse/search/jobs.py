@@ -27,7 +27,7 @@ from dse.errors import Param, ParameterError
 __all__ = ["usable_cores", "default_jobs", "threads_per_job", "JobError", "Jobs", "Helpers", "follow",
            "run_in_helpers"]
 
-POLL_S = 1.0  # how often the following process reads the study
+POLL_S = 2.0  # how often the following process reads the study (each read: every trial and its attributes)
 
 
 class JobError(ParameterError):
