@@ -62,7 +62,8 @@ def register(sub: Any) -> None:
     x.add_argument("--strategy", choices=STRATEGIES, default="optuna",
                    help="optuna (default), incremental (FSpiNN Algorithm 2) or grid (exhaustive)")
     x.add_argument("--trials", type=positive_int, metavar="T",
-                   help=f"trials that train (optuna default {DEFAULT_TRIALS}; grid and incremental: all they need)")
+                   help=f"sampled trials that are evaluated (optuna default {DEFAULT_TRIALS}; grid and incremental: all "
+                        "they need); rejected candidates, duplicates and the PTQ siblings of a training come on top")
     x.add_argument("--timeout", type=positive_float, metavar="SEC",
                    help="start no new trial or fidelity after SEC seconds (optuna: with neither --trials nor "
                         f"--timeout, {DEFAULT_TRIALS} trials or {DEFAULT_TIME_BUDGET_S // 60} minutes, whichever "

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     w.add_argument("--worker-id", metavar="ID",
                    help="name of this worker, seeds its sampler (default HOST-PID; give one for repeatable runs)")
     w.add_argument("--trials", type=positive_int, metavar="T",
-                   help="trials that train, in the whole study (default: the target `dse explore` recorded)")
+                   help="sampled trials that are evaluated, in the whole study (default: the target `dse explore` recorded)")
     w.add_argument("--timeout", type=positive_float, metavar="SEC", help="start no new trial after SEC seconds")
     w.add_argument("--synthetic-seconds", type=non_negative_float, default=0.0, metavar="SEC",
                    help="for studies made with --evaluator synthetic: wall time each evaluation takes")
@@ -63,7 +63,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     def on_start(worker: Any, settings: Any, target: int | None) -> None:
         nonlocal budgets
         budgets = settings.budgets
-        goal = f"{target} trained trials" if target is not None else "until its strategy is done"
+        goal = f"{target} evaluated sampled trials" if target is not None else "until its strategy is done"
         con.print(f"worker {worker.worker_id} (sampler seed {worker.sampler_seed}) joined study "
                   f"{args.study_name!r} in {mask_url(args.storage)}: strategy {settings.strategy}, {goal}",
                   markup=False, highlight=False)

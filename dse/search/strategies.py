@@ -190,7 +190,7 @@ def run_strategy(study: Any, runner: TrialRunner, space: SearchSpace, strategy: 
                  n_trials: int | None, timeout_s: float | None, on_trial: Callable[[Any], None] | None = None,
                  worker: WorkerInfo | None = None, heartbeat_s: int | None = None,
                  on_wait: Callable[[str], None] | None = None) -> None:
-    """Run the strategy until it is done, the study holds ``n_trials`` trained trials, or time is up.
+    """Run the strategy until it is done, the study holds ``n_trials`` evaluated sampled trials, or time is up.
 
     Any number of processes may run this on one study at once (``dse worker``):
     each asks the shared storage for the next trial, retries trials whose
