@@ -101,6 +101,7 @@ BUDGET_CASES = [
     ([*EXPLORE, "--min-accuracy", "nan"], "must be a fraction in 0..1"),
     ([*EXPLORE, "--jobs", "0"], "must be > 0"),
     ([*EXPLORE, "--jobs", "two"], "expected a whole number"),
+    ([*EXPLORE, "--jobs", "2", "--storage", "sqlite:///:memory:"], "not memory"),
     (["explore"], "--budget-mb is required"),
     (["explore", "--budget-mj", "1"], "--budget-mb is required"),
     (["explore", "--space", "design=fspinn"], "--budget-mb is required"),

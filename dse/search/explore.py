@@ -105,8 +105,10 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     follows them (:mod:`dse.search.jobs`). Other `dse worker` processes may join
     either way.
     """
-    if jobs is not None and jobs.count > 1 and (storage is None or storage_obj is not None):
-        raise JobError(Param("jobs"), f" {jobs.count}: several processes need a storage URL they can all open")
+    if jobs is not None and jobs.count > 1 and (storage is None or storage_obj is not None
+                                                 or ":memory:" in storage):
+        raise JobError(Param("jobs"), f" {jobs.count}: several processes need a storage they can all open (a "
+                       "file or a database server, not memory); give ", Param("jobs"), " 1 or a storage URL")
     select_model([], select, mu)  # bad --select/--mu fail before any work
     t0 = time.perf_counter()
     full = evaluator.full_images()
