@@ -43,14 +43,20 @@ def _install(work: Path) -> tuple[Path, float]:
     return clone / ".venv" / "bin" / "python", time.perf_counter() - t0
 
 
-def _run(python: Path, argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> float:
+def _run(python: Path, argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process and the processes it waited for) of one `dse` command."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(log, "wb") as out:
         code = subprocess.run([str(python), "-m", "dse", *argv], cwd=cwd, env=env, stdout=out,
                               stderr=subprocess.STDOUT).returncode
     if code not in (0, 1):
         sys.exit(f"dse {' '.join(argv[:3])} ... ended with status {code}; see {log}")
-    return time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - t0, cpu
 
 
 def _compile_seconds(cache: Path) -> float:
@@ -112,7 +118,7 @@ def main() -> None:
     run_dir = work / "run"
     run_dir.mkdir(exist_ok=True)
     started = time.time()
-    wall = _run(python, ["explore", "--budget-mb", "1", *args.explore_args], run_dir, env, work / "explore.log")
+    wall, cpu = _run(python, ["explore", "--budget-mb", "1", *args.explore_args], run_dir, env, work / "explore.log")
     s = _summary(run_dir / "reports" / STUDY)
     first = _first_trial_after(f"sqlite:///{run_dir / 'reports' / 'explore.db'}", started)
     _run(python, ["bench", "--design", "fspinn", "--neurons", "400", "--json"], run_dir, env, work / "bench.json")
@@ -136,6 +142,9 @@ def main() -> None:
     print(f"trainings            {s['trainings']} ({s['images']:,} images trained)")
     print(f"feasible models      {s['feasible']} fully evaluated; front {s['front']} "
           f"({s['below_floor_on_front']} below the floor); selected {s['selected']}")
+    cores = os.cpu_count() or 1
+    print(f"machine share        the search's processes ran {cpu:.0f} CPU-s in {wall:.0f} s on {cores} cores "
+          f"({100 * cpu / (wall * cores):.0f}% of the machine; the rest went to other jobs or waiting)")
     print(f"search throughput    {search_ips:7.1f} images trained per second of search wall "
           f"({s['images'] / max(s['wall_s'] - compiled, 1e-9):.1f} per second of it after compiling)")
     print(f"dse bench fspinn 400 {train_ips:7.1f} training images/s, one process "
