@@ -122,7 +122,8 @@ def test_a_full_cache_stops_the_search_and_its_trial_runs_again(disk, data, tmp_
     tiny = ["--trials", "1", "--fidelities", "1", "--space", "design=fspinn", "--space", "neurons=10",
             "--space", "weights_bits=32", "--space", "inh_bits=32", "--space", "vmem_bits=32", "--space",
             "vth_bits=32", "--data-dir", data, "--train-samples", "40", "--assign-samples", "40",
-            "--test-samples", "40", "--quiet", "--min-accuracy", "0"]  # a network this small is below any floor
+            "--test-samples", "40", "--quiet", "--min-accuracy", "0",  # a network this small is below any floor
+            "--jobs", "1"]  # with two processes the second may pop the retry before the first one's stop ends the search
     argv = ["explore", "--budget-mb", "1", *tiny, "--storage", f"sqlite:///{tmp_path / 's.db'}",
             "--out", tmp_path / "out", "--cache", disk.path / "cache"]
     err = assert_fails_in_one_line(*run_cli(capsys, argv), f"--cache {disk.path / 'cache'}",
