@@ -33,6 +33,8 @@ log = logging.getLogger("dse.models")
 
 # Seconds after which a first call is taken to be compiling (a cache load takes well under one).
 NOTICE_AFTER_S = 1.0
+# While it compiles, a line this often (progress lines on a log come every 5 s; this keeps them under 10 s apart).
+STILL_COMPILING_EVERY_S = 8.0
 # Rough cold compile time of one variant on a 2-core machine (bench/compile_time.py measures it).
 TYPICAL_COMPILE_S = 15
 
@@ -64,7 +66,8 @@ def ensure_compiled(weight_dtype: np.dtype | type, state_dtype: np.dtype | type)
     with _process_lock:
         if key in _ready:
             return
-        with _machine_lock(), _notice_if_slow(key):
+        # the notice covers waiting for another process that compiles this variant, too
+        with _notice_if_slow(key), _machine_lock():
             _first_call(key)
         _ready.add(key)
 
@@ -107,21 +110,28 @@ def _first_call(key: tuple[str, str]) -> None:
 
 @contextlib.contextmanager
 def _notice_if_slow(key: tuple[str, str]) -> Iterator[None]:
+    """Say that ``key`` compiles once the call has taken NOTICE_AFTER_S, then every STILL_COMPILING_EVERY_S."""
     started = time.perf_counter()
+    done = threading.Event()
     said = threading.Event()
 
-    def say() -> None:
+    def watch() -> None:
+        if done.wait(NOTICE_AFTER_S):
+            return
         said.set()
         log.info("compiling the simulation engine for %s (first use on this machine, about %d s; "
                  "cached afterwards)", describe(key), TYPICAL_COMPILE_S)
+        # a log file must not look stalled: a cold compile on a busy machine can take minutes
+        while not done.wait(STILL_COMPILING_EVERY_S):
+            log.info("still compiling %s: %.0f s so far", describe(key), time.perf_counter() - started)
 
-    timer = threading.Timer(NOTICE_AFTER_S, say)
-    timer.daemon = True
-    timer.start()
+    watcher = threading.Thread(target=watch, name="dse-compile-notice", daemon=True)
+    watcher.start()
     try:
         yield
     finally:
-        timer.cancel()
+        done.set()
+        watcher.join()
         if said.is_set():
             log.info("compiled %s in %.0f s", describe(key), time.perf_counter() - started)
 

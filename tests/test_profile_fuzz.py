@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from dse.cost.profiles import load_profile, loads_profile
 from dse.cost.schema import HardwareProfile, ProfileError, coefficient_fields, spec_fields
 from dse.cost.toml import profile_to_toml
-from tests.toml_writer import dump_toml
+from tomli_w import dumps as dump_toml
 from tests.profile_docs import EXPECTED_NAMES, bundled_doc
 
 

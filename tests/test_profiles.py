@@ -13,7 +13,7 @@ import pytest
 from dse.cost.priors import initial_coefficients
 from dse.cost.profiles import list_profiles, load_all_profiles, load_profile, profile_from_dict
 from dse.cost.schema import KINDS, HardwareProfile, ProfileError, coefficient_fields, spec_fields
-from tests.toml_writer import dump_toml
+from tomli_w import dumps as dump_toml
 from tests.profile_docs import CALIBRATION, EXPECTED_NAMES, REPO_PROFILES, bundled_doc
 
 

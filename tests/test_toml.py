@@ -1,19 +1,23 @@
-"""The TOML writer (dse.cost.toml): profiles written to a new file read back equal."""
+"""TOML the project writes (dse.cost.toml, through tomli-w): profiles and the activity table read back equal."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from dse.cost.activity import (STAT_NAMES, activity_table_toml, counts_from_stats, load_activity_table,
+                               parse_activity_table)
 from dse.cost.profiles import load_profile, loads_profile
+from dse.cost.structure import design_structure
 from dse.cost.schema import Calibration
 from dse.cost.toml import profile_to_toml
-from tests.toml_writer import dump_toml
+from tomli_w import dumps as dump_toml
 from tests.profile_docs import CALIBRATION, EXPECTED_NAMES, bundled_doc
 
 
@@ -68,3 +72,28 @@ def test_written_toml_has_units_in_every_numeric_key() -> None:
         for key, value in data[section].items():
             if isinstance(value, (int, float)) and key not in dimensionless:
                 assert re.search(r"_(bytes|mhz|gflops|gbps|w|us|ns|pj)$", key), key
+
+
+def test_non_finite_numbers_are_refused_with_the_field_named() -> None:
+    base = load_profile("cpu")
+    broken = dataclasses.replace(base, coefficients=dataclasses.replace(base.coefficients, static_power_w=math.nan))
+    with pytest.raises(ValueError, match=r"coefficients\.static_power_w"):
+        profile_to_toml(broken)
+
+
+def test_activity_table_written_from_records_reads_back_the_same_statistics() -> None:
+    table = load_activity_table()
+    records = [{"dataset": ds, "design": design, "phase": phase, "neurons": n, "precision": "fp32",
+                "counts_per_image": counts_from_stats(design_structure(design), n, phase, st)}
+               for (ds, design, phase), points in table.points.items() for n, st in points]
+    records.append({**records[0], "precision": "Q0.8"})  # quantized records are left out of the table
+    text = activity_table_toml(records, 'measured "here"\nand there')
+    assert text.startswith("# Per-presentation activity statistics")
+    again = parse_activity_table(tomllib.loads(text), "written")
+    assert again.source == 'measured "here"\nand there'
+    assert again.points.keys() == table.points.keys()
+    for key, points in table.points.items():
+        for (n, st), (n2, st2) in zip(points, again.points[key], strict=True):
+            assert n == n2
+            for name in STAT_NAMES:
+                assert getattr(st2, name) == pytest.approx(getattr(st, name), abs=1e-4), (key, n, name)

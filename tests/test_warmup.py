@@ -57,3 +57,15 @@ def test_a_cold_run_says_it_is_compiling_before_it_trains(tmp_path):
     assert lines[0].startswith("compiling the simulation engine for float weights, float32 state")
     assert any(line.startswith("compiled float weights, float32 state in") for line in lines)
     assert "accuracy" in proc.stdout
+
+
+def test_a_long_compile_keeps_saying_so(monkeypatch, caplog):
+    monkeypatch.setattr(warmup, "NOTICE_AFTER_S", 0.05)
+    monkeypatch.setattr(warmup, "STILL_COMPILING_EVERY_S", 0.1)
+    caplog.set_level(logging.INFO, logger="dse.models")
+    with warmup._notice_if_slow(("float32", "float32")):
+        time.sleep(0.5)
+    text = [r.getMessage() for r in caplog.records]
+    assert text[0].startswith("compiling the simulation engine for float weights")
+    assert 2 <= sum(t.startswith("still compiling float weights, float32 state: ") for t in text) <= 5
+    assert text[-1].startswith("compiled float weights, float32 state in")  # nothing after it

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.errors import Param, ParameterError
+from dse.progress import ProgressSink
 from dse.cost import PHASES
 from dse.calibration.grid import Cell, grid_cells
 from dse.calibration.meters import POWERCAP_ROOT, NvmlCounter, RaplCounter, choose_meter, one_line
@@ -121,11 +122,14 @@ def load_measurements(path: Path, require: Sequence[str] = ()) -> dict[str, Any]
 def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Sequence[str], settings: Settings,
                  out_dir: Path, *, grid: str = "sizes", profile_name: str = "cpu", nvml: Any = None,
                  powercap_root: Path = POWERCAP_ROOT,
-                 on_record: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, Any]:
+                 on_record: Callable[[dict[str, Any], bool], None] | None = None,
+                 progress: ProgressSink | None = None) -> dict[str, Any]:
     """Measure every cell of the grid (grid.py) not already in ``out_dir/measurements.json``.
 
     ``grid="sizes"``: every design x size x precision at the recipe's input;
-    ``grid="full"`` adds the probes that separate the cost terms.
+    ``grid="full"`` adds the probes that separate the cost terms. ``progress``
+    hears the phase "measure": cell samples done of cells x repeats, those
+    already in the file included.
     """
     import numba
 
@@ -133,19 +137,8 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     from dse.cost.profiles import load_profile
     from dse.cost.quant import parse_precision
     from dse.data.locate import load_dataset
-    from dse.models.network import MAX_NEURONS
-    from dse.models.recipes import DESIGNS
 
-    for d in designs:
-        if d not in DESIGNS:
-            raise ValueError(f"unknown design {d!r}: choose one of {', '.join(DESIGNS)}")
-    for n in sizes:
-        if not 0 < n <= MAX_NEURONS:
-            raise ValueError(f"sizes must be > 0 and at most {MAX_NEURONS}, got {n}")
-    if settings.images <= 0:
-        raise ParameterError(Param("images"), f" must be > 0, got {settings.images}")
-    if settings.repeats <= 0:
-        raise ParameterError(Param("repeats"), f" must be > 0, got {settings.repeats}")
+    _check_grid(designs, sizes, settings)
     canon = [parse_precision(p).spec() for p in precisions]
     cells = grid_cells(designs, sizes, canon, grid)
     folder.check_out_dir(Path(out_dir))
@@ -167,12 +160,15 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
     if settings.threads is not None:
         numba.set_num_threads(max(1, min(settings.threads, numba.config.NUMBA_NUM_THREADS)))
     reported: set[str] = set()
+    progress = progress or ProgressSink()
+    progress.start("measure", settings.repeats * len(cells))
     try:
         # Rounds sweep the whole grid, so a burst of load from other processes
         # hits one sample of many cells rather than every sample of one cell;
         # each record keeps the fastest of its samples.
         for round_ in range(settings.repeats):
-            for cell in cells:
+            for k_cell, cell in enumerate(cells):
+                progress.advance("measure", round_ * len(cells) + k_cell)
                 keys = _cell_keys(cell)
                 if all(k in by_key and len(by_key[k]["cpu_s_all"]) > round_ for k in keys):
                     continue
@@ -186,6 +182,7 @@ def measure_grid(designs: Sequence[str], sizes: Sequence[int], precisions: Seque
                     for k in keys:
                         reported.add(k)
                         on_record(by_key[k], False)
+        progress.finish("measure")
         if on_record:
             for cell in cells:
                 for k in _cell_keys(cell):
@@ -207,6 +204,22 @@ def _open_measurements(path: Path, identity: dict[str, Any], now: str) -> dict[s
                              Param("images"), "/", Param("dataset"), "/", Param("seed"), "/", Param("engine"),
                              " or another ", Param("out_dir"))
     return doc
+
+
+def _check_grid(designs: Sequence[str], sizes: Sequence[int], settings: Settings) -> None:
+    from dse.models.network import MAX_NEURONS
+    from dse.models.recipes import DESIGNS
+
+    for d in designs:
+        if d not in DESIGNS:
+            raise ValueError(f"unknown design {d!r}: choose one of {', '.join(DESIGNS)}")
+    for n in sizes:
+        if not 0 < n <= MAX_NEURONS:
+            raise ValueError(f"sizes must be > 0 and at most {MAX_NEURONS}, got {n}")
+    if settings.images <= 0:
+        raise ParameterError(Param("images"), f" must be > 0, got {settings.images}")
+    if settings.repeats <= 0:
+        raise ParameterError(Param("repeats"), f" must be > 0, got {settings.repeats}")
 
 
 def _cell_keys(cell: Cell) -> list[str]:

@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
     m.add_argument("--profile", default="cpu", help="profile whose power models energy without a counter")
     m.add_argument("--out", required=True, help="folder for measurements.json")
     m.add_argument("--json", action="store_true")
+    m.add_argument("--quiet", action="store_true", help="no progress")
     m.set_defaults(handler=cmd_measure)
 
     k = subparsers.add_parser(
@@ -71,7 +72,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from dse.cli.console import wide_console
+    from dse.cli.console import console
+    from dse.cli.progress import progress_for
     from dse.calibration.measure import DEFAULT_IMAGES, DEFAULT_REPEATS, DEFAULT_SIZES, Settings, measure_grid, parse_sizes
     from dse.runs.validate import finite_json
 
@@ -79,7 +81,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     settings = Settings(images=args.images or DEFAULT_IMAGES, dataset=args.dataset, data_dir=args.data_dir,
                         seed=args.seed, engine=args.engine, repeats=args.repeats or DEFAULT_REPEATS,
                         threads=args.threads)
-    con = wide_console()
+    con = console()
     quiet = args.json
 
     def on_record(r: dict[str, Any], skipped: bool) -> None:
@@ -90,8 +92,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
                   f"{1e3 * r['cpu_s_per_image']:.3f} ms CPU, {r['energy_j_per_image']:.3g} J per image "
                   f"({r['energy_source']})", markup=False)
 
-    doc = measure_grid(args.designs, sizes, args.quant or ["fp32"], settings, Path(args.out), grid=args.grid,
-                       profile_name=args.profile, on_record=on_record)
+    with progress_for(args.quiet) as progress:
+        doc = measure_grid(args.designs, sizes, args.quant or ["fp32"], settings, Path(args.out), grid=args.grid,
+                           profile_name=args.profile, on_record=on_record, progress=progress)
     path = Path(args.out) / "measurements.json"
     if args.json:
         print(finite_json({"file": str(path), "records": len(doc["records"]), "machine": doc["machine"]},
@@ -109,7 +112,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from dse.calibration.calibrate import calibrate
-    from dse.cli.console import wide_console
+    from dse.cli.console import console
     from dse.runs.validate import finite_json
 
     res = calibrate(args.measurements, args.profile, args.out, target=args.target,
@@ -118,7 +121,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.json:
         print(finite_json(doc, "--json output", indent=2))
         return 0
-    con = wide_console()
+    con = console()
     for line in calibration_lines(res, doc):
         con.print(line, markup=False)
     return 0

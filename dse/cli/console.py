@@ -1,75 +1,25 @@
-"""Terminal rendering: consoles, progress bars and summaries of runs."""
+"""Terminal rendering: the console every command prints through, and summaries of runs."""
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 
-def console():
+# Columns of output that is not a terminal (a file, a pipe, a CI log), for every command: wide enough
+# that table rows keep one line each (rich would take 80). $COLUMNS, when set, wins.
+PIPED_WIDTH = 200
+
+
+def console(stderr: bool = False):
+    """A rich console on stdout (or stderr): the terminal's width, or PIPED_WIDTH when piped."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
-
-
-def wide_console():
-    """A console for tables: piped output (files, CI logs) gets 200 columns so tables keep one line per row."""
-    from rich.console import Console
-
-    width = None if sys.stdout.isatty() else 200
-    return Console(highlight=False, soft_wrap=True, width=width)
-
-
-class RichProgress:
-    """Progress bars with images/s and the running accuracy of training (a dse.runs.train.ProgressSink)."""
-
-    _LABELS = {"train": "training", "assign": "assigning labels", "test": "testing"}
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self._progress = None
-        self._tasks: dict[str, Any] = {}
-        self._t0: dict[str, tuple[float, int]] = {}
-
-    def __enter__(self) -> "RichProgress":
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
-
-            self._progress = Progress(
-                TextColumn("{task.description:18s}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[acc]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-                transient=False)
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    def start(self, phase: str, total: int, done: int = 0) -> None:
-        self._t0[phase] = (time.perf_counter(), done)
-        if self._progress is not None:
-            self._tasks[phase] = self._progress.add_task(self._LABELS.get(phase, phase), total=total,
-                                                         completed=done, rate="", acc="")
-
-    def advance(self, phase: str, done: int, running_accuracy: float | None = None) -> None:
-        if self._progress is None:
-            return
-        t0, d0 = self._t0[phase]
-        dt = time.perf_counter() - t0
-        rate = f"{(done - d0) / dt:,.0f} img/s" if dt > 0 else ""
-        acc = f"running acc {running_accuracy:.1%}" if running_accuracy is not None else ""
-        self._progress.update(self._tasks[phase], completed=done, rate=rate, acc=acc)
-
-    def finish(self, phase: str) -> None:
-        if self._progress is not None and phase in self._tasks:
-            task = self._tasks[phase]
-            self._progress.update(task, completed=self._progress.tasks[task].total)
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and not os.environ.get("COLUMNS", "").isdigit()
+    return Console(highlight=False, soft_wrap=True, stderr=stderr, width=PIPED_WIDTH if piped else None)
 
 
 def _pct(x: float | None) -> str:

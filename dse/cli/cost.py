@@ -72,13 +72,9 @@ def register(subparsers: Any) -> None:
 
 
 def _si(x: float, unit: str) -> str:
-    if x == 0:
-        return f"0 {unit}"
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
-                           (1e-12, "p")):
-        if abs(x) >= factor:
-            return f"{x / factor:.3g} {prefix}{unit}"
-    return f"{x:.3g} {unit}"
+    from dse.report.units import si
+
+    return si(x, unit)
 
 
 def _bytes(x: int) -> str:
@@ -123,9 +119,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def _print_cost(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from dse.cli.console import wide_console
+    from dse.cli.console import console
 
-    con = wide_console()
+    con = console()
     con.print(f"{doc['design']} Net{doc['neurons']}, precision {doc['quant']}, {doc['accounting']} accounting, "
               f"profile {doc['profile']} ({doc['execution']} execution)", markup=False)
     mem = Table(title="memory", title_justify="left")
@@ -231,26 +227,19 @@ def _print_rows(rows: list[Any], title: str, vs_label: str | None, notes: list[s
     from rich.markup import escape
     from rich.table import Table
 
-    from dse.cli.console import wide_console
+    from dse.cli.console import console
 
-    con = wide_console()
+    from dse.report.hardware import TABLE_COLUMNS, table_cells
+
+    con = console()
     table = Table(title=escape(title), title_justify="left")
-    for col in ("device", "fits train/infer", "train s/img", "infer s/img", "train J/img", "infer J/img",
-                "train J/epoch"):
+    for col in ("device", *TABLE_COLUMNS):
         table.add_column(col, justify="left" if col == "device" else "right")
     if vs_label:
-        table.add_column(f"energy ratio {escape(vs_label)} / this (train, infer)", justify="right")
+        table.add_column(f"{escape(vs_label)} / this: energy (train, infer)", justify="right")
     table.add_column("figures")
     for r in rows:
-        fits = "n/a" if r.fits is None else "/".join("yes" if r.fits[p] else "NO" for p in ("training", "inference"))
-        cells = [escape(r.profile), fits, _si(r.time_s["training_per_image"], "s"),
-                 _si(r.time_s["inference_per_image"], "s"), _si(r.energy_j["training_per_image"], "J"),
-                 _si(r.energy_j["inference_per_image"], "J"), _si(r.energy_j["training_per_epoch"], "J")]
-        if vs_label:
-            cells.append(f"{r.energy_ratio['training']:.2f}x, {r.energy_ratio['inference']:.2f}x"
-                         if r.energy_ratio else "n/a")
-        cells.append(r.label)
-        table.add_row(*cells)
+        table.add_row(escape(r.profile), *table_cells(r, with_ratio=vs_label is not None), r.label)
     con.print(table)
     sources = sorted({r.source for r in rows})
     for s in sources:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from dse.cli.args import Parser, add_data_dir
@@ -28,10 +27,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from dse.cli.progress import progress_for
     from dse.data.fetch import fetch_dataset
 
-    # The bar is drawn on a terminal only: elsewhere it leaves blank lines before an error.
-    path = fetch_dataset(args.name, args.dest, base_url=args.base_url, progress=sys.stderr.isatty())
+    with progress_for() as progress:
+        path = fetch_dataset(args.name, args.dest, base_url=args.base_url, progress=progress)
     print(f"{args.name}: verified files in {path}")
     return 0
 

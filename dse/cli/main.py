@@ -41,7 +41,9 @@ class _StderrLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            print(_one_line(self.format(record)), file=sys.stderr, flush=True)
+            # one write per line: progress lines come from another thread
+            sys.stderr.write(_one_line(self.format(record)) + "\n")
+            sys.stderr.flush()
         except Exception:  # noqa: BLE001 - logging must never break the command
             self.handleError(record)
 

@@ -49,7 +49,7 @@ def _add_train(sub: Any) -> None:
                    help="rounding of quantized values (default nearest; stochastic is seeded by --seed)")
     t.add_argument("--out", required=True, help="run folder to write")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--quiet", action="store_true", help="no progress (bars on a terminal, periodic lines elsewhere)")
     t.set_defaults(handler=cmd_train)
 
 
@@ -64,7 +64,7 @@ def _add_evaluate(sub: Any) -> None:
                    help="early exit of test images, e.g. margin=3,min_steps=50: stop once the class voted by the "
                         "neurons' spikes leads the runner-up by MARGIN votes, after MIN_STEPS steps (default off)")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--quiet", action="store_true", help="no progress")
     e.set_defaults(handler=cmd_evaluate)
 
 
@@ -85,7 +85,7 @@ def _add_quantize(sub: Any) -> None:
     q.add_argument("--test-samples", type=positive_int)
     q.add_argument("--engine", choices=ENGINES, default="auto")
     q.add_argument("--out", required=True)
-    q.add_argument("--quiet", action="store_true")
+    q.add_argument("--quiet", action="store_true", help="no progress")
     q.set_defaults(handler=cmd_quantize)
 
 
@@ -110,6 +110,7 @@ def _add_sweep(sub: Any) -> None:
     sw.add_argument("--seed", type=seed, default=0)
     add_data_dir(sw)
     sw.add_argument("--out", required=True, help="folder for the cell runs and the sweep outputs")
+    sw.add_argument("--quiet", action="store_true", help="no progress")
     sw.set_defaults(handler=cmd_sweep)
 
 
@@ -131,7 +132,8 @@ def _add_bench(sub: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dse.cli.console import RichProgress, console, print_train_summary
+    from dse.cli.console import console, print_train_summary
+    from dse.cli.progress import progress_for
     from dse.models.recipes import parse_overrides
     from dse.runs.train import TrainConfig, train_run
 
@@ -141,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          seed=args.seed, overrides=parse_overrides(args.set), engine=args.engine,
                          quant=args.quant, rounding=args.rounding)
     config.validate()
-    with RichProgress(enabled=not args.quiet) as progress:
+    with progress_for(args.quiet) as progress:
         manifest = train_run(config, Path(args.out), data_dir=args.data_dir, resume=args.resume,
                              progress=progress)
     print_train_summary(manifest, Path(args.out), console())
@@ -149,13 +151,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dse.cli.console import RichProgress, console, print_early_exit, print_metrics
+    from dse.cli.console import console, print_early_exit, print_metrics
+    from dse.cli.progress import progress_for
     from dse.models.early_exit import parse_exit
     from dse.runs.train import evaluate_run
     from dse.runs.validate import finite_json
 
     exit_rule = parse_exit(args.exit)
-    with RichProgress(enabled=not (args.quiet or args.json)) as progress:
+    # --json keeps stdout for the document; progress goes to stderr either way
+    with progress_for(args.quiet) as progress:
         result = evaluate_run(Path(args.run_dir), data_dir=args.data_dir, test_samples=args.test_samples,
                               engine=args.engine, progress=progress, exit_rule=exit_rule)
     if args.json:
@@ -168,11 +172,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from dse.cli.console import RichProgress, console, print_metrics
+    from dse.cli.console import console, print_metrics
+    from dse.cli.progress import progress_for
     from dse.runs.quantize import build_spec, quantize_run
 
     spec = build_spec(args.weights, args.inh, args.vmem, args.vth)
-    with RichProgress(enabled=not args.quiet) as progress:
+    with progress_for(args.quiet) as progress:
         m = quantize_run(Path(args.run_dir), Path(args.out), spec, args.rounding, data_dir=args.data_dir,
                          test_samples=args.test_samples, engine=args.engine, progress=progress)
     con = console()
@@ -187,18 +192,20 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from dse.cli.console import console
+    from dse.cli.progress import progress_for
     from dse.runs.sweep import output_stem, sweep_bits
 
     con = console()
 
     def show(row: dict[str, Any]) -> None:
         con.print(f"{row['design']:9s} {row['bits']:3d} bits {row['format']:7s} accuracy {100 * row['accuracy']:6.2f}% "
-                  f"(FP32 {100 * row['fp32_accuracy']:.2f}%)")
+                  f"(FP32 {100 * row['fp32_accuracy']:.2f}%)", markup=False)
 
-    sweep_bits(Path(args.out), designs=tuple(args.designs), dataset=args.dataset, neurons=args.neurons,
-               bits=tuple(args.bits), scheme=args.scheme, rounding=args.rounding, epochs=args.epochs,
-               train_samples=args.train_samples, test_samples=args.test_samples, seed=args.seed,
-               data_dir=args.data_dir, on_row=show)
+    with progress_for(args.quiet) as progress:
+        sweep_bits(Path(args.out), designs=tuple(args.designs), dataset=args.dataset, neurons=args.neurons,
+                   bits=tuple(args.bits), scheme=args.scheme, rounding=args.rounding, epochs=args.epochs,
+                   train_samples=args.train_samples, test_samples=args.test_samples, seed=args.seed,
+                   data_dir=args.data_dir, on_row=show, progress=progress)
     stem = Path(args.out) / output_stem(args.scheme, args.rounding)
     con.print(f"wrote {stem}.csv and {stem}.html")
     return 0

@@ -250,10 +250,8 @@ def estimate_counts(design: str, neurons: int, phase: str, dataset: str = "mnist
 
 def activity_table_toml(records: Iterable[Mapping[str, Any]], description: str) -> str:
     """Write the table from measurement records (``dse measure`` output) as TOML text."""
-    lines = ["# Per-presentation activity statistics measured by `dse measure`; read by dse/cost/activity.py.",
-             "# Regenerate with bench/calibration.py --write-activity. Counts per image follow from these",
-             "# and the design's structure (docs/cost-model.md).", "schema_version = 1", "", "[source]",
-             f"description = {_toml_str(description)}", ""]
+    from .toml import dumps_with_header
+
     rows = []
     for r in records:
         if r.get("precision", "fp32") != "fp32":
@@ -263,14 +261,11 @@ def activity_table_toml(records: Iterable[Mapping[str, Any]], description: str) 
         s = design_structure(r["design"])
         st = stats_from_counts(s, int(r["neurons"]), r["phase"], r["counts_per_image"])
         rows.append((r["dataset"], r["design"], r["phase"], int(r["neurons"]), st))
-    for dataset, design, phase, n, st in sorted(rows, key=lambda x: x[:4]):
-        lines += ["[[point]]", f"dataset = {_toml_str(dataset)}", f"design = {_toml_str(design)}",
-                  f"phase = {_toml_str(phase)}", f"neurons = {n}"]
-        # an unknown statistic (None) is left out: TOML has no null
-        lines += [f"{k} = {round(float(getattr(st, k)), 4)!r}" for k in STAT_NAMES if getattr(st, k) is not None]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _toml_str(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+    # an unknown statistic (None) is left out: TOML has no null
+    points = [{"dataset": dataset, "design": design, "phase": phase, "neurons": n,
+               **{k: round(float(getattr(st, k)), 4) for k in STAT_NAMES if getattr(st, k) is not None}}
+              for dataset, design, phase, n, st in sorted(rows, key=lambda x: x[:4])]
+    header = ["Per-presentation activity statistics measured by `dse measure`; read by dse/cost/activity.py.",
+              "Regenerate with bench/calibration.py --write-activity. Counts per image follow from these",
+              "and the design's structure (docs/cost-model.md)."]
+    return dumps_with_header({"schema_version": 1, "source": {"description": description}, "point": points}, header)

@@ -35,6 +35,7 @@ class HardwareRow:
     source: str                                # where the figures came from
     energy_ratio: Mapping[str, float] | None = None  # vs design: its energy / this design's energy, by phase
     device_memory_bytes: int | None = None     # the profile's; None for a measured row
+    time_ratio: Mapping[str, float] | None = None    # vs design: its time / this design's time, by phase
 
     def time_per_image_s(self, phase: str) -> float:
         return self.time_s[f"{phase}_per_image"]
@@ -45,17 +46,22 @@ class HardwareRow:
 
 def row_from_report(r: CostReport, vs: CostReport | None = None) -> HardwareRow:
     """The row of one cost report; with ``vs`` (the same device's report of another design), energy ratios."""
-    ratio = None
+    ratio = time_ratio = None
     if vs is not None:
-        e, ev = r.energy_j(), vs.energy_j()
-        ratio = {ph: ev[f"{ph}_per_image"] / e[f"{ph}_per_image"] if e[f"{ph}_per_image"] > 0 else float("inf")
-                 for ph in ("training", "inference")}
+        ratio = _ratios(r.energy_j(), vs.energy_j())
+        time_ratio = _ratios(r.time_s(), vs.time_s())
     return HardwareRow(profile=r.profile.name, display_name=r.profile.display_name, kind=r.profile.kind,
                  execution=r.execution,
                  memory_bytes={ph: r.memory_bytes(ph) for ph in ("training", "inference")},
                  fits={ph: r.fits(ph) for ph in ("training", "inference")},
                  time_s=r.time_s(), energy_j=r.energy_j(), label="modelled", source=profile_label(r.profile),
-                 energy_ratio=ratio, device_memory_bytes=r.profile.specs.memory_bytes)
+                 energy_ratio=ratio, device_memory_bytes=r.profile.specs.memory_bytes, time_ratio=time_ratio)
+
+
+def _ratios(ours: Mapping[str, float], theirs: Mapping[str, float]) -> dict[str, float]:
+    """theirs / ours per image, by phase (inf where ours is 0)."""
+    return {ph: theirs[f"{ph}_per_image"] / ours[f"{ph}_per_image"] if ours[f"{ph}_per_image"] > 0 else float("inf")
+            for ph in ("training", "inference")}
 
 
 def compare_hw(design: str, neurons: int, profiles: Sequence[HardwareProfile], *, precision: QuantConfig,
@@ -96,19 +102,21 @@ def measured_row(doc: Mapping[str, Any], design: str, neurons: int, precision: Q
               "training_per_epoch": tr["wall_s_per_image"] * epoch_images}
     energy_j = {"training_per_image": tr["energy_j_per_image"], "inference_per_image": inf["energy_j_per_image"],
                 "training_per_epoch": tr["energy_j_per_image"] * epoch_images}
-    ratio = None
+    ratio = time_ratio = None
     if vs is not None:
         vtr = _find(records, vs[0], neurons, vs[1].spec(), "training")
         vinf = _find(records, vs[0], neurons, vs[1].spec(), "inference")
         if vtr is not None and vinf is not None:
             ratio = {"training": vtr["energy_j_per_image"] / tr["energy_j_per_image"],
                      "inference": vinf["energy_j_per_image"] / inf["energy_j_per_image"]}
+            time_ratio = {"training": vtr["wall_s_per_image"] / tr["wall_s_per_image"],
+                          "inference": vinf["wall_s_per_image"] / inf["wall_s_per_image"]}
     machine = doc.get("machine", {}).get("cpu", "this machine")
     counted = all(r.get("energy_source") in ("nvml", "rapl") for r in (tr, inf))
     label = "measured" if counted else "measured time x modelled power"
     return HardwareRow(profile="this-machine", display_name=f"{machine} (measured)", kind="measured", execution="event",
                  memory_bytes=None, fits=None, time_s=time_s, energy_j=energy_j, label=label,
-                 source=f"{tr['time_label']}; energy: {tr['energy_label']}", energy_ratio=ratio)
+                 source=f"{tr['time_label']}; energy: {tr['energy_label']}", energy_ratio=ratio, time_ratio=time_ratio)
 
 
 def paper_reference(design: str, precision: QuantConfig, vs: tuple[str, QuantConfig] | None, neurons: int) -> str | None:
@@ -126,4 +134,5 @@ def rows_to_json(rows: Sequence[HardwareRow]) -> list[dict[str, Any]]:
              "memory_bytes": dict(r.memory_bytes) if r.memory_bytes else None,
              "fits": dict(r.fits) if r.fits else None, "time_s": dict(r.time_s), "energy_j": dict(r.energy_j),
              "label": r.label, "source": r.source,
-             "energy_ratio": dict(r.energy_ratio) if r.energy_ratio else None} for r in rows]
+             "energy_ratio": dict(r.energy_ratio) if r.energy_ratio else None,
+             "time_ratio": dict(r.time_ratio) if r.time_ratio else None} for r in rows]

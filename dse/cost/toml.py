@@ -1,65 +1,49 @@
-"""The one TOML writer: strings, keys and values, and a hardware profile as a file.
+"""TOML the project writes: a hardware profile as a file, and a comment header.
 
-``tomllib`` reads TOML but cannot write it; this is the little that the
-project writes (calibrated profiles).  Output is plain, stable and parses back
-to what was written.
+``tomllib`` reads TOML but cannot write it; tomli-w writes it (escaping,
+keys, number formats). What stays here is what a profile file must be: no
+``None`` (an absent field is left out), finite numbers only (a profile with
+NaN or infinity is not a profile), fields in the schema's order, and a
+comment saying where the file came from. Output parses back to what was
+written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+import tomli_w
 
 from .schema import SCHEMA_VERSION, HardwareProfile
 
-__all__ = ["toml_string", "toml_key", "toml_value", "toml_table", "profile_to_toml"]
-
-_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
-_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+__all__ = ["dumps_with_header", "profile_to_toml"]
 
 
-def toml_string(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in _TOML_ESCAPES:
-            out.append(_TOML_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+def _finite(value: Any, where: str) -> Any:
+    """``value`` unchanged; ValueError naming ``where`` for a non-finite number anywhere inside it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot write non-finite number {value!r} ({where})")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _finite(item, where)
+    return value
 
 
-def toml_key(key: str) -> str:
-    return key if _BARE_KEY_RE.fullmatch(key) else toml_string(key)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):  # before int: bool is an int subclass
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"cannot write non-finite number {value!r}")
-        return repr(value)  # shortest repr round-trips exactly and is valid TOML
-    if isinstance(value, str):
-        return toml_string(value)
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def toml_table(name: str, items: Mapping[str, Any] | list[tuple[str, Any]]) -> list[str]:
-    pairs = items.items() if isinstance(items, Mapping) else items
-    return [f"[{name}]"] + [f"{toml_key(k)} = {toml_value(v)}" for k, v in pairs if v is not None] + [""]
+def _table(pairs: Iterable[tuple[str, Any]], section: str) -> dict[str, Any]:
+    return {k: _finite(v, f"{section}.{k}") for k, v in pairs if v is not None}
 
 
 def _dataclass_items(obj: Any) -> list[tuple[str, Any]]:
     return [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+
+
+def dumps_with_header(doc: Mapping[str, Any], header: Iterable[str]) -> str:
+    """TOML text of ``doc`` after ``# ``-comment lines (tomli-w writes no comments)."""
+    comments = "".join(f"# {line}\n" for line in header)
+    return comments + tomli_w.dumps(doc)
 
 
 def profile_to_toml(profile: HardwareProfile) -> str:
@@ -67,21 +51,14 @@ def profile_to_toml(profile: HardwareProfile) -> str:
 
     Calibration uses this to write a *new* file; bundled files are never rewritten.
     """
-    lines = [
-        "# Hardware profile written by dse.cost.toml.profile_to_toml; see hw_profiles/README.md.",
-        f"schema_version = {SCHEMA_VERSION}",
-    ]
-    for key in ("name", "display_name", "kind", "vendor", "notes"):
-        value = getattr(profile, key)
-        if value is not None:
-            lines.append(f"{key} = {toml_value(value)}")
-    lines.append("")
-    lines += toml_table("specs", _dataclass_items(profile.specs))
-    lines += toml_table("sources", profile.sources)
-    lines += toml_table("coefficients", _dataclass_items(profile.coefficients))
-    lines += toml_table("coefficient_sources", profile.coefficient_sources)
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    doc.update(_table(((k, getattr(profile, k)) for k in ("name", "display_name", "kind", "vendor", "notes")), "profile"))
+    doc["specs"] = _table(_dataclass_items(profile.specs), "specs")
+    doc["sources"] = _table(profile.sources.items(), "sources")
+    doc["coefficients"] = _table(_dataclass_items(profile.coefficients), "coefficients")
+    doc["coefficient_sources"] = _table(profile.coefficient_sources.items(), "coefficient_sources")
     if profile.coefficient_intervals:
-        lines += toml_table("coefficient_intervals", profile.coefficient_intervals)
+        doc["coefficient_intervals"] = _table(profile.coefficient_intervals.items(), "coefficient_intervals")
     if profile.calibration is not None:
-        lines += toml_table("calibration", _dataclass_items(profile.calibration))
-    return "\n".join(lines).rstrip("\n") + "\n"
+        doc["calibration"] = _table(_dataclass_items(profile.calibration), "calibration")
+    return dumps_with_header(doc, ["Hardware profile written by dse.cost.toml.profile_to_toml; see hw_profiles/README.md."])

@@ -9,21 +9,24 @@ are not downloaded again.  The default destination is the per-user cache that
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Callable
+from typing import IO
 
 from dse.data import DataError, check_name, locate
 from dse.data.idx import CHUNK, payload_sha256
 from dse.data.locate import FILE_STEMS, find_file
+from dse.progress import ProgressSink
 
 __all__ = ["PAYLOAD_SHA256", "MIRRORS", "fetch_dataset"]
+
+log = logging.getLogger("dse.data")
 
 # SHA-256 of each *uncompressed* published IDX file (header included), i.e.
 # `gzip -dc FILE | sha256sum`.  Identical for every mirror.
@@ -64,33 +67,20 @@ MIRRORS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 
-@contextmanager
-def _progress(label: str, total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """Yield an ``advance(n_bytes)`` callback: a rich bar on stderr, or a no-op."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
-def _download(url: str, target: IO[bytes], *, timeout: float, label: str, progress: bool) -> None:
-    """Stream ``url`` into ``target``; raises DataError with a one-line reason."""
+def _download(url: str, target: IO[bytes], *, timeout: float, progress: ProgressSink) -> None:
+    """Stream ``url`` into ``target`` (phase "download", in bytes); raises DataError with a one-line reason."""
+    log.info("downloading %s", url)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             got = 0
-            with _progress(label, total, progress) as advance:
-                while chunk := response.read(CHUNK):
-                    target.write(chunk)
-                    got += len(chunk)
-                    advance(len(chunk))
+            progress.start("download", total or 0)
+            while chunk := response.read(CHUNK):
+                target.write(chunk)
+                got += len(chunk)
+                progress.advance("download", got)
+            progress.finish("download")
     except urllib.error.HTTPError as exc:
         raise DataError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
@@ -108,7 +98,7 @@ def _fetch_one(
     expected_sha: str,
     *,
     timeout: float,
-    progress: bool,
+    progress: ProgressSink,
 ) -> None:
     """Download to a temp file, verify, then rename into place; try each URL in turn."""
     errors: list[str] = []
@@ -117,7 +107,7 @@ def _fetch_one(
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                _download(url, out, timeout=timeout, label=file_name, progress=progress)
+                _download(url, out, timeout=timeout, progress=progress)
                 out.flush()
                 os.fsync(out.fileno())
             actual = payload_sha256(tmp)
@@ -141,7 +131,7 @@ def fetch_dataset(
     dest_dir: str | os.PathLike[str] | None = None,
     *,
     base_url: str | None = None,
-    progress: bool = True,
+    progress: ProgressSink | None = None,
     expected: Mapping[str, str] | None = None,
     timeout: float = 60.0,
 ) -> Path:
@@ -152,8 +142,11 @@ def fetch_dataset(
     uncompressed payload; files already present and valid are not downloaded again.
     ``base_url`` replaces the built-in mirrors; ``expected`` (stem -> payload
     SHA-256) replaces the published checksums, for custom mirrors and tests.
+    ``progress`` hears each file's phase "download" (bytes); each URL is logged
+    (logger ``dse.data``) as its download starts.
     """
     check_name(name)
+    progress = progress or ProgressSink()
     dest = Path(dest_dir).expanduser() if dest_dir is not None else locate.user_cache_dir() / name
     hashes = PAYLOAD_SHA256[name] if expected is None else expected
     missing = [stem for stem in FILE_STEMS if stem not in hashes]

@@ -15,6 +15,8 @@ from dse.search.pareto import non_dominated
 from dse.search.records import TrialRecord
 from dse.search.space import FP32_BITS
 
+from .units import log_axis
+
 __all__ = ["front_figure", "hardware_figure", "bits_figure", "confusion_figure", "AXES"]
 
 AXES = {"memory_mb": "memory (MB, modelled)", "energy_mj": "energy per image (mJ, modelled)"}
@@ -105,7 +107,7 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], b
                                  line=dict(color="black", dash="dash", width=1.5)))
     fig.update_layout(title=f"Accuracy vs {AXES[x].split(' (')[0]} ({budgets.phase})", xaxis_title=AXES[x],
                       yaxis_title="accuracy (%)", **_LAYOUT)
-    fig.update_xaxes(type="log")
+    fig.update_xaxes(**log_axis([v for trace in fig.data for v in trace.x]))
     return fig
 
 
@@ -128,7 +130,8 @@ def hardware_figure(rows: Sequence[Any], phase: str, budgets: Budgets | None = N
         fig.add_trace(go.Scatter(x=names, y=[budgets.energy_mj] * len(names), mode="lines",
                                  name=f"budget {budgets.energy_mj:g} mJ", line=dict(color="black", dash="dash")),
                       row=1, col=1)
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(**log_axis(energy_mj + ([budgets.energy_mj] if budgets and budgets.energy_mj else [])), row=1, col=1)
+    fig.update_yaxes(**log_axis(time_ms), row=1, col=2)
     fig.update_layout(title=f"Selected model on each hardware profile ({phase}, modelled)", showlegend=False,
                       **_LAYOUT)
     return fig

@@ -11,6 +11,8 @@ from typing import Any, Callable
 from dse.errors import Param
 from dse.runs import folder
 from dse.runs.quantize import quantize_run, weight_format_for_bits
+from dse.data.locate import load_dataset
+from dse.progress import ProgressSink
 from dse.runs.train import TrainConfig, train_run
 
 DEFAULT_BITS = (4, 6, 8, 10, 12, 16, 32)
@@ -22,19 +24,31 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
                bits: tuple[int, ...] = DEFAULT_BITS, scheme: str = "ptq", rounding: str = "nearest",
                train_samples: int | None = None, test_samples: int | None = None, seed: int = 0,
                data_dir: str | None = None, epochs: int = 1,
-               on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Every (design, bits) cell is a run folder under out_dir; finished cells are reused."""
+               on_row: Callable[[dict[str, Any]], None] | None = None,
+               progress: ProgressSink | None = None) -> list[dict[str, Any]]:
+    """Every (design, bits) cell is a run folder under out_dir; finished cells are reused.
+
+    ``progress`` hears the phase "sweep" (cells done of all) and, inside it, each
+    training's and evaluation's own phases.
+    """
     if scheme not in ("ptq", "itq"):
         raise ValueError(f"unknown scheme '{scheme}': choose ptq or itq")
     if not bits or any(b < 2 or b > 32 for b in bits):
         raise ValueError("bit-widths must be in 2..32")
     out_dir = Path(out_dir)
     folder.check_out_dir(out_dir)
+    bases = {design: TrainConfig(design=design, dataset=dataset, neurons=neurons, epochs=epochs,
+                                 train_samples=train_samples, test_samples=test_samples, seed=seed)
+             for design in designs}
+    for base in bases.values():
+        base.validate()
+    load_dataset(dataset, data_dir)  # bad or corrupt data is refused before any progress or work
+    progress = progress or ProgressSink()
     rows: list[dict[str, Any]] = []
-    for design in designs:
-        base = TrainConfig(design=design, dataset=dataset, neurons=neurons, epochs=epochs,
-                           train_samples=train_samples, test_samples=test_samples, seed=seed)
-        fp32 = _cached(out_dir / f"{design}-fp32", lambda d: train_run(base, d, data_dir=data_dir), base)
+    progress.start("sweep", len(designs) * len(bits))
+    for design, base in bases.items():
+        fp32 = _cached(out_dir / f"{design}-fp32",
+                       lambda d: train_run(base, d, data_dir=data_dir, progress=progress), base)
         max_w = fp32["ranges"]["weights"]
         for b in bits:
             # ITQ uses the integer bits the FP32 run needed too, so both schemes compare like for like.
@@ -42,14 +56,16 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
             cell = out_dir / f"{design}-{scheme}-{rounding}-{fmt.replace('.', '_')}"
             if scheme == "ptq":
                 m = _cached(cell, lambda d: quantize_run(out_dir / f"{design}-fp32", d, f"weights={fmt}",
-                                                         rounding, data_dir=data_dir), base)
+                                                         rounding, data_dir=data_dir, progress=progress), base)
             else:
                 cfg = TrainConfig(**{**base.__dict__, "quant": f"weights={fmt}", "rounding": rounding})
-                m = _cached(cell, lambda d: train_run(cfg, d, data_dir=data_dir), base)
+                m = _cached(cell, lambda d: train_run(cfg, d, data_dir=data_dir, progress=progress), base)
             row = _row(design, dataset, neurons, scheme, b, fmt, rounding, m, fp32, cell)
             rows.append(row)
+            progress.advance("sweep", len(rows))
             if on_row:
                 on_row(row)
+    progress.finish("sweep")
     write_outputs(out_dir, output_stem(scheme, rounding), rows,
                   title=f"Accuracy vs weight bit-width: {dataset}, Net{neurons}, {scheme.upper()}, {rounding}")
     return rows

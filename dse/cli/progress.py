@@ -1,0 +1,222 @@
+"""Progress of long commands wherever stderr goes: rich bars on a terminal, plain periodic lines elsewhere.
+
+The library reports phases through :class:`dse.runs.train.ProgressSink`
+(start, advance, finish); these classes render them. On a terminal, rich
+draws live bars. Piped to a file or a batch system's log, where a bar would
+print nothing or a mess of control codes, :class:`TextProgress` writes one
+plain line per phase start and end and a status line every
+``REPORT_PERIOD_S`` seconds while a phase runs, as Brian2's
+``report='text'`` does. A background thread writes the periodic lines, so a
+phase that reports rarely (one inference chunk of 2,000 images) still shows
+that it is alive.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from dse.progress import ProgressSink
+
+__all__ = ["REPORT_PERIOD_S", "PHASES", "progress_for", "RichProgress", "TextProgress", "status_line"]
+
+# Lines at most this far apart while a phase runs (Brian2 reports every 10 s; half that keeps
+# "at least every 10 s" true when the machine is busy).
+REPORT_PERIOD_S = 5.0
+
+# phase -> (what the user reads, the unit it counts)
+PHASES = {"train": ("training", "images"), "assign": ("assigning labels", "images"), "test": ("testing", "images"),
+          "sweep": ("sweep", "cells"), "measure": ("measuring", "cells"), "download": ("downloading", "bytes")}
+
+
+def _label(phase: str) -> tuple[str, str]:
+    return PHASES.get(phase, (phase, "items"))
+
+
+@dataclass
+class PhaseState:
+    """One running phase: how far it got and since when (``done_at_start`` for resumed work)."""
+
+    phase: str
+    total: int
+    done: int
+    done_at_start: int
+    started: float
+    running_accuracy: float | None = None
+
+    def rate(self, now: float) -> float | None:
+        dt = now - self.started
+        return (self.done - self.done_at_start) / dt if dt > 0 and self.done > self.done_at_start else None
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    m, s = divmod(seconds, 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def _rate_text(rate: float, unit: str) -> str:
+    if unit == "images":
+        return f"{rate:,.0f} img/s"
+    return f"{rate / 1e6:.3g} MB/s" if unit == "bytes" else f"{rate:.2g} {unit}/s"
+
+
+def status_line(state: PhaseState, now: float) -> str:
+    """``training: 2,000/5,000 images (40%), 1,850 img/s, running accuracy 80.1%, 1 s elapsed, about 2 s left``."""
+    label, unit = _label(state.phase)
+    parts = [f"{label}: {state.done:,}/{state.total:,} {unit}"
+             + (f" ({100 * state.done / state.total:.0f}%)" if state.total else "")]
+    rate = state.rate(now)
+    if rate is not None:
+        parts.append(_rate_text(rate, unit))
+    if state.running_accuracy is not None:
+        parts.append(f"running accuracy {100 * state.running_accuracy:.1f}%")
+    parts.append(f"{_duration(now - state.started)} elapsed")
+    if rate and state.total > state.done:
+        parts.append(f"about {_duration((state.total - state.done) / rate)} left")
+    return ", ".join(parts)
+
+
+def finish_line(state: PhaseState, now: float) -> str:
+    label, unit = _label(state.phase)
+    text = f"{label}: done, {state.done:,} {unit} in {_duration(now - state.started)}"
+    rate = state.rate(now)
+    return text + (f" ({_rate_text(rate, unit)})" if rate is not None else "")
+
+
+class TextProgress(ProgressSink):
+    """Plain progress lines on stderr: at each phase's start and end, and every ``period_s`` while it runs."""
+
+    def __init__(self, period_s: float = REPORT_PERIOD_S, clock: Callable[[], float] = time.monotonic,
+                 write: Callable[[str], None] | None = None) -> None:
+        self.period_s = period_s
+        self._clock = clock
+        self._write = write or _stderr_line
+        self._phases: dict[str, PhaseState] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "TextProgress":
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._report_periodically, name="dse-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def start(self, phase: str, total: int, done: int = 0) -> None:
+        now = self._clock()
+        with self._lock:
+            self._phases[phase] = PhaseState(phase, total, done, done, now)
+        label, unit = _label(phase)
+        self._write(f"{label}: {total:,} {unit}" + (f", resuming after {done:,}" if done else ""))
+
+    def advance(self, phase: str, done: int, running_accuracy: float | None = None) -> None:
+        with self._lock:
+            state = self._phases.get(phase)
+            if state is not None:
+                state.done = done
+                if running_accuracy is not None:
+                    state.running_accuracy = running_accuracy
+
+    def finish(self, phase: str) -> None:
+        with self._lock:
+            state = self._phases.pop(phase, None)
+        if state is not None:
+            state.done = state.total
+            self._write(finish_line(state, self._clock()))
+
+    def report_now(self) -> None:
+        """One status line per running phase, outer phases (started first) first."""
+        now = self._clock()
+        with self._lock:
+            lines = [status_line(s, now) for s in self._phases.values()]
+        for line in lines:
+            self._write(line)
+
+    def _report_periodically(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.report_now()
+
+
+def _stderr_line(text: str) -> None:
+    # one write per line: the periodic thread and log messages must not interleave within a line
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+class RichProgress(ProgressSink):
+    """Live bars on the terminal with images/s, the running accuracy of training, elapsed and remaining time."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._t0: dict[str, tuple[float, int]] = {}
+
+    def __enter__(self) -> "RichProgress":
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self._progress = Progress(
+            TextColumn("{task.description:18s}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[acc]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def start(self, phase: str, total: int, done: int = 0) -> None:
+        self._t0[phase] = (time.perf_counter(), done)
+        if phase in self._tasks:  # a phase that comes again (one per sweep cell) reuses its bar
+            self._progress.reset(self._tasks[phase], total=total, completed=done, rate="", acc="")
+        else:
+            self._tasks[phase] = self._progress.add_task(_label(phase)[0], total=total, completed=done,
+                                                         rate="", acc="")
+
+    def advance(self, phase: str, done: int, running_accuracy: float | None = None) -> None:
+        if phase not in self._tasks:
+            return
+        t0, d0 = self._t0[phase]
+        dt = time.perf_counter() - t0
+        unit = _label(phase)[1]
+        rate = _rate_text((done - d0) / dt, unit) if dt > 0 and done > d0 else ""
+        acc = f"running acc {running_accuracy:.1%}" if running_accuracy is not None else ""
+        self._progress.update(self._tasks[phase], completed=done, rate=rate, acc=acc)
+
+    def finish(self, phase: str) -> None:
+        if phase in self._tasks:
+            task = self._tasks[phase]
+            self._progress.update(task, completed=self._progress.tasks[task].total)
+
+
+class SilentProgress(ProgressSink):
+    """--quiet: nothing."""
+
+    def __enter__(self) -> "SilentProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def progress_for(quiet: bool = False) -> ProgressSink:
+    """The sink for this process's stderr: nothing, rich bars on a terminal, or plain periodic lines."""
+    if quiet:
+        return SilentProgress()
+    return RichProgress() if sys.stderr.isatty() else TextProgress()

@@ -1,0 +1,135 @@
+"""Progress wherever stderr goes: plain periodic lines when it is not a terminal, rich bars when it is."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from dse.cli.progress import (REPORT_PERIOD_S, RichProgress, SilentProgress, TextProgress, progress_for,
+                              status_line, PhaseState)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_status_line_has_count_rate_accuracy_elapsed_and_time_left():
+    state = PhaseState("train", total=5_000, done=2_000, done_at_start=0, started=0.0, running_accuracy=0.801)
+    assert status_line(state, now=1.0) == ("training: 2,000/5,000 images (40%), 2,000 img/s, running accuracy 80.1%, "
+                                           "1 s elapsed, about 2 s left")
+    resumed = PhaseState("train", total=60_000, done=40_000, done_at_start=30_000, started=0.0)
+    assert status_line(resumed, now=100.0) == ("training: 40,000/60,000 images (67%), 100 img/s, 1 min 40 s elapsed, "
+                                               "about 3 min 20 s left")
+    waiting = PhaseState("assign", total=1_000, done=0, done_at_start=0, started=0.0)
+    assert status_line(waiting, now=3.2) == "assigning labels: 0/1,000 images (0%), 3 s elapsed"  # no rate yet
+
+
+def test_text_progress_lines_at_start_while_running_and_at_the_end():
+    clock, lines = _Clock(), []
+    sink = TextProgress(clock=clock, write=lines.append)
+    sink.start("sweep", 4)
+    sink.start("train", 1_000, done=250)
+    clock.now += 2
+    sink.advance("train", 650, running_accuracy=0.5)
+    sink.report_now()
+    clock.now += 1
+    sink.finish("train")
+    sink.report_now()
+    assert lines == [
+        "sweep: 4 cells",
+        "training: 1,000 images, resuming after 250",
+        "sweep: 0/4 cells (0%), 2 s elapsed",
+        "training: 650/1,000 images (65%), 200 img/s, running accuracy 50.0%, 2 s elapsed, about 2 s left",
+        "training: done, 1,000 images in 3 s (250 img/s)",
+        "sweep: 0/4 cells (0%), 3 s elapsed",  # a finished phase is no longer reported
+    ]
+
+
+def test_text_progress_reports_periodically_from_its_own_thread():
+    lines: list[str] = []
+    got_three = threading.Event()
+
+    def write(line: str) -> None:
+        lines.append(line)
+        if len(lines) >= 4:
+            got_three.set()
+
+    with TextProgress(period_s=0.05, write=write) as sink:
+        sink.start("test", 10)  # and never advanced: the thread still says it is alive
+        assert got_three.wait(5)
+    n = len(lines)
+    time.sleep(0.2)
+    assert len(lines) == n  # the thread stopped with the context
+    assert all(line.startswith("testing: 0/10 images (0%), ") for line in lines[1:4])
+
+
+def test_repeated_phase_reuses_its_rich_bar():
+    with RichProgress() as bars:
+        for total in (10, 20):
+            bars.start("train", total)
+            bars.advance("train", total // 2, running_accuracy=0.5)
+            bars.finish("train")
+        tasks = bars._progress.tasks
+    assert len(tasks) == 1 and tasks[0].total == 20 and tasks[0].completed == 20
+
+
+def test_the_sink_follows_stderr(monkeypatch):
+    assert isinstance(progress_for(quiet=True), SilentProgress)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert isinstance(progress_for(), TextProgress)
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Tty())
+    assert isinstance(progress_for(), RichProgress)
+
+
+def test_piped_train_writes_progress_lines_and_no_bar(tmp_path):
+    """`dse train ... 2>log`: plain lines with counts, no control codes; at most 10 s between lines."""
+    proc = subprocess.Popen([sys.executable, "-m", "dse", "train", "--neurons", "20", "--train-samples", "600",
+                             "--assign-samples", "300", "--test-samples", "300", "--out", str(tmp_path / "run")],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, COLUMNS=""))
+    stamped = []
+    for line in proc.stderr:
+        stamped.append((time.monotonic(), line.rstrip("\n")))
+    assert proc.wait(timeout=600) == 0, stamped
+    lines = [line for _, line in stamped]
+    assert "\x1b" not in "".join(lines) and "\r" not in "".join(lines)
+    for expected in ("training: 600 images", "training: done, 600 images in ", "assigning labels: 300 images",
+                     "assigning labels: done, 300 images in ", "testing: 300 images", "testing: done, 300 images in "):
+        assert any(line.startswith(expected) for line in lines), (expected, lines)
+    times = [t for t, _ in stamped]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert max(gaps) <= 2 * REPORT_PERIOD_S, list(zip(gaps, lines[1:]))
+
+
+@pytest.mark.parametrize("command", [["evaluate", "{run}"], ["quantize", "{run}", "--weights", "Q0.8", "--out", "{out}"]])
+def test_evaluate_and_quantize_write_progress_lines(tmp_path, command, trained_tiny_run):
+    args = [a.format(run=trained_tiny_run, out=tmp_path / "q") for a in command]
+    proc = subprocess.run([sys.executable, "-m", "dse", *args, "--test-samples", "200"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "assigning labels: done, " in proc.stderr and "testing: done, 200 images in " in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_tiny_run(tmp_path_factory):
+    from dse.runs.train import TrainConfig, train_run
+
+    out = tmp_path_factory.mktemp("progress") / "run"
+    train_run(TrainConfig(design="fspinn", dataset="mnist", neurons=10, train_samples=100, assign_samples=100,
+                          test_samples=100), out)
+    return out
