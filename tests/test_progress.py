@@ -133,3 +133,21 @@ def trained_tiny_run(tmp_path_factory):
     train_run(TrainConfig(design="fspinn", dataset="mnist", neurons=10, train_samples=100, assign_samples=100,
                           test_samples=100), out)
     return out
+
+
+@pytest.mark.parametrize("argv, outer", [
+    (["sweep-bits", "--designs", "fspinn", "--neurons", "10", "--bits", "8", "--train-samples", "60",
+      "--test-samples", "60", "--out", "{tmp}/sweep"], "sweep: 1 cell"),
+    (["measure", "--designs", "fspinn", "--sizes", "10", "--images", "20", "--repeats", "2", "--out", "{tmp}/m"],
+     "measuring: 2 cells"),
+])
+def test_sweep_and_measure_report_their_cells_and_each_phase(tmp_path, capsys, argv, outer):
+    from dse.cli.main import main
+
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == outer and err[-1].startswith(outer.split(":")[0] + ": done, ")
+    if argv[0] == "sweep-bits":  # the cell's own training and evaluations, inside the sweep
+        assert "training: 60 images" in err and "testing: 60 images" in err
+    assert main([a.format(tmp=tmp_path) for a in argv] + ["--quiet"]) == 0
+    assert capsys.readouterr().err == ""

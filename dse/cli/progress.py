@@ -52,6 +52,11 @@ class PhaseState:
         return (self.done - self.done_at_start) / dt if dt > 0 and self.done > self.done_at_start else None
 
 
+def _amount(n: int, unit: str) -> str:
+    """``1 cell``, ``2,000 images``."""
+    return f"{n:,} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
+
+
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
@@ -87,7 +92,7 @@ def status_line(state: PhaseState, now: float) -> str:
 
 def finish_line(state: PhaseState, now: float) -> str:
     label, unit = _label(state.phase)
-    text = f"{label}: done, {state.done:,} {unit} in {_duration(now - state.started)}"
+    text = f"{label}: done, {_amount(state.done, unit)} in {_duration(now - state.started)}"
     rate = state.rate(now)
     return text + (f" ({_rate_text(rate, unit)})" if rate is not None else "")
 
@@ -121,7 +126,7 @@ class TextProgress(ProgressSink):
         with self._lock:
             self._phases[phase] = PhaseState(phase, total, done, done, now)
         label, unit = _label(phase)
-        self._write(f"{label}: {total:,} {unit}" + (f", resuming after {done:,}" if done else ""))
+        self._write(f"{label}: {_amount(total, unit)}" + (f", resuming after {done:,}" if done else ""))
 
     def advance(self, phase: str, done: int, running_accuracy: float | None = None) -> None:
         with self._lock:
