@@ -30,6 +30,8 @@ def test_status_line_has_count_rate_accuracy_elapsed_and_time_left():
     resumed = PhaseState("train", total=60_000, done=40_000, done_at_start=30_000, started=0.0)
     assert status_line(resumed, now=100.0) == ("training: 40,000/60,000 images (67%), 100 img/s, 1 min 40 s elapsed, "
                                                "about 3 min 20 s left")
+    unknown = PhaseState("download", total=0, done=3_000_000, done_at_start=0, started=0.0)
+    assert status_line(unknown, now=2.0) == "downloading: 3,000,000 bytes, 1.5 MB/s, 2 s elapsed"
     waiting = PhaseState("assign", total=1_000, done=0, done_at_start=0, started=0.0)
     assert status_line(waiting, now=3.2) == "assigning labels: 0/1,000 images (0%), 3 s elapsed"  # no rate yet
 
@@ -45,7 +47,11 @@ def test_text_progress_lines_at_start_while_running_and_at_the_end():
     clock.now += 1
     sink.finish("train")
     sink.report_now()
-    assert lines == [
+    sink.start("download", 0)
+    sink.advance("download", 2_500)
+    sink.finish("download")
+    assert lines[-2:] == ["downloading: size unknown, in bytes", "downloading: done, 2,500 bytes in 0 s"]
+    assert lines[:-2] == [
         "sweep: 4 cells",
         "training: 1,000 images, resuming after 250",
         "sweep: 0/4 cells (0%), 2 s elapsed",

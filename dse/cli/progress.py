@@ -77,8 +77,10 @@ def _rate_text(rate: float, unit: str) -> str:
 def status_line(state: PhaseState, now: float) -> str:
     """``training: 2,000/5,000 images (40%), 1,850 img/s, running accuracy 80.1%, 1 s elapsed, about 2 s left``."""
     label, unit = _label(state.phase)
-    parts = [f"{label}: {state.done:,}/{state.total:,} {unit}"
-             + (f" ({100 * state.done / state.total:.0f}%)" if state.total else "")]
+    if state.total > 0:
+        parts = [f"{label}: {state.done:,}/{state.total:,} {unit} ({100 * state.done / state.total:.0f}%)"]
+    else:  # total unknown (a download without a length)
+        parts = [f"{label}: {_amount(state.done, unit)}"]
     rate = state.rate(now)
     if rate is not None:
         parts.append(_rate_text(rate, unit))
@@ -126,7 +128,8 @@ class TextProgress(ProgressSink):
         with self._lock:
             self._phases[phase] = PhaseState(phase, total, done, done, now)
         label, unit = _label(phase)
-        self._write(f"{label}: {_amount(total, unit)}" + (f", resuming after {done:,}" if done else ""))
+        size = _amount(total, unit) if total > 0 else f"size unknown, in {unit}"
+        self._write(f"{label}: {size}" + (f", resuming after {done:,}" if done else ""))
 
     def advance(self, phase: str, done: int, running_accuracy: float | None = None) -> None:
         with self._lock:
@@ -140,7 +143,7 @@ class TextProgress(ProgressSink):
         with self._lock:
             state = self._phases.pop(phase, None)
         if state is not None:
-            state.done = state.total
+            state.done = max(state.done, state.total)  # a known total is reached; an unknown one is what came
             self._write(finish_line(state, self._clock()))
 
     def report_now(self) -> None:
@@ -188,10 +191,11 @@ class RichProgress(ProgressSink):
 
     def start(self, phase: str, total: int, done: int = 0) -> None:
         self._t0[phase] = (time.perf_counter(), done)
+        size = total if total > 0 else None  # rich: None is an unknown total
         if phase in self._tasks:  # a phase that comes again (one per sweep cell) reuses its bar
-            self._progress.reset(self._tasks[phase], total=total, completed=done, rate="", acc="")
+            self._progress.reset(self._tasks[phase], total=size, completed=done, rate="", acc="")
         else:
-            self._tasks[phase] = self._progress.add_task(_label(phase)[0], total=total, completed=done,
+            self._tasks[phase] = self._progress.add_task(_label(phase)[0], total=size, completed=done,
                                                          rate="", acc="")
 
     def advance(self, phase: str, done: int, running_accuracy: float | None = None) -> None:
@@ -207,7 +211,9 @@ class RichProgress(ProgressSink):
     def finish(self, phase: str) -> None:
         if phase in self._tasks:
             task = self._tasks[phase]
-            self._progress.update(task, completed=self._progress.tasks[task].total)
+            total = self._progress.tasks[task].total
+            if total is not None:
+                self._progress.update(task, completed=total)
 
 
 class SilentProgress(ProgressSink):
