@@ -36,6 +36,33 @@ def test_status_line_has_count_rate_accuracy_elapsed_and_time_left():
     assert status_line(waiting, now=3.2) == "assigning labels: 0/1,000 images (0%), 3 s elapsed"  # no rate yet
 
 
+def test_a_search_shows_time_per_trial_and_ends_by_its_deadline():
+    state = PhaseState("trials", total=25, done=5, done_at_start=0, started=0.0)
+    assert status_line(state, now=100.0) == ("search: 5/25 trials (20%), 20 s per trial, 1 min 40 s elapsed, "
+                                             "about 6 min 40 s left")
+    state.deadline = 400.0  # --timeout: the search stops starting trials then
+    assert status_line(state, now=100.0).endswith("about 5 min 00 s left")
+    clock, lines = _Clock(), []
+    sink = TextProgress(clock=clock, write=lines.append)
+    sink.start("trials", 10)
+    sink.limit("trials", 60)
+    clock.now += 30
+    sink.advance("trials", 1)
+    sink.report_now()
+    assert lines[-1] == "search: 1/10 trials (10%), 30 s per trial, 30 s elapsed, about 30 s left"
+
+
+def test_rich_bars_show_the_same_time_left():
+    with RichProgress() as bars:
+        bars.start("trials", 10)
+        bars.limit("trials", 3600)
+        bars._phases["trials"].started -= 10  # 10 s ago
+        bars.advance("trials", 5)
+        (task,) = bars._progress.tasks
+        left = bars._progress.columns[-1].render(task).plain
+        assert task.fields["rate"] == "2 s per trial" and left == "~10 s left"
+
+
 def test_text_progress_lines_at_start_while_running_and_at_the_end():
     clock, lines = _Clock(), []
     sink = TextProgress(clock=clock, write=lines.append)

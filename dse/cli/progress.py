@@ -29,7 +29,8 @@ REPORT_PERIOD_S = 5.0
 
 # phase -> (what the user reads, the unit it counts)
 PHASES = {"train": ("training", "images"), "assign": ("assigning labels", "images"), "test": ("testing", "images"),
-          "sweep": ("sweep", "cells"), "measure": ("measuring", "cells"), "download": ("downloading", "bytes")}
+          "sweep": ("sweep", "cells"), "measure": ("measuring", "cells"), "download": ("downloading", "bytes"),
+          "trials": ("search", "trials")}
 
 
 def _label(phase: str) -> tuple[str, str]:
@@ -46,10 +47,19 @@ class PhaseState:
     done_at_start: int
     started: float
     running_accuracy: float | None = None
+    deadline: float | None = None   # the phase ends by then at the latest (a search's --timeout)
 
     def rate(self, now: float) -> float | None:
         dt = now - self.started
         return (self.done - self.done_at_start) / dt if dt > 0 and self.done > self.done_at_start else None
+
+    def time_left(self, now: float) -> float | None:
+        """Seconds to go: at the rate so far, and no later than the deadline; None when unknown."""
+        rate = self.rate(now)
+        left = [(self.total - self.done) / rate] if rate and self.total > self.done else []
+        if self.deadline is not None:
+            left.append(max(0.0, self.deadline - now))
+        return min(left) if left else None
 
 
 def _amount(n: int, unit: str) -> str:
@@ -71,6 +81,8 @@ def _duration(seconds: float) -> str:
 def _rate_text(rate: float, unit: str) -> str:
     if unit == "images":
         return f"{rate:,.0f} img/s"
+    if unit == "trials":
+        return f"{_duration(1 / rate)} per trial"
     return f"{rate / 1e6:.3g} MB/s" if unit == "bytes" else f"{rate:.2g} {unit}/s"
 
 
@@ -87,8 +99,9 @@ def status_line(state: PhaseState, now: float) -> str:
     if state.running_accuracy is not None:
         parts.append(f"running accuracy {100 * state.running_accuracy:.1f}%")
     parts.append(f"{_duration(now - state.started)} elapsed")
-    if rate and state.total > state.done:
-        parts.append(f"about {_duration((state.total - state.done) / rate)} left")
+    left = state.time_left(now)
+    if left is not None and state.done < state.total:
+        parts.append(f"about {_duration(left)} left")
     return ", ".join(parts)
 
 
@@ -139,6 +152,12 @@ class TextProgress(ProgressSink):
                 if running_accuracy is not None:
                     state.running_accuracy = running_accuracy
 
+    def limit(self, phase: str, seconds: float) -> None:
+        """``phase`` ends within ``seconds`` from now at the latest (shown in the time left)."""
+        with self._lock:
+            if phase in self._phases:
+                self._phases[phase].deadline = self._clock() + seconds
+
     def finish(self, phase: str) -> None:
         with self._lock:
             state = self._phases.pop(phase, None)
@@ -171,17 +190,16 @@ class RichProgress(ProgressSink):
     def __init__(self) -> None:
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
-        self._t0: dict[str, tuple[float, int]] = {}
+        self._phases: dict[str, PhaseState] = {}
 
     def __enter__(self) -> "RichProgress":
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
             TextColumn("{task.description:18s}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[acc]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+            TimeElapsedColumn(), _time_left_column(self._phases), console=Console(stderr=True), transient=False)
         self._progress.__enter__()
         return self
 
@@ -190,23 +208,28 @@ class RichProgress(ProgressSink):
             self._progress.__exit__(*exc)
 
     def start(self, phase: str, total: int, done: int = 0) -> None:
-        self._t0[phase] = (time.perf_counter(), done)
+        self._phases[phase] = PhaseState(phase, total, done, done, time.monotonic())
         size = total if total > 0 else None  # rich: None is an unknown total
         if phase in self._tasks:  # a phase that comes again (one per sweep cell) reuses its bar
             self._progress.reset(self._tasks[phase], total=size, completed=done, rate="", acc="")
         else:
             self._tasks[phase] = self._progress.add_task(_label(phase)[0], total=size, completed=done,
-                                                         rate="", acc="")
+                                                         rate="", acc="", phase=phase)
 
     def advance(self, phase: str, done: int, running_accuracy: float | None = None) -> None:
-        if phase not in self._tasks:
+        state = self._phases.get(phase)
+        if state is None:
             return
-        t0, d0 = self._t0[phase]
-        dt = time.perf_counter() - t0
-        unit = _label(phase)[1]
-        rate = _rate_text((done - d0) / dt, unit) if dt > 0 and done > d0 else ""
+        state.done = done
+        state.running_accuracy = running_accuracy if running_accuracy is not None else state.running_accuracy
+        rate = state.rate(time.monotonic())
         acc = f"running acc {running_accuracy:.1%}" if running_accuracy is not None else ""
-        self._progress.update(self._tasks[phase], completed=done, rate=rate, acc=acc)
+        self._progress.update(self._tasks[phase], completed=done, acc=acc,
+                              rate="" if rate is None else _rate_text(rate, _label(phase)[1]))
+
+    def limit(self, phase: str, seconds: float) -> None:
+        if phase in self._phases:
+            self._phases[phase].deadline = time.monotonic() + seconds
 
     def finish(self, phase: str) -> None:
         if phase in self._tasks:
@@ -216,6 +239,20 @@ class RichProgress(ProgressSink):
                 self._progress.update(task, completed=total)
 
 
+def _time_left_column(phases: dict[str, PhaseState]) -> Any:
+    """A rich column of the time left by PhaseState.time_left: the rate so far, and a deadline if there is one."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class TimeLeft(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            state = phases.get(task.fields.get("phase", ""))
+            left = None if state is None or task.finished else state.time_left(time.monotonic())
+            return Text("" if left is None else f"~{_duration(left)} left", style="progress.remaining")
+
+    return TimeLeft()
+
+
 class SilentProgress(ProgressSink):
     """--quiet: nothing."""
 
@@ -223,6 +260,9 @@ class SilentProgress(ProgressSink):
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def limit(self, phase: str, seconds: float) -> None:
         return None
 
 
