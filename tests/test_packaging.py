@@ -108,4 +108,5 @@ def test_the_wheel_carries_license_typing_marker_schemas_and_data(tmp_path):
                      "dse/hw_profiles/jetson-nano.toml", "dse/data/subset/manifest.json", "dse/cost/activity.toml"):
         assert expected in names, expected
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert any(n.startswith("dse/export/c/") and n.endswith(".c") for n in names)
     assert wheel.name.startswith(f"snn_dse-{dse.__version__}-")
