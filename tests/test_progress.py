@@ -171,7 +171,8 @@ def trained_tiny_run(tmp_path_factory):
 @pytest.mark.parametrize("argv, outer", [
     (["sweep-bits", "--designs", "fspinn", "--neurons", "10", "--bits", "8", "--train-samples", "60",
       "--test-samples", "60", "--out", "{tmp}/sweep"], "sweep: 1 cell"),
-    (["measure", "--designs", "fspinn", "--sizes", "10", "--images", "20", "--repeats", "2", "--out", "{tmp}/m"],
+    (["measure", "--designs", "fspinn", "--sizes", "10", "--grid", "sizes", "--images", "20", "--repeats", "2",
+      "--out", "{tmp}/m"],
      "measuring: 2 cells"),
 ])
 def test_sweep_and_measure_report_their_cells_and_each_phase(tmp_path, capsys, argv, outer):

@@ -135,8 +135,13 @@ def test_fetch_of_bad_files_is_one_line_without_blank_lines(mirror, tmp_path, ca
                  "t10k-labels-idx1-ubyte"):
         (root / f"{stem}.gz").write_bytes(gzip.compress(b"not an IDX file"))
     dest = tmp_path / "dest"
-    assert_one_line_exit_2(*run_cli(capsys, ["data", "fetch", "mnist", "--dest", dest, "--base-url", url]),
-                           "could not fetch")
+    code, _, err = run_cli(capsys, ["data", "fetch", "mnist", "--dest", dest, "--base-url", url])
+    # The download is work done, so its progress lines (which URL, how many bytes) come first;
+    # then the error, on one line, last, and no blank line anywhere.
+    lines = err.splitlines()
+    assert code == 2 and err.endswith("\n") and "" not in lines, err
+    assert [line for line in lines if line.startswith("error: ")] == lines[-1:] and "could not fetch" in lines[-1]
+    assert all(line.startswith("download") for line in lines[:-1]), lines
     assert not [p for p in dest.iterdir()], "a partial download was left behind"
 
 

@@ -11,7 +11,6 @@ from typing import Any, Callable
 from dse.errors import Param
 from dse.runs import folder
 from dse.runs.quantize import quantize_run, weight_format_for_bits
-from dse.data.locate import load_dataset
 from dse.progress import ProgressSink
 from dse.runs.train import TrainConfig, train_run
 
@@ -40,9 +39,7 @@ def sweep_bits(out_dir: Path, *, designs: tuple[str, ...], dataset: str, neurons
     bases = {design: TrainConfig(design=design, dataset=dataset, neurons=neurons, epochs=epochs,
                                  train_samples=train_samples, test_samples=test_samples, seed=seed)
              for design in designs}
-    for base in bases.values():
-        base.validate()
-    load_dataset(dataset, data_dir)  # bad or corrupt data is refused before any progress or work
+    _check_before_work(out_dir, bases, dataset, data_dir)
     progress = progress or ProgressSink()
     rows: list[dict[str, Any]] = []
     progress.start("sweep", len(designs) * len(bits))
@@ -85,13 +82,31 @@ def _cached(path: Path, make: Callable[[Path], dict[str, Any]], expected: TrainC
 
     manifest = folder.read_manifest(path) if (path / folder.MANIFEST).exists() else make(path)
     validate.cached_run(path, manifest, ranges=True)
+    _check_settings(path, manifest, expected)
+    return manifest
+
+
+def _check_settings(path: Path, manifest: dict[str, Any], expected: TrainConfig) -> None:
     made = manifest.get("config") or {}
     other = [k for k in _CELL_SETTINGS if made.get(k) != getattr(expected, k)]
     if other:  # a folder of another sweep: its cells would be rows of this one
         raise folder.RunError(Param("out_dir"), f" {path.parent}: {path.name} was made with other settings "
                               f"({', '.join(other)}); choose another ", Param("out_dir"),
                               " or repeat the settings it was made with")
-    return manifest
+
+
+def _check_before_work(out_dir: Path, bases: dict[str, TrainConfig], dataset: str, data_dir: str | None) -> None:
+    """Refuse, before any progress or work, what would be refused later: a bad config, bad data, a
+    folder of another sweep (its FP32 cells name the settings they were made with)."""
+    from dse.data.locate import load_dataset
+
+    for base in bases.values():
+        base.validate()
+    load_dataset(dataset, data_dir)
+    for design, base in bases.items():
+        fp32 = out_dir / f"{design}-fp32"
+        if (fp32 / folder.MANIFEST).exists():
+            _check_settings(fp32, folder.read_manifest(fp32), base)
 
 
 def _row(design, dataset, neurons, scheme, bits, fmt, rounding, m, fp32, cell) -> dict[str, Any]:
