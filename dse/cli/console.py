@@ -36,6 +36,11 @@ def print_metrics(result: dict[str, Any], con) -> None:
     per_class = "  ".join(f"{k}:{_pct(v)}" for k, v in enumerate(m["per_class_accuracy"]))
     con.print(f"per class   {per_class}")
     con.print(f"unassigned  {m['n_unassigned']} neurons")
+    if "health" in result:
+        from dse.runs.health import health_line
+
+        style = "" if result["health"]["status"] == "ok" else "[bold red]"
+        con.print(f"health      {style}{health_line(result['health'])}", markup=bool(style))
 
 
 def print_train_summary(manifest: dict[str, Any], out: Path, con) -> None:

@@ -11,6 +11,7 @@ from dse.models.counts import counts_to_dict, per_image
 from dse.models.network import NetworkState, Simulator
 from dse.models.quantize import parse_quant
 from dse.models.recipes import load_recipe
+from dse.runs.health import network_health
 from dse.runs.train import (ProgressSink, assign_and_test, observed_ranges, quant_record, resolve_engine,
                        select, write_results)
 
@@ -60,8 +61,8 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
     sim = Simulator(recipe, quant=quant)
     train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
     test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
-    evaluation, counts, infer_s, n_images = assign_and_test(
-        sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress)
+    inference = assign_and_test(sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress)
+    evaluation, counts, infer_s, n_images = inference[:4]
     metrics = evaluation.to_dict()
     manifest = {
         **{k: source[k] for k in ("schema_version", "config", "data", "ranges") if k in source},
@@ -85,6 +86,7 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
     }
     manifest["data"] = {**manifest["data"], "n_test_used": metrics["n_test"]}
     manifest["ranges_after"] = observed_ranges(recipe, state, quant)
+    manifest["health"] = network_health(recipe, state.theta, None, inference.test_spike_counts)
     return write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
 
 

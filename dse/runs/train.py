@@ -12,14 +12,15 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from dse.errors import Param, ParameterError
 from dse.progress import ProgressSink
 from dse.runs import folder, validate
-from dse.runs.readout import assign_labels, evaluate_counts, predict_all_activity
+from dse.runs.health import network_health
+from dse.runs.readout import Readout, assign_labels, evaluate_counts, predict_all_activity
 from dse.models.counts import counts_to_dict, new_counts, per_image
 from dse.models.early_exit import OFF, ExitRule, steps_summary
 from dse.models.network import MAX_NEURONS, NetworkState, Simulator, float_weights, init_state
@@ -207,6 +208,7 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
 
     compile_s = _warm_up(sim, state)
     running = RunningAccuracy()
+    train_spikes: list[np.ndarray] = []  # per-image totals of this session, for the health check
     t0 = time.perf_counter()
     trained_now = 0
     last_ckpt = position
@@ -219,6 +221,7 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
 
         def on_chunk(done: int, spikes: np.ndarray, _base=position, _ids=chunk_ids) -> None:
             lo = done - len(spikes)
+            train_spikes.append(spikes.sum(axis=1))
             acc = running.update(spikes, train_y[_ids[lo:done]])
             progress.advance("train", _base + done, acc)
 
@@ -235,9 +238,10 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
         with folder.writing("out_dir", out_dir, _kept(last_ckpt, total)):
             _save_checkpoint(out_dir, state, train_counts, total, identity)
 
-    evaluation, infer_counts, infer_s, _ = assign_and_test(
+    inference = assign_and_test(
         sim, state, (train_x, train_y), (test_x, test_y), config.assign_samples, config.seed,
         config.engine, progress)
+    evaluation, infer_counts, infer_s = inference.evaluation, inference.counts, inference.seconds
     assign_x = train_x[:min(config.assign_samples, len(train_x))]
 
     manifest = _manifest(config, recipe, dataset, len(train_x), len(test_x), len(assign_x),
@@ -245,6 +249,9 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
                          {"train_s": train_s, "trained_this_session": trained_now,
                           "infer_s": infer_s, "compile_s": compile_s}, total)
     manifest["continued_from"] = str(continue_from) if continue_from is not None else None
+    manifest["health"] = network_health(recipe, state.theta,
+                                        np.concatenate(train_spikes) if train_spikes else None,
+                                        inference.test_spike_counts)
     manifest["quantization"] = quant_record(quant, "itq" if quant else None)
     manifest["ranges"] = observed_ranges(recipe, state, quant)
     with folder.writing("out_dir", out_dir, _kept(total, total)):
@@ -409,9 +416,10 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
     test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
     test_x = test[0]
     test_steps, test_counts = np.zeros(len(test_x), dtype=np.int32), new_counts()
-    evaluation, counts, elapsed, n_images = assign_and_test(
+    inference = assign_and_test(
         sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress, exit_rule=exit_rule,
         test_steps=test_steps, test_counts=test_counts)
+    evaluation, counts, elapsed, n_images = inference[:4]
     result = {"kind": "evaluate", "created": folder.now_iso(), "run": str(run_dir),
               "engine": resolve_engine(engine),
               "data": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
@@ -425,6 +433,8 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
                          "test_per_image": per_image(counts_to_dict(test_counts))},
               "timings": {"infer_s": round(elapsed, 3),
                           "infer_images_per_s": round(n_images / elapsed, 1)}}
+    if not exit_rule.enabled:  # an early exit cuts test presentations short: their spike counts say less
+        result["health"] = network_health(recipe, state.theta, None, inference.test_spike_counts)
     folder.atomic_write_json(Path(run_dir) / "evaluation.json", result)
     return result
 
@@ -439,17 +449,26 @@ def run_quant(manifest: dict[str, Any]) -> QuantConfig | None:
     return parse_quant(spec, q["rounding"], seed=int(q.get("seed", 0)))
 
 
+class Inference(NamedTuple):
+    """What label assignment and test give: metrics, activity counts, time, spikes per test image."""
+
+    evaluation: Readout
+    counts: np.ndarray
+    seconds: float
+    n_images: int              # images simulated (assignment + test)
+    test_spike_counts: np.ndarray  # (n_test, N), for the health check
+
+
 def assign_and_test(sim: Simulator, state: NetworkState, train: tuple[np.ndarray, np.ndarray],
                     test: tuple[np.ndarray, np.ndarray], assign_samples: int | None, seed: int,
                     engine: str, progress: ProgressSink, *, exit_rule: ExitRule = OFF,
-                    test_steps: np.ndarray | None = None, test_counts: np.ndarray | None = None):
+                    test_steps: np.ndarray | None = None, test_counts: np.ndarray | None = None) -> Inference:
     """Label assignment on the first training images, then the test; learning off.
 
     Assignment always runs whole presentations; the test stops early by
     exit_rule (the labels just assigned vote). test_steps (n_test,) int32, if
     given, receives the steps each test image ran; test_counts, if given, the
     activity counts of the test alone.
-    Returns (Readout, inference counts, seconds, images simulated).
     """
     assign_x, assign_y = select(train[0], train[1], assign_samples)
     test_x, test_y = test
@@ -472,4 +491,4 @@ def assign_and_test(sim: Simulator, state: NetworkState, train: tuple[np.ndarray
         test_counts += of_test
     progress.finish("test")
     elapsed = time.perf_counter() - t
-    return evaluate_counts(a, assign_y, s, test_y), counts, elapsed, len(assign_x) + len(test_x)
+    return Inference(evaluate_counts(a, assign_y, s, test_y), counts, elapsed, len(assign_x) + len(test_x), s)
