@@ -1,0 +1,135 @@
+"""bench/paper_grid.py: one JSON line per cell, resumable, interrupted cells redone, bad input exit 2."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dse import data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def grid():
+    spec = importlib.util.spec_from_file_location("paper_grid", ROOT / "bench" / "paper_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    """Tiny synthetic MNIST and Fashion-MNIST (blobs of bright pixels, labels 0-9 in turn)."""
+    rng = np.random.default_rng(0)
+    for name in ("mnist", "fashion-mnist"):
+        d = tmp_path / "data" / name
+        d.mkdir(parents=True)
+        for stem, n in (("train", 60), ("t10k", 30)):
+            images = (rng.random((n, 28, 28)) > 0.8).astype(np.uint8) * 255
+            data.write_idx(d / f"{stem}-images-idx3-ubyte.gz", images)
+            data.write_idx(d / f"{stem}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+    return tmp_path / "data"
+
+
+def _args(data_dir: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data-dir", str(data_dir), "--out", str(out), "--sizes", "4", "6", "--designs", "fspinn",
+            "baseline", "--datasets", "mnist", *extra]
+
+
+def _rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "grid.jsonl").read_text().splitlines()]
+
+
+def test_grid_writes_one_row_per_cell_and_resumes(grid, data_dir, tmp_path, capsys):
+    out = tmp_path / "grid"
+    assert grid.main(_args(data_dir, out)) == 0
+    first = capsys.readouterr().out
+    rows = _rows(out)
+    assert sorted(r["cell"] for r in rows) == sorted(
+        ["mnist/fspinn/4", "mnist/baseline/4", "mnist/fspinn/6", "mnist/baseline/6"])
+    row = rows[0]
+    lo, hi = row["accuracy_ci95"]
+    assert 0 <= lo <= row["accuracy"] <= hi <= 1
+    assert row["n_test"] == 30 and row["n_train"] == 60 and row["wall_s"] > 0
+    assert row["health"]["status"] in ("ok", "silent", "saturated")
+    assert row["command"].startswith("dse train --design ") and "--neurons" in row["command"]
+    assert row["code_version"] and row["machine"]["cpu_count"]
+    assert "[1/4]" in first and "| N | fspinn (ours) | baseline (ours) |" in first
+    assert "4/4 cells measured" in first
+
+    # A rerun skips every finished cell and writes nothing new.
+    assert grid.main(_args(data_dir, out)) == 0
+    again = capsys.readouterr().out
+    assert again.count("done already, skipped") == 4
+    assert len(_rows(out)) == 4
+
+
+def test_interrupted_cell_is_redone(grid, data_dir, tmp_path, capsys):
+    out = tmp_path / "grid"
+    assert grid.main(_args(data_dir, out)) == 0
+    rows = _rows(out)
+    victim = rows[-1]
+    # Lose the last row, leave a half-written run folder and a cut-off line behind.
+    kept = [json.dumps(r, sort_keys=True) for r in rows[:-1]]
+    (out / "grid.jsonl").write_text("\n".join(kept) + "\n" + '{"cell": "mnist/fsp')
+    run_dir = Path(victim["run_dir"])
+    shutil.rmtree(run_dir)
+    run_dir.mkdir()
+    (run_dir / "checkpoint.json").write_text("{}")
+    capsys.readouterr()
+    assert grid.main(_args(data_dir, out)) == 0
+    text = capsys.readouterr().out
+    assert "redoing an interrupted run" in text and "not a complete JSON line" in text
+    redone = [r for r in grid.read_rows(out / "grid.jsonl") if r["cell"] == victim["cell"]]
+    assert len(redone) == 1 and redone[0]["accuracy"] == victim["accuracy"]  # same seed, same result
+
+
+def test_finished_run_without_row_is_recorded_from_its_manifest(grid, data_dir, tmp_path, capsys):
+    out = tmp_path / "grid"
+    assert grid.main(_args(data_dir, out)) == 0
+    rows = _rows(out)
+    (out / "grid.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))
+    assert grid.main(_args(data_dir, out)) == 0
+    last = _rows(out)[-1]
+    assert last["cell"] == rows[-1]["cell"] and last["wall_source"] == "manifest timings"
+
+
+def test_changed_recipe_reruns_cells(grid, data_dir, tmp_path, capsys):
+    out = tmp_path / "grid"
+    assert grid.main(_args(data_dir, out, "--sizes", "4", "--designs", "fspinn")) == 0
+    assert grid.main(_args(data_dir, out, "--sizes", "4", "--designs", "fspinn",
+                           "--set", "plasticity.eta_post=0.02")) == 0
+    rows = _rows(out)
+    assert len(rows) == 2 and rows[0]["config_digest"] != rows[1]["config_digest"]
+    assert "--set plasticity.eta_post=0.02" in rows[1]["command"]
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (("--designs", "nope"), "unknown design"),
+    (("--datasets", "cifar"), "unknown data set"),
+    (("--sizes", "0"), "--sizes must be positive"),
+    (("--set", "plasticity.nope=1"), "unknown key"),
+])
+def test_bad_input_is_one_line_and_exit_2(grid, data_dir, tmp_path, capsys, extra, needle):
+    assert grid.main(_args(data_dir, tmp_path / "g", *extra)) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_missing_data_folder_is_bad_input(grid, tmp_path, capsys):
+    assert grid.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "g")]) == 2
+    assert "no folder 'mnist'" in capsys.readouterr().err
+
+
+def test_table_only_prints_paper_figures(grid, tmp_path, capsys):
+    assert grid.main(["--out", str(tmp_path / "empty"), "--table"]) == 0
+    text = capsys.readouterr().out
+    assert "| 400 | - | - | - | 95.6% | 88.4% |" in text      # Fig. 13a: FSpiNN 95.6, +7.2 over baseline
+    assert "| 3600 | - | - | - | 64.4% | 37.4% |" in text     # Fig. 14a: 64.4, +27.0
+    assert "0/42 cells measured" in text
