@@ -49,6 +49,33 @@ class EngineConstants:
     rate_boost_hz: float
     dt_ms: float
     n_steps: int
+    tau_theta_ms: float             # theta's decay time constant at tau_theta_at_neurons neurons
+    tau_theta_at_neurons: int = 0   # 0: fixed tau_theta; else it scales with N (ours)
+
+    def fc_for(self, n_neurons: int) -> np.ndarray:
+        """The float constants for a network of n_neurons: theta's decay resolved for its size.
+
+        Training must use these; a size-scaled decay left unresolved is NaN, so
+        forgetting it would show at once (theta turns NaN) instead of silently.
+        """
+        if self.tau_theta_at_neurons == 0:
+            return self.fc
+        fc = self.fc.copy()
+        fc[FC_THETA_DECAY] = theta_decay(self.dt_ms, self.tau_theta_ms, self.tau_theta_at_neurons, n_neurons)
+        return fc
+
+
+def theta_decay(dt_ms: float, tau_theta_ms: float, at_neurons: int, n_neurons: int) -> float:
+    """Per-step decay of the adaptive threshold: exp(-dt / tau).
+
+    at_neurons = 0: tau = tau_theta_ms (Diehl & Cook). Otherwise (ours)
+    tau = tau_theta_ms x n_neurons / at_neurons: each neuron wins about 1/N of
+    the images, so theta forgets over the same number of its own spikes at
+    every size; a fixed tau lets Net100's thresholds run up to the E_exc
+    ceiling within one epoch, where no input can reach them.
+    """
+    tau = tau_theta_ms if at_neurons == 0 else tau_theta_ms * n_neurons / at_neurons
+    return math.exp(-dt_ms / tau)
 
 
 def conductance_gain(tau_ms: float, dt_ms: float) -> float:
@@ -82,7 +109,8 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
     fc[FC_GE_GAIN] = conductance_gain(g("excitatory", "tau_ge_ms"), dt)
     fc[FC_GI_GAIN] = conductance_gain(g("excitatory", "tau_gi_ms"), dt)
     fc[FC_THETA_PLUS] = g("excitatory", "theta_plus_mv")
-    fc[FC_THETA_DECAY] = math.exp(-dt / g("excitatory", "tau_theta_ms"))
+    tau_theta, at_neurons = g("excitatory", "tau_theta_ms"), g("excitatory", "tau_theta_at_neurons", 0)
+    fc[FC_THETA_DECAY] = math.nan if at_neurons else theta_decay(dt, tau_theta, 0, 0)
     fc[FC_W_MAX] = g("plasticity", "w_max")
     fc[FC_ETA_PRE] = g("plasticity", "eta_pre", 0.0)
     fc[FC_ETA_POST] = g("plasticity", "eta_post")
@@ -122,7 +150,7 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
     return EngineConstants(
         fc=fc.astype(dtype), ic=ic, pre_table=pre.astype(dtype), post_table=post.astype(dtype),
         f_max_hz=g("input", "f_max_hz"), rate_boost_hz=g("input", "rate_boost_hz"), dt_ms=dt,
-        n_steps=steps,
+        n_steps=steps, tau_theta_ms=tau_theta, tau_theta_at_neurons=at_neurons,
     )
 
 

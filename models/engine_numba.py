@@ -364,7 +364,7 @@ def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0, labe
     counts = np.zeros(N_COUNTS, dtype=np.int64) if counts is None else counts
     raster = np.zeros((steps, n), dtype=np.uint8)
     spike_counts = np.zeros(n, dtype=np.int64)
-    present(w, theta, ptr, idx, learn, consts.fc, consts.ic, consts.pre_table, consts.post_table,
+    present(w, theta, ptr, idx, learn, consts.fc_for(n), consts.ic, consts.pre_table, consts.post_table,
             scratch, counts, spike_counts, True, raster, labels)
     if learn:
         counts[C_COLUMNS_NORMALISED] += normalise_dirty(w, scratch[S_DIRTY], consts.fc[FC_NORM_TOTAL],

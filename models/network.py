@@ -122,12 +122,13 @@ class Simulator:
         self.check_state(state)
         ensure_compiled(state.weights.dtype, self.dtype)
         c = self.consts
+        fc = c.fc_for(state.n_neurons)
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
         steps = _steps_out(steps, len(images))
         for lo in range(0, len(images), chunk):
             hi = min(lo + chunk, len(images))
             eng.run_images(state.weights, state.theta, images[lo:hi], first_index + lo, seed, True,
-                           c.fc, c.ic, c.pre_table, c.post_table, self.rate_scale,
+                           fc, c.ic, c.pre_table, c.post_table, self.rate_scale,
                            self.boost_scale, counts, out[lo:hi], NO_LABELS, steps[lo:hi])
             if on_chunk is not None:
                 on_chunk(hi, out[lo:hi])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import conductance_gain
+from .constants import conductance_gain, theta_decay
 from .recipes import Recipe
 
 
@@ -132,7 +132,8 @@ def _excitatory_layer(p: _Params, s: _State, th: np.ndarray, learn: bool) -> np.
     s.refr = np.maximum(s.refr - 1, 0)
     s.ge *= np.exp(-dt / ex["tau_ge_ms"])
     s.gi *= np.exp(-dt / ex["tau_gi_ms"])
-    return th * np.exp(-dt / ex["tau_theta_ms"]) if learn else th
+    decay = theta_decay(dt, ex["tau_theta_ms"], ex.get("tau_theta_at_neurons", 0), th.size)
+    return th * decay if learn else th
 
 
 def _post_spike_learning(p: _Params, s: _State, w: np.ndarray, spk: np.ndarray) -> None:

@@ -104,7 +104,7 @@ def _first_call(key: tuple[str, str]) -> None:
     out = np.zeros((1, 1), dtype=np.int32)
     steps = np.zeros(1, dtype=np.int32)
     for learn in (True, False):
-        eng.run_images(w, theta, images, 0, 0, learn, consts.fc, consts.ic, consts.pre_table, consts.post_table,
+        eng.run_images(w, theta, images, 0, 0, learn, consts.fc_for(1), consts.ic, consts.pre_table, consts.post_table,
                        0.128, 0.032, new_counts(), out, np.zeros(1, dtype=np.int32), steps)
 
 

@@ -114,7 +114,8 @@ def test_streams_do_not_depend_on_batching(images):
 
 @pytest.mark.parametrize("design", DESIGNS)
 def test_training_normalises_and_is_reproducible(design, images):
-    recipe = load_recipe(design)
+    # a fixed tau_theta of 1e7 ms (Diehl & Cook), so theta's decay over a few images is ~1e-4
+    recipe = load_recipe(design, {"excitatory.tau_theta_at_neurons": "0"})
     sim = Simulator(recipe)
     a, b = init_state(30, recipe, 1), init_state(30, recipe, 1)
     w0 = a.weights.copy()
@@ -204,3 +205,41 @@ def test_normalise_dirty_only_touches_changed_columns():
     np.testing.assert_array_equal(w[:, [1, 3]], before[:, [1, 3]])
     assert not dirty.any()
     assert engine_constants(load_recipe("fspinn")).fc[FC_NORM_TOTAL] == np.float32(78.4)
+
+
+def test_theta_decay_scales_with_network_size():
+    """tau_theta = tau_theta_ms x N / tau_theta_at_neurons (ours); 0 keeps Diehl & Cook's fixed tau."""
+    import math
+
+    from dse.models.constants import FC_THETA_DECAY
+
+    scaled = engine_constants(load_recipe("fspinn", {"excitatory.tau_theta_ms": "1e7",
+                                                     "excitatory.tau_theta_at_neurons": "1000"}), np.float64)
+    assert math.isnan(scaled.fc[FC_THETA_DECAY])           # unresolved until the size is known
+    assert scaled.fc_for(100)[FC_THETA_DECAY] == math.exp(-1.0 / 1e6)
+    assert scaled.fc_for(4900)[FC_THETA_DECAY] == math.exp(-1.0 / 4.9e7)
+    fixed = engine_constants(load_recipe("fspinn", {"excitatory.tau_theta_at_neurons": "0"}), np.float64)
+    assert fixed.fc_for(100)[FC_THETA_DECAY] == fixed.fc_for(4900)[FC_THETA_DECAY] == math.exp(-1.0 / 1e7)
+
+
+@pytest.mark.parametrize("at_neurons", ["0", "3"])
+def test_theta_decay_matches_reference_fixed_and_scaled(at_neurons, images):
+    """Both theta rules, learning on: compiled engine and reference agree, and decay at the stated tau."""
+    recipe = load_recipe("baseline", {"excitatory.tau_theta_ms": "2000", "excitatory.tau_theta_at_neurons": at_neurons})
+    consts = engine_constants(recipe, np.float64)
+    st = _state("baseline", 12, np.float64)
+    theta0 = st.theta.copy()
+    w_ref, th_ref = st.weights.copy(), st.theta.copy()
+    fired = np.zeros(12, dtype=bool)
+    for k in range(2):
+        spikes = encode_dense(images[k:k + 1], 200.0, 1.0, 350, seed=11, first_index=k)[0]
+        raster = en.present_given(st.weights, st.theta, spikes, True, consts)
+        raster_ref, w_ref, th_ref = reference_presentation(recipe, w_ref, th_ref, spikes, True)
+        np.testing.assert_array_equal(raster.astype(bool), raster_ref)
+        np.testing.assert_allclose(st.theta, th_ref, rtol=1e-12)
+        fired |= raster.any(axis=0)
+    # 12 neurons: tau = 2000 ms x 12 / 3 = 8000 ms when scaled, else 2000 ms; 700 steps of 1 ms
+    tau = 8000.0 if at_neurons == "3" else 2000.0
+    quiet = np.flatnonzero(~fired & (theta0 > 0))
+    assert len(quiet) > 0 and fired.any()
+    np.testing.assert_allclose(st.theta[quiet], theta0[quiet] * np.exp(-700 / tau), rtol=1e-9)

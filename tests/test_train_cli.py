@@ -147,12 +147,15 @@ def test_bench_json_has_throughput_keys(capsys, no_system_data):
 
 @needs_full_mnist
 def test_reduced_accuracy_floor_fspinn_net100_mnist(tmp_path):
-    """CI's accuracy check: fspinn Net100 after 2,000 MNIST images, 2,000 test images.
+    """CI's accuracy check: fspinn Net100 after 2,000 MNIST images, 1,000 test images (labels on the 2,000).
 
-    Measured 69% (all-activity) when written; the floor leaves room for seeds.
+    BindsNET 0.3.4 reaches 76.2% on this split. Measured 77.5% all-activity and 79.9%
+    proportion (seed 0) with the size-scaled adaptive threshold; 66.7% with Diehl & Cook's
+    fixed one (docs/results.md).
     """
     cfg = TrainConfig(design="fspinn", dataset="mnist", neurons=100, train_samples=2000,
-                      test_samples=2000, assign_samples=2000, seed=0)
+                      test_samples=1000, assign_samples=2000, seed=0)
     m = train_run(cfg, tmp_path / "r", data_dir=str(SHARED / "mnist"))
-    assert m["metrics"]["accuracy"] > 0.62
-    assert m["metrics"]["accuracy_proportion"] > 0.62
+    assert m["metrics"]["accuracy"] >= 0.76
+    assert m["metrics"]["accuracy_proportion"] >= 0.76
+    assert m["health"]["status"] == "ok"
