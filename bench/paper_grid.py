@@ -3,12 +3,13 @@
     python bench/paper_grid.py --data-dir DIR [--out reports/paper-grid] [--sizes ...]
                                [--designs ...] [--datasets ...] [--seed 0] [--set S.K=V ...]
     python bench/paper_grid.py --out reports/paper-grid --table      # print the table only
+    (two processes sharing the grid: add --shard 0/2 to one, --shard 1/2 to the other)
 
 DIR holds mnist/ and fashion-mnist/. Each cell is one `dse train` run (60,000
 training images, labels assigned on the first 10,000, full 10,000-image test)
 in OUT/runs/; each finished cell appends one JSON line to OUT/grid.jsonl.
 A rerun skips the cells already in the file (same recipe, seed and
-overrides) and redoes a cell that was interrupted. Progress lines are
+overrides) and redoes a cell that was interrupted. Cells run cheapest first. Progress lines are
 printed (and flushed) even when the output goes to a file.
 """
 
@@ -40,6 +41,13 @@ PAPER = {
     "fashion-mnist": {100: (60.2, 14.2), 400: (64.8, 5.2), 900: (66.0, 3.6), 1600: (68.8, 3.5),
                       2500: (60.6, 3.0), 3600: (64.4, 27.0), 4900: (61.6, 11.0)},
 }
+
+
+# Relative training cost per image and neuron, to run cheap cells first (a partial grid then
+# covers every design): baseline / SL-STDP / fspinn from docs/results.md section 1 (Net400:
+# 1,019 / 1,847 / 2,564 img/s); Fashion-MNIST images evoke about twice the input spikes.
+DESIGN_COST = {"baseline": 2.5, "sl-stdp": 1.4, "fspinn": 1.0}
+DATASET_COST = {"mnist": 1.0, "fashion-mnist": 2.0}
 
 
 class BadInput(Exception):
@@ -199,7 +207,7 @@ def run_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
     path = Path(args.out) / "grid.jsonl"
     rows = read_rows(path)
     t0 = time.perf_counter()
-    todo = [(n, d, s) for n in args.sizes for d in args.datasets for s in args.designs]
+    todo = cell_order(args)
     for k, (neurons, dataset, design) in enumerate(todo, 1):
         digest = config_digest(args, design)
         if _find(rows, dataset, design, neurons, args.seed, digest) is not None:
@@ -213,6 +221,15 @@ def run_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
               f"health {row['health']['status']}, {row['wall_s']:.0f} s; "
               f"{time.perf_counter() - t0:.0f} s this session", flush=True)
     return rows
+
+
+def cell_order(args: argparse.Namespace) -> list[tuple[int, str, str]]:
+    """(N, data set, design) to run: by size, or cheapest first; then this process's share."""
+    todo = [(n, d, s) for n in args.sizes for d in args.datasets for s in args.designs]
+    if args.order == "cost":
+        todo.sort(key=lambda c: c[0] * DATASET_COST[c[1]] * DESIGN_COST[c[2]])
+    k, n = args.shard
+    return todo[k::n]
 
 
 def _find(rows, dataset, design, neurons, seed, digest):
@@ -264,6 +281,13 @@ def table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _parse_shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+        raise BadInput(f"--shard {text}: write K/N with 0 <= K < N, e.g. 1/2")
+    return int(k), int(n)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
@@ -275,9 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-samples", type=int, help="first K training images only (smoke tests); default all")
     ap.add_argument("--test-samples", type=int, help="first K test images only; default all 10,000")
     ap.add_argument("--set", action="append", default=[], help="recipe override SECTION.KEY=VALUE, all designs")
+    ap.add_argument("--order", choices=("cost", "size"), default="cost",
+                    help="cheapest cells first (default) or by size")
+    ap.add_argument("--shard", default="0/1", metavar="K/N",
+                    help="run every N-th cell starting at the K-th (0-based): N processes share a grid")
     ap.add_argument("--table", action="store_true", help="print the table from grid.jsonl; run nothing")
     args = ap.parse_args(argv)
     try:
+        args.shard = _parse_shard(args.shard)
         _check_args(args)
         rows = read_rows(Path(args.out) / "grid.jsonl") if args.table else run_grid(args)
     except BadInput as exc:

@@ -115,6 +115,7 @@ def test_changed_recipe_reruns_cells(grid, data_dir, tmp_path, capsys):
     (("--datasets", "cifar"), "unknown data set"),
     (("--sizes", "0"), "--sizes must be positive"),
     (("--set", "plasticity.nope=1"), "unknown key"),
+    (("--shard", "2/2"), "--shard 2/2"),
 ])
 def test_bad_input_is_one_line_and_exit_2(grid, data_dir, tmp_path, capsys, extra, needle):
     assert grid.main(_args(data_dir, tmp_path / "g", *extra)) == 2
@@ -133,3 +134,16 @@ def test_table_only_prints_paper_figures(grid, tmp_path, capsys):
     assert "| 400 | - | - | - | 95.6% | 88.4% |" in text      # Fig. 13a: FSpiNN 95.6, +7.2 over baseline
     assert "| 3600 | - | - | - | 64.4% | 37.4% |" in text     # Fig. 14a: 64.4, +27.0
     assert "0/42 cells measured" in text
+
+
+def test_cells_run_cheapest_first_and_shards_split_them(grid):
+    ap = type("A", (), {})()
+    ap.sizes, ap.datasets = [100, 400], ["mnist", "fashion-mnist"]
+    ap.designs, ap.order = ["baseline", "fspinn"], "cost"
+    ap.shard = (0, 1)
+    order = grid.cell_order(ap)
+    assert order[0] == (100, "mnist", "fspinn") and order[-1] == (400, "fashion-mnist", "baseline")
+    ap.shard = (0, 2)
+    first = grid.cell_order(ap)
+    ap.shard = (1, 2)
+    assert sorted(first + grid.cell_order(ap)) == sorted(order) and len(first) == 4
