@@ -278,7 +278,25 @@ def table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     cells_total = len(args.datasets) * len(args.sizes) * len(args.designs)
     lines.append(f"\n{done}/{cells_total} cells measured; their wall time adds up to {total:,.0f} s "
                  f"({total / 3600:.2f} h)")
+    lines += _machine_lines(rows)
     return "\n".join(lines)
+
+
+def _machine_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Where the cells ran, and how busy the machine was (a shared machine slows every cell)."""
+    out = []
+    for (cpu, cores), group in _group_by_machine(rows).items():
+        loads = [r["machine"][k] for r in group for k in ("load_average_start", "load_average_end")]
+        out.append(f"measured on {cpu} ({cores} logical CPUs), {len(group)} cells; 1-minute load average "
+                   f"{min(loads):.1f}-{max(loads):.1f} during them (above {cores} means shared cores)")
+    return out
+
+
+def _group_by_machine(rows):
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["machine"]["cpu"], r["machine"]["cpu_count"]), []).append(r)
+    return groups
 
 
 def _parse_shard(text: str) -> tuple[int, int]:

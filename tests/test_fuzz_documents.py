@@ -24,7 +24,7 @@ from dse.cost.profiles import load_profile
 from dse.cost.quant import parse_precision
 from dse.cost.schema import HardwareProfile, ProfileError, coefficient_fields, spec_fields
 from dse.models.constants import engine_constants
-from dse.models.network import init_state
+from dse.models.network import MAX_NEURONS, init_state
 from dse.models.quantize import parse_quant
 from dse.models.recipes import _SCHEMA, DESIGNS, Recipe, RecipeError, load_recipe, parse_overrides
 from tests.fuzz_common import REPO, PROFILE_NAMES, FUZZ, assert_one_line, numberish
@@ -143,7 +143,8 @@ def _assert_usable_recipe(recipe: Recipe) -> None:
     quant = parse_quant("weights=Q0.8,inh=Q5.3,vmem=Q7.8,vth=Q7.8")
     for q in (None, quant):
         c = engine_constants(recipe, np.float32, q)
-        assert np.all(np.isfinite(c.fc)), c.fc
+        for n in (1, 3, MAX_NEURONS):  # training resolves theta's decay for the network's size
+            assert np.all(np.isfinite(c.fc_for(n))), (n, c.fc_for(n))
         assert np.all(np.isfinite(c.pre_table)) and np.all(np.isfinite(c.post_table))
         assert 1 <= c.n_steps <= 10_000 and c.ic.min() >= 0
     state = init_state(3, recipe, 0)

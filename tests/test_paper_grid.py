@@ -62,6 +62,7 @@ def test_grid_writes_one_row_per_cell_and_resumes(grid, data_dir, tmp_path, caps
     assert row["code_version"] and row["machine"]["cpu_count"]
     assert "[1/4]" in first and "| N | fspinn (ours) | baseline (ours) |" in first
     assert "4/4 cells measured" in first
+    assert "logical CPUs), 4 cells; 1-minute load average" in first
 
     # A rerun skips every finished cell and writes nothing new.
     assert grid.main(_args(data_dir, out)) == 0

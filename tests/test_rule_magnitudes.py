@@ -26,6 +26,7 @@ STEPS = 3
 # Constants the arithmetic uses, pinned so that a changed default cannot move them.
 PINNED = {"input.presentation_steps": str(STEPS), "excitatory.refractory_ms": "2",
           "excitatory.theta_plus_mv": "0.05", "excitatory.tau_theta_ms": "1e7",
+          "excitatory.tau_theta_at_neurons": "0",
           "plasticity.eta_post": "0.01", "plasticity.w_max": "1", "plasticity.mu": "1",
           "plasticity.tau_pre_ms": "20", "weights.norm_total": "78.4"}
 
