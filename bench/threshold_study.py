@@ -38,6 +38,7 @@ STUDY = [
     ("fspinn", "mnist", 100, None, None, ()),
     ("fspinn", "mnist", 100, None, None, _fixed(0.2, 1e6)),
     ("fspinn", "mnist", 100, None, None, _fixed(0.1, 3e6)),
+    ("fspinn", "mnist", 100, None, None, ("excitatory.theta_plus_mv=0.05", "excitatory.tau_theta_at_neurons=400")),
     ("fspinn", "mnist", 400, None, None, DC),
     ("fspinn", "mnist", 400, None, None, _fixed(0.05, 1e6)),
     ("fspinn", "mnist", 400, None, None, _fixed(0.1, 1e6)),
@@ -77,6 +78,8 @@ def _rule(overrides) -> str:
         return "ours"
     if tuple(overrides) == DC:
         return "D&C"
+    if tuple(overrides) == ("excitatory.theta_plus_mv=0.05", "excitatory.tau_theta_at_neurons=400"):
+        return "scaled: +0.05 mV, 1e7 ms x N / 400"
     values = dict(o.split("=", 1) for o in overrides)
     return f"fixed: +{values['excitatory.theta_plus_mv']} mV, {values['excitatory.tau_theta_ms']} ms"
 
