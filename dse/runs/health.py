@@ -111,4 +111,6 @@ def health_line(health: dict[str, Any]) -> str:
     text = (f"{health['status']}: {test['mean_spikes_per_image']:.1f} spikes per test image, "
             f"{100 * test['at_representation_limit']:.1f}% at the re-presentation limit, "
             f"theta {th['mean']:.1f} mV (range {th['min']:.1f}-{th['max']:.1f})")
-    return text if not health["warnings"] else text + "; " + "; ".join(health["warnings"])
+    # each warning starts with its kind ("silent: ..."), which the status already says
+    reasons = [w.split(": ", 1)[-1] for w in health["warnings"]]
+    return text if not reasons else text + "; " + "; ".join(reasons)
