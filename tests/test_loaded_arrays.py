@@ -59,7 +59,7 @@ WEIGHT_CASES = {
     "theta of 0 entries": ("theta", lambda t: t[:0], "shape"),
     "theta of 10 x 10": ("theta", lambda t: np.zeros((10, 10), np.float32), "shape"),
     "theta float64": ("theta", lambda t: t.astype(np.float64), "dtype"),
-    "theta negative": ("theta", lambda t: t - 1.0, "negative"),
+    "theta negative": ("theta", lambda t: -(t + 1.0), "negative"),
     "weights 784 x 5": ("weights", lambda w: w[:, :5], "shape"),
     "weights 10 x 784": ("weights", lambda w: np.ascontiguousarray(w.T), "shape"),
     "weights NaN": ("weights", _nan_at_corner, "finite"),
@@ -179,7 +179,7 @@ def _set(key, value):
 @pytest.mark.parametrize("arrays, meta, fragments", [
     ({"counts": None}, None, ("checkpoint.npz", "'counts'")),
     ({"weights": _nan_at_corner}, None, ("checkpoint.npz", "'weights'", "finite")),
-    ({"theta": lambda t: t - 1}, None, ("checkpoint.npz", "'theta'", "negative")),
+    ({"theta": lambda t: -(t + 1)}, None, ("checkpoint.npz", "'theta'", "negative")),
     ({"counts": lambda c: c[:3]}, None, ("checkpoint.npz", "'counts'")),
     ({"counts": lambda c: c * 0 - 1}, None, ("checkpoint.npz", "'counts'")),
     (None, _set("position", 10**9), ("checkpoint.json", "position")),
