@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dse.data import load_dataset
+from dse.data.locate import load_dataset
 from dse.models.counts import counts_to_dict, new_counts
 from dse.models.network import Simulator, init_state
 from dse.models.recipes import load_recipe, parse_overrides
-from dse.train import epoch_order
+from dse.runs.train import epoch_order
 
 SPANS = (50, 200, 500, 1000, 2000, 5000, 10000, 20000, 60000)
 

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dse import run as rundir
+from dse.runs import folder as rundir
 from dse.models.recipes import DESIGNS, RecipeError, load_recipe, parse_overrides
-from dse.train import ProgressSink, TrainConfig, train_run
+from dse.runs.train import ProgressSink, TrainConfig, train_run
 
 SIZES = (100, 400, 900, 1600, 2500, 3600, 4900)
 DATASETS = ("mnist", "fashion-mnist")

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from dse.models.recipes import parse_overrides
-from dse.train import TrainConfig, train_run
+from dse.runs.train import TrainConfig, train_run
 
 DC = ("excitatory.theta_plus_mv=0.05", "excitatory.tau_theta_at_neurons=0")
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from dse.cli import main
+from dse.cli.main import main
 from dse.runs.health import network_health, spike_stats
 from dse.models.recipes import load_recipe
 

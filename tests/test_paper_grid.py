@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse import data
+from dse.data import idx as data
 
 ROOT = Path(__file__).resolve().parents[1]
 
