@@ -119,7 +119,7 @@ def test_explore_outputs_on_a_full_disk_keep_the_study(disk, tmp_path, capsys):
 
 def test_a_full_cache_stops_the_search_and_its_trial_runs_again(disk, data, tmp_path, capsys):
     disk.mount("64k")  # a network of 10 neurons, trained into the cache, does not fit
-    tiny = ["--trials", "1", "--fidelities", "1", "--space", "design=fspinn", "--space", "neurons=10",
+    tiny = ["--trials", "1", "--fidelities", "1", "--space", "design=fspinn", "--space", "neurons=10", "--space", "exit_margin=0",
             "--space", "weights_bits=32", "--space", "inh_bits=32", "--space", "vmem_bits=32", "--space",
             "vth_bits=32", "--data-dir", data, "--train-samples", "40", "--assign-samples", "40",
             "--test-samples", "40", "--quiet", "--min-accuracy", "0",  # a network this small is below any floor

@@ -105,7 +105,7 @@ def test_incremental_and_grid_strategies(tmp_path, capsys, synthetic):
                           "--space", "design=fspinn", "--space", "neurons=100..300", "--space", "weights_bits=8,32",
                           "--space", "inh_bits=32", "--space", "vmem_bits=32", "--space", "vth_bits=32",
                           "--space", "rounding=nearest", "--space", "rho=2", "--space", "window_steps=50",
-                          "--out", str(tmp_path / "grid"), "--quiet", "--jobs", "1")
+                          "--space", "exit_margin=0", "--out", str(tmp_path / "grid"), "--quiet", "--jobs", "1")
     assert code == 0, err
     assert "8 complete" in out and "1 rejected" in out  # 3 sizes x (fp32, ptq, itq); FP32 Net300 breaks 1 MB
 
@@ -142,7 +142,12 @@ def test_real_tiny_exploration_on_the_bundled_subset(tmp_path, capsys, bundled_o
     sel = doc["selected"]
     assert sel["design"] == "fspinn" and 0 < sel["accuracy"] <= 1
     run = Path(sel["run_dir"])
-    assert run.parent == tmp_path / "cache" and run.name.startswith("train-") and (run / "manifest.json").is_file()
+    # a training, or its early-exit test (which names the training it tested)
+    assert run.parent == tmp_path / "cache" and (run / "manifest.json").is_file()
+    if run.name.startswith("exit-"):
+        assert sel["exit_margin"] > 0
+        run = run.parent / json.loads((run / "manifest.json").read_text())["source"]
+    assert run.name.startswith("train-") and (run / "manifest.json").is_file()
     assert "weights.png" in (tmp_path / "out" / "report.html").read_text() or \
         "data:image/png;base64," in (tmp_path / "out" / "report.html").read_text()
     trained = {p.name for p in (tmp_path / "cache").iterdir()}
@@ -180,5 +185,6 @@ def test_interrupted_explore_resumes_with_the_same_command(tmp_path, capsys, mon
     complete = [r for r in rows if r["status"] == "complete"]
     assert sum(r["sibling_of"] == "" for r in complete) == 4
     # the retry added the siblings still missing and none twice: no candidate is evaluated twice
-    assert len({tuple(r[k] for k in (*key, "vmem_bits", "vth_bits", "rho", "window_steps")) for r in complete}) \
+    assert len({tuple(r[k] for k in (*key, "vmem_bits", "vth_bits", "rho", "window_steps", "exit_margin"))
+                for r in complete}) \
         == len(complete)

@@ -20,7 +20,7 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 TINY = {"design": "fspinn", "neurons": "10..20:10", "inh_bits": "32", "vmem_bits": "32", "vth_bits": "32",
-        "rho": "2", "window_steps": "50", "rounding": "nearest"}
+        "rho": "2", "window_steps": "50", "rounding": "nearest", "exit_margin": "0"}  # exits: tests/test_exit_search.py
 
 
 @pytest.fixture()

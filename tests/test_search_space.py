@@ -14,12 +14,12 @@ from dse.search.space import DEFAULT_SPACE, Candidate, SpaceError, nominal_range
 
 SMALL = DEFAULT_SPACE.restricted({"neurons": "100..300", "weights_bits": "8,32", "inh_bits": "32",
                                   "vmem_bits": "32", "vth_bits": "16,32", "rounding": "nearest",
-                                  "rho": "2..3", "window_steps": "50"})
+                                  "rho": "2..3", "window_steps": "50", "exit_margin": "0"})
 
 
 def test_default_space_is_declared_once_with_all_dimensions():
     assert DEFAULT_SPACE.names() == ("design", "neurons", "weights_bits", "inh_bits", "vmem_bits", "vth_bits",
-                                     "scheme", "rounding", "rho", "window_steps")
+                                     "scheme", "rounding", "rho", "window_steps", "exit_margin")
     n = DEFAULT_SPACE.dim("neurons")
     assert (n.low, n.high, n.step) == (100, 4900, 100) and len(n.values()) == 49
     rows = DEFAULT_SPACE.describe()

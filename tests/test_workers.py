@@ -195,7 +195,7 @@ def test_grid_study_shared_by_two_processes_covers_every_candidate(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     space = ["--space", "design=fspinn", "--space", "neurons=100..400", "--space", "weights_bits=8,32",
              "--space", "inh_bits=32", "--space", "vmem_bits=32", "--space", "vth_bits=32", "--space", "scheme=ptq",
-             "--space", "rounding=nearest", "--space", "rho=2", "--space", "window_steps=50"]
+             "--space", "rounding=nearest", "--space", "rho=2", "--space", "window_steps=50", "--space", "exit_margin=0"]
     common = ["--storage", url, "--study-name", "grid", "--synthetic-seconds", "1.5"]
     explore = _dse("explore", "--budget-mb", "1", "--strategy", "grid", "--evaluator", "synthetic", "--heartbeat", "1",
                    "--jobs", "1",

@@ -116,14 +116,16 @@ class CostReport:
 def estimate_cost(design: str, neurons: int, profile: HardwareProfile, *, precision: QuantConfig | None = None,
                   accounting: str = "dense", execution: str | None = None, dataset: str = "mnist",
                   counts: Mapping[str, Mapping[str, float]] | None = None,
-                  counts_label: str | None = None, early_exit_steps: float | None = None) -> CostReport:
+                  counts_label: str | None = None, early_exit_steps: float | None = None,
+                  early_exit: bool = False) -> CostReport:
     """Memory of both phases, and time and energy per image of both phases, on ``profile``.
 
     ``counts`` (phase -> per-image counts) come from a measured run; without
     them the activity model estimates them. ``early_exit_steps``: inference
     images stop early, after this many steps on average; modelled counts are
     scaled to it (measured ones already are), and inference memory holds the
-    votes.
+    votes. ``early_exit``: measured ``counts`` of a run with early exit (not
+    scaled again); inference memory holds the votes.
     """
     check_neurons(neurons)
     s = design_structure(design)
@@ -145,7 +147,7 @@ def estimate_cost(design: str, neurons: int, profile: HardwareProfile, *, precis
         counts = {**counts, "inference": scale_to_steps(dict(counts["inference"]), early_exit_steps)}
         counts_label = (f"{counts_label or 'given'}; inference scaled to {early_exit_steps:g} steps per image "
                         "(early exit; activity taken as uniform over a presentation)")
-    exiting = early_exit_steps is not None
+    exiting = early_exit or early_exit_steps is not None
     memory = {ph: memory_report(design, neurons, ph, precision, accounting, early_exit=exiting) for ph in PHASES}
     phases = {}
     for ph in PHASES:

@@ -51,7 +51,8 @@ def memory_mb(c: Candidate, phase: str, accounting: str = "dense") -> float:
     """Modelled memory of the candidate in the phase, in MB (10^6 bytes)."""
     from dse.cost.memory import memory_report
 
-    return memory_report(c.design, c.neurons, phase, _precision(c, phase), accounting).total_bytes / MB
+    return memory_report(c.design, c.neurons, phase, _precision(c, phase), accounting,
+                         early_exit=bool(c.exit_margin)).total_bytes / MB
 
 
 def fp32_memory_mb(c: Candidate, phase: str, accounting: str = "dense") -> float:
@@ -83,7 +84,7 @@ def _cost(c: Candidate, profile: str, counts: Mapping[str, Mapping[str, float]],
 
     return estimate_cost(c.design, c.neurons, _profile(profile), precision=_precision(c, phase_precision),
                          accounting=accounting, counts={ph: dict(v) for ph, v in counts.items()},
-                         counts_label="measured activity of the trial's run")
+                         counts_label="measured activity of the trial's run", early_exit=bool(c.exit_margin))
 
 
 def energy_mj(c: Candidate, phase: str, profile: str, counts: Mapping[str, Mapping[str, float]],
@@ -100,12 +101,18 @@ def energy_floor_mj(c: Candidate, phase: str, profile: str, accounting: str = "d
     network that sees one presentation per image and never spikes (all
     spike-driven counts zero; steps, neuron and trace updates and
     normalisations as the structure fixes them) give a floor that no trained
-    network can undercut. A candidate whose floor breaks the energy budget is
+    network can undercut; with early exit, of one step per image. A candidate whose floor breaks the energy budget is
     rejected without training.
     """
     silent = {"presentations_per_image": 1.0, "input_spikes_per_presentation": 0.0,
               "exc_spikes_per_presentation": 0.0}
-    return energy_mj(c, phase, profile, activity_counts(c.design, c.neurons, silent), accounting)
+    counts = activity_counts(c.design, c.neurons, silent)
+    if c.exit_margin and phase == "inference":
+        # An early exit may stop an image after its first steps: the floor is one step's work.
+        from dse.cost.activity import scale_to_steps
+
+        counts["inference"] = scale_to_steps(counts["inference"], 1.0)
+    return energy_mj(c, phase, profile, counts, accounting)
 
 
 def activity_counts(design: str, neurons: int, stats: Mapping[str, float]) -> dict[str, dict[str, float]]:

@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ from .space import Candidate, nominal_ranges, quant_spec
 
 __all__ = ["Evaluation", "Evaluator", "SnnEvaluator", "cache_key", "CACHE_SCHEMA"]
 
+EXIT_MIN_STEPS = 0  # early exit may decide from the first step (the margin alone guards it)
 CACHE_SCHEMA = 2  # bump when the simulator changes what a cached run means (2: rungs continue one schedule)
 
 
@@ -113,6 +114,7 @@ class SnnEvaluator:
         self.n_train = len(ds.train_images) if train_samples is None else min(train_samples, len(ds.train_images))
         self.n_test = len(ds.test_images) if test_samples is None else min(test_samples, len(ds.test_images))
         self.assign_cap = assign_samples
+        self.exit_margins: tuple[int, ...] = ()  # the space's early-exit margins, tested together (prepare)
 
     def identity(self) -> dict[str, Any]:
         return {"evaluator": "snn", "dataset": self.dataset_name, "data_sha256": self.data_sha256,
@@ -132,6 +134,8 @@ class SnnEvaluator:
         `dse explore --jobs` waits for this thread before it starts its helper processes."""
         from dse.models.warmup import precompile
 
+        if "exit_margin" in space.names():
+            self.exit_margins = tuple(m for m in space.dim("exit_margin").values() if m)
         return precompile(engine_variants(space))
 
     def siblings_lock(self, parent: Candidate) -> AbstractContextManager[None]:
@@ -193,6 +197,8 @@ class SnnEvaluator:
     def _evaluate(self, c: Candidate, train_images: int) -> Evaluation:
         from dse.runs import validate
 
+        if c.exit_margin:
+            return self._with_exit(c, train_images)
         t0 = time.perf_counter()
         quantizations = 0
         train_dir, manifest, made, lower = self._train(c, train_images)
@@ -225,6 +231,68 @@ class SnnEvaluator:
             confusion=tuple(tuple(int(x) for x in row) for row in metrics["confusion_matrix"]),
             seconds=time.perf_counter() - t0,
             extra={"quant_spec": (manifest.get("quantization") or {}).get("spec", "fp32")})
+
+
+    def _with_exit(self, c: Candidate, train_images: int) -> Evaluation:
+        """The candidate's network and precision (trained or quantized as without exit, from the cache)
+        tested with early exit: every margin the space offers is tested at once, after one label
+        assignment, into ``exit-<sha256>/manifest.json`` (the other margins are then cache hits)."""
+        from dse.models.early_exit import ExitRule
+        from dse.runs.exits import exit_sweep
+
+        t0 = time.perf_counter()
+        base = self._evaluate(c.without_exit(), train_images)
+        margins = tuple(sorted({*self.exit_margins, c.exit_margin}))
+        source = Path(base.run_dir)
+        final = self.cache_dir / f"exit-{self._exit_key(source, margins)}"
+
+        def make(d: Path) -> dict[str, Any]:
+            results = exit_sweep(source, [ExitRule(m, EXIT_MIN_STEPS) for m in margins], data_dir=self.data_dir,
+                                 test_samples=self.n_test, engine=self.engine, progress=self.progress)
+            from dse.runs import folder
+
+            doc = {"kind": "exit-sweep", "created": folder.now_iso(), "code_version": folder.code_version(),
+                   "source": source.name, "test_samples": self.n_test,
+                   "results": {str(r["rule"]["margin"]): r for r in results}}
+
+            d.mkdir(parents=True, exist_ok=True)
+            folder.atomic_write_json(d / folder.MANIFEST, doc)
+            return doc
+
+        doc, made = _cached_run(final, make)
+        r = _exit_result(final, doc, c.exit_margin)
+        metrics = r["metrics"]
+        counts = {"training": dict(base.counts_per_image["training"]), "inference": dict(r["test_per_image"])}
+        steps = r["steps_per_test_image"]
+        return replace(base, accuracy=float(metrics["accuracy"]), accuracy_ci95=tuple(metrics["accuracy_ci95"]),
+                       counts_per_image=counts, run_dir=str(final),
+                       confusion=tuple(tuple(int(x) for x in row) for row in metrics["confusion_matrix"]),
+                       seconds=time.perf_counter() - t0,
+                       extra={**dict(base.extra), "exit": r["rule"]["spec"], "source_run_dir": base.run_dir,
+                              "mean_steps": steps["mean"], "exit_sweeps": int(made)})
+
+    def _exit_key(self, source: Path, margins: tuple[int, ...]) -> str:
+        return cache_key({"kind": "exit", "source": source.name, "margins": list(margins),
+                          "min_steps": EXIT_MIN_STEPS, "test_samples": self.n_test})
+
+
+def _exit_result(folder_path: Path, doc: Any, margin: int) -> dict[str, Any]:
+    """One margin's result from an exit folder's manifest, checked before it is used (the cache may be
+    shared, or damaged)."""
+    from dse.runs.validate import DamagedFile
+
+    try:
+        r = doc["results"][str(margin)]
+        metrics, steps, counts = r["metrics"], r["steps_per_test_image"], r["test_per_image"]
+        ok = (0.0 <= float(metrics["accuracy"]) <= 1.0 and len(metrics["accuracy_ci95"]) == 2
+              and float(steps["mean"]) >= 0 and all(float(v) >= 0 for v in counts.values())
+              and int(r["rule"]["margin"]) == margin)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise DamagedFile(f"{folder_path / 'manifest.json'}: no valid early-exit result for margin {margin}; ",
+                          "delete the folder and rerun")
+    return r
 
 
 def engine_variants(space: Any) -> list[tuple[str, str]]:

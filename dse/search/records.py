@@ -75,6 +75,7 @@ class TrialRecord:
             "weights_bits": _bits(c, "weights"), "inh_bits": _bits(c, "inh"), "vmem_bits": _bits(c, "vmem"),
             "vth_bits": _bits(c, "vth"), "scheme": c.scheme if c else "", "rounding": c.rounding if c and c.quantized else "",
             "rho": c.rho if c and c.rho is not None else "", "window_steps": c.window_steps if c and c.window_steps else "",
+            "exit_margin": c.exit_margin if c else "",
             "images": self.images or "", "accuracy": _num(self.accuracy), "accuracy_at_last_fidelity": _num(self.last_accuracy),
             "accuracy_low": _num(self.accuracy_ci95[0]) if self.accuracy_ci95 else "",
             "accuracy_high": _num(self.accuracy_ci95[1]) if self.accuracy_ci95 else "",

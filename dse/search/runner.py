@@ -31,6 +31,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -228,9 +230,12 @@ def neuron_cap(space: SearchSpace, settings: ExploreSettings) -> int | None:
     first = {name: space.dim(name).values()[0] for name in ("rounding", "rho", "window_steps")}
 
     def fits(n: int) -> bool:
+        margins = space.dim("exit_margin").values()
         for design in space.dim("design").values():
-            for scheme in space.dim("scheme").values():
-                c = space.candidate({"design": design, "neurons": n, "scheme": scheme, **narrowest, **first})
+            # no exit needs the least memory; the widest margin has the lowest energy floor
+            for scheme, margin in itertools.product(space.dim("scheme").values(), {min(margins), max(margins)}):
+                c = space.candidate({"design": design, "neurons": n, "scheme": scheme, "exit_margin": margin,
+                                     **narrowest, **first})
                 if costs.memory_mb(c, b.phase, settings.accounting) > b.memory_mb:
                     continue
                 if b.energy_mj is None or costs.energy_floor_mj(c, b.phase, settings.profile,

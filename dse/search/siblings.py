@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from .space import BIT_KEYS, FP32_BITS, Candidate, SearchSpace, SpaceError
 
 __all__ = ["SIBLING_SHARE", "MIN_SIBLINGS", "sibling_limit", "spread", "variant_groups", "ptq_variants",
-           "plan_siblings", "distributions", "held_candidates", "evaluate_siblings"]
+           "plan_siblings", "distributions", "held_candidates", "evaluate_siblings", "exit_variants"]
 
 # Siblings per training: as many as simulate about as many images as the training did (label
 # assignment and test per sibling against the images trained), and at least MIN_SIBLINGS.
@@ -155,12 +155,12 @@ def held_candidates(study: Any) -> set[Candidate]:
 
 def evaluate_siblings(runner: Any, space: SearchSpace, number: int, c: Candidate, full_images: int,
                       on_trial: Callable[[Any], None] | None = None) -> list[Any]:
-    """Evaluate the PTQ siblings of trial ``number``'s FP32 network and add each to the study; returns
-    the added trials. Nothing is added for an ITQ trial, a network below the accuracy floor (quantizing
-    it does not make it usable), or once the time budget is spent."""
-    if c.scheme == "itq":
-        return []
-    parent = c.fp32()
+    """Evaluate the PTQ siblings of trial ``number``'s FP32 network, and the early-exit variants of the
+    precisions evaluated, and add each to the study; returns the added trials. An ITQ trial gets its
+    exit variants only (its training is its precision). Nothing is added for a network below the
+    accuracy floor (quantizing it does not make it usable), or once the time budget is spent."""
+    itq = c.scheme == "itq"
+    parent = c.without_exit() if itq else c.fp32()
     fp32 = runner.evaluator.evaluate(parent, full_images)  # the training just done: read from the cache
     if fp32.accuracy < runner.budgets.min_accuracy:
         return []
@@ -170,16 +170,35 @@ def evaluate_siblings(runner: Any, space: SearchSpace, number: int, c: Candidate
     # take the lock evaluates the siblings, the other then finds them in the study.
     with runner.evaluator.siblings_lock(parent):
         held = held_candidates(runner.study) | {c}
-        for s in plan_siblings(parent, space, runner.fits, limit):
+        precisions = [] if itq else plan_siblings(parent, space, runner.fits, limit)
+        for s in [*precisions, *exit_variants([c.without_exit(), *precisions], space, runner)]:
             if s in held:
                 continue
             if runner.deadline is not None and time.monotonic() >= runner.deadline:
                 break
             ev = fp32 if s == parent else runner.evaluator.evaluate(s, full_images)
             added.append(_add_trial(runner, space, number, s, ev))
+            held.add(s)
             if on_trial is not None:
                 on_trial(added[-1])
     return added
+
+
+def exit_variants(networks: Sequence[Candidate], space: SearchSpace, runner: Any) -> list[Candidate]:
+    """Each network tested with every early-exit margin of the space that fits the budgets (inference
+    only: training runs every step). Not counted in the sibling limit: the margins of one network
+    share one label assignment, and each test stops early, so all of them cost less than one more
+    precision."""
+    if runner.budgets.phase != "inference" or "exit_margin" not in space.names():
+        return []
+    margins = [m for m in space.dim("exit_margin").values() if m]
+    out = []
+    for network in dict.fromkeys(networks):
+        for m in margins:
+            v = network.with_exit(m)
+            if space.contains(v) and runner.fits(v):
+                out.append(v)
+    return out
 
 
 def _add_trial(runner: Any, space: SearchSpace, number: int, s: Candidate, ev: Any) -> Any:

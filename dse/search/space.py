@@ -30,6 +30,7 @@ CONDITIONS = ("always", "fspinn", "quantized")
 
 
 MAX_VALUES = 10_000  # values one numeric dimension may take
+MAX_EXIT_MARGIN = 1_000  # votes; far past any test image's spike count (an exit that never fires)
 
 
 class SpaceError(ParameterError):
@@ -50,6 +51,7 @@ class Dimension:
     bounds: tuple[float, float] | None = None  # what a restriction may ask for (numeric dimensions)
     allowed: tuple[Any, ...] = ()      # what a restriction may ask for (string choices)
     doc: str = ""
+    neutral: Any = None                # the value a candidate takes when none is given (if the space has it)
 
     def __post_init__(self) -> None:
         if self.kind not in ("categorical", "int", "float"):
@@ -162,6 +164,7 @@ class Candidate:
     rounding: str = "nearest"
     rho: float | None = None    # FSpiNN inhibition ratio (w_lat = rho x excitatory strength)
     window_steps: int | None = None  # FSpiNN update window T_w
+    exit_margin: int = 0        # early exit at inference: votes the leading class needs over the next (0: off)
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -175,6 +178,9 @@ class Candidate:
             raise SpaceError(f"scheme {self.scheme!r} does not fit bit-widths {self.bits()}")
         if self.rounding not in ROUNDING_MODES:
             raise SpaceError(f"unknown rounding {self.rounding!r}")
+        if isinstance(self.exit_margin, bool) or not isinstance(self.exit_margin, int) or not 0 <= self.exit_margin <= MAX_EXIT_MARGIN:
+            raise SpaceError(f"exit margin must be a whole number in 0..{MAX_EXIT_MARGIN} (0: no early exit), "
+                             f"got {self.exit_margin!r}")
         if (self.design == "fspinn") != (self.rho is not None) or (self.design == "fspinn") != (self.window_steps is not None):
             raise SpaceError("rho and window_steps are set exactly for the fspinn design")
 
@@ -194,7 +200,14 @@ class Candidate:
     def fp32(self) -> Candidate:
         """The same network with nothing quantized (the FP32 training a PTQ variant comes from)."""
         return replace(self, weights_bits=FP32_BITS, inh_bits=FP32_BITS, vmem_bits=FP32_BITS, vth_bits=FP32_BITS,
-                       scheme="fp32", rounding="nearest")
+                       scheme="fp32", rounding="nearest", exit_margin=0)
+
+    def without_exit(self) -> Candidate:
+        """The same network and precision tested full length (what an early-exit variant is measured on)."""
+        return replace(self, exit_margin=0)
+
+    def with_exit(self, margin: int) -> Candidate:
+        return replace(self, exit_margin=int(margin))
 
     def label(self) -> str:
         b = self.bits()
@@ -205,6 +218,8 @@ class Candidate:
             text += f" {self.scheme}-{self.rounding}"
         if self.design == "fspinn":
             text += f" rho{self.rho:g} Tw{self.window_steps}"
+        if self.exit_margin:
+            text += f" exit{self.exit_margin}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -260,6 +275,8 @@ class SearchSpace:
                 full[d.name] = values[d.name]
             elif d.fixed:
                 full[d.name] = d.values()[0]
+            elif d.neutral is not None and d.contains(d.neutral):
+                full[d.name] = d.neutral
             else:
                 raise SpaceError(f"no value for dimension '{d.name}'")
         if not any(full.get(f"{k}_bits", FP32_BITS) < FP32_BITS for k in BIT_KEYS):
@@ -366,6 +383,9 @@ DEFAULT_SPACE = SearchSpace((
               doc="inhibition ratio: w_lat = rho x excitatory strength (FSpiNN Fig. 11)"),
     Dimension("window_steps", "int", low=25, high=175, step=25, when="fspinn", bounds=(1, 350),
               doc="FSpiNN update window T_w in steps"),
+    Dimension("exit_margin", "categorical", choices=(0, 2, 4), bounds=(0, MAX_EXIT_MARGIN), neutral=0,
+              doc="early exit at inference: stop a test image once its leading class has this many votes more "
+                  "than the next (0: full length); evaluated on each trained network, no retraining"),
 ))
 
 

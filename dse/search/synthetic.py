@@ -25,6 +25,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from dse.cost.activity import scale_to_steps
+
 from .costs import activity_counts
 from .evaluate import Evaluation
 from .space import FP32_BITS, Candidate
@@ -62,9 +64,16 @@ def synthetic_accuracy(c: Candidate, images: int, full_images: int) -> float:
     acc -= {8: 0.03, 12: 0.004}.get(c.vmem_bits, 0.0) + {8: 0.02, 12: 0.003}.get(c.vth_bits, 0.0)
     if c.design == "fspinn":
         acc -= 0.02 * (c.rho - 2.5) ** 2 + 0.01 * abs(math.log2(c.window_steps / 50))
+    if c.exit_margin:
+        acc -= 0.01 / c.exit_margin  # a narrow margin decides some images on too few votes
     frac = min(images / full_images, 1.0)
     acc = acc * (1.0 - 0.3 * (1.0 - frac) ** 1.5) + 0.04 * _jitter(c, images) * (1.0 - frac)
     return min(max(acc, 0.0), 1.0)
+
+
+def synthetic_steps_fraction(c: Candidate) -> float:
+    """Share of a presentation's steps a test image runs: 1 without early exit, less with a narrow margin."""
+    return 1.0 if not c.exit_margin else min(1.0, 0.25 + 0.05 * c.exit_margin)
 
 
 @dataclass
@@ -100,13 +109,16 @@ class SyntheticEvaluator:
         t0 = time.perf_counter()
         if self.seconds > 0:
             time.sleep(self.seconds)
-        key = c.fp32() if c.scheme != "itq" else c
+        key = c.fp32() if c.scheme != "itq" else c.without_exit()  # an exit variant reuses the training
         before = self.trained.get(key, 0)
         self.trained[key] = max(before, train_images)
         made = before < train_images
         acc = synthetic_accuracy(c, train_images, self.full)
         half = 1.96 * math.sqrt(max(acc * (1 - acc), 1e-9) / self.test_images)
         counts = activity_counts(c.design, c.neurons, _STATS[c.design])
+        if c.exit_margin:
+            inference = counts["inference"]
+            counts["inference"] = scale_to_steps(inference, inference["steps"] * synthetic_steps_fraction(c))
         return Evaluation(accuracy=acc, accuracy_ci95=(max(acc - half, 0.0), min(acc + half, 1.0)),
                           counts_per_image=counts, train_images=train_images, trainings=int(made and not before),
                           trained_images=train_images - before if made else 0,

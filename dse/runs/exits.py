@@ -1,0 +1,85 @@
+"""Early exit on a finished run at several margins: one label assignment, one test per exit rule.
+
+What `dse explore` evaluates for the exit-margin dimension (and what
+`dse evaluate --exit` does for one rule): the labels come from a full-length
+assignment pass, exactly as the run made them (same images, same noise
+stream), so only the test differs between rules. Assigning once and testing
+once per rule makes each extra margin cost a test pass that itself stops
+early, not another assignment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dse.models.counts import counts_to_dict, new_counts, per_image
+from dse.models.early_exit import ExitRule, steps_summary
+from dse.models.network import Simulator
+from dse.models.recipes import load_recipe
+from dse.progress import ProgressSink
+from dse.runs import folder, validate
+from dse.runs.readout import assign_labels, evaluate_counts
+from dse.runs.train import ASSIGN_STREAM, TEST_STREAM, resolve_engine, run_inference, select, warm_inference
+
+__all__ = ["exit_sweep"]
+
+
+def exit_sweep(run_dir: Path, rules: Sequence[ExitRule], *, data_dir: str | None = None,
+               test_samples: int | None = None, engine: str = "auto",
+               progress: ProgressSink | None = None) -> list[dict[str, Any]]:
+    """One result per rule (in order) for the trained or quantized run in ``run_dir``.
+
+    Each result: ``rule`` (its spec and parameters), ``metrics`` (accuracy,
+    interval, confusion, as a run's manifest), ``steps_per_test_image``
+    (mean, median, distribution), ``presentation_steps``, ``test_per_image``
+    (the test's own activity counts per image: what inference costs with
+    this exit) and ``infer_s`` (wall clock of this rule's test, measured).
+    Nothing is written into ``run_dir``.
+    """
+    from dse.data.locate import load_dataset
+
+    rules = list(rules)
+    if not rules or not all(r.enabled for r in rules):
+        raise ValueError("exit_sweep needs one or more enabled exit rules (margin >= 1)")
+    progress = progress or ProgressSink()
+    manifest = folder.read_manifest(run_dir)
+    cfg = validate.run_config(run_dir, manifest)
+    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    quant = validate.run_quant_checked(run_dir, manifest)
+    state = validate.run_state(run_dir, manifest, recipe, quant)
+    dataset = load_dataset(cfg["dataset"], data_dir)
+    sim = Simulator(recipe, quant=quant)
+    engine = resolve_engine(engine)
+    seed = int(cfg["seed"])
+    train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
+    assign_x, assign_y = select(train[0], train[1], cfg.get("assign_samples"))
+    test_x, test_y = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
+    warm_inference(sim, state, engine)
+
+    progress.start("assign", len(assign_x))
+    assigned = run_inference(sim, state, assign_x, ASSIGN_STREAM, seed, new_counts(), engine,
+                             lambda d, _s: progress.advance("assign", d))
+    progress.finish("assign")
+    labels = assign_labels(assigned, assign_y).labels
+
+    out = []
+    for rule in rules:
+        steps, of_test = np.zeros(len(test_x), dtype=np.int32), new_counts()
+        progress.start("test", len(test_x))
+        t = time.perf_counter()
+        tested = run_inference(sim, state, test_x, TEST_STREAM, seed, of_test, engine,
+                               lambda d, _s: progress.advance("test", d), exit_rule=rule, labels=labels, steps=steps)
+        seconds = time.perf_counter() - t
+        progress.finish("test")
+        out.append({"rule": {"spec": rule.spec(), **rule.to_dict()},
+                    "metrics": evaluate_counts(assigned, assign_y, tested, test_y).to_dict(),
+                    "steps_per_test_image": steps_summary(steps),
+                    "presentation_steps": int(sim.consts.n_steps),
+                    "test_per_image": per_image(counts_to_dict(of_test)),
+                    "infer_s": round(seconds, 3), "engine": engine})
+    return out
