@@ -24,12 +24,13 @@ whole byte.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dse.cost import PHASES
 from dse.models.quantize import FP32_BITS, QuantConfig
 
-from .structure import N_INPUTS, check_neurons, design_structure
+from .structure import N_INPUTS, DesignStructure, check_neurons, design_structure
 
 __all__ = ["ACCOUNTINGS", "PHASES", "MemoryComponent", "MemoryReport", "memory_report", "MB"]
 
@@ -146,25 +147,31 @@ def memory_report(design: str, neurons: int, phase: str = "inference", precision
             "early exit: spikes per class so far")
 
     if phase == "training":
-        add("pre_traces", N_INPUTS, FP32_BITS, None, "presynaptic traces")
-        if s.rule == "pairwise":
-            add("post_traces", n, FP32_BITS, None, "postsynaptic traces (pair-wise rule)")
-        if s.rule == "sl-stdp":
-            add("spike_counters", n, FP32_BITS if dense else _bits_for(max(s.post_every - 1, 1)), None,
-                "K-th spike counters (SL-STDP)")
-        if s.rule == "fspinn":
-            add("spike_counters", n, FP32_BITS if dense else _bits_for(s.max_spikes_per_presentation),
-                None, "N_acc spike accumulators (FSpiNN)")
-            if not dense:
-                # The rule uses the pre traces at the winner's latest spike. Keeping
-                # the window's input raster and each neuron's latest spike step
-                # rebuilds them for whichever neuron wins (our CPU engine instead
-                # keeps a 784-trace snapshot per neuron, a simulator convenience).
-                add("window_input_raster", N_INPUTS * s.window_steps, 1, None,
-                    "input spikes of the current window (T_w steps)")
-                add("window_last_spike", n, _bits_for(max(s.window_steps - 1, 1)), None,
-                    "step of each neuron's latest spike in the window")
-        if not dense:
-            add("changed_columns", n, 1, None, "columns to renormalise after the presentation")
+        _training_state(add, s, n, dense)
     return MemoryReport(design=design, neurons=n, phase=phase, accounting=accounting,
                         precision=precision.label, components=tuple(c))
+
+
+def _training_state(add: Callable[[str, int, int, str | None, str], None], s: DesignStructure, n: int,
+                    dense: bool) -> None:
+    """What learning adds to the network's state: traces, spike counters, the FSpiNN window."""
+    add("pre_traces", N_INPUTS, FP32_BITS, None, "presynaptic traces")
+    if s.rule == "pairwise":
+        add("post_traces", n, FP32_BITS, None, "postsynaptic traces (pair-wise rule)")
+    if s.rule == "sl-stdp":
+        add("spike_counters", n, FP32_BITS if dense else _bits_for(max(s.post_every - 1, 1)), None,
+            "K-th spike counters (SL-STDP)")
+    if s.rule == "fspinn":
+        add("spike_counters", n, FP32_BITS if dense else _bits_for(s.max_spikes_per_presentation),
+            None, "N_acc spike accumulators (FSpiNN)")
+        if not dense:
+            # The rule uses the pre traces at the winner's latest spike. Keeping
+            # the window's input raster and each neuron's latest spike step
+            # rebuilds them for whichever neuron wins (our CPU engine instead
+            # keeps a 784-trace snapshot per neuron, a simulator convenience).
+            add("window_input_raster", N_INPUTS * s.window_steps, 1, None,
+                "input spikes of the current window (T_w steps)")
+            add("window_last_spike", n, _bits_for(max(s.window_steps - 1, 1)), None,
+                "step of each neuron's latest spike in the window")
+    if not dense:
+        add("changed_columns", n, 1, None, "columns to renormalise after the presentation")

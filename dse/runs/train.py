@@ -7,12 +7,10 @@ bit-identical to one that was never interrupted.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -20,20 +18,13 @@ from dse.errors import Param, ParameterError
 from dse.progress import ProgressSink
 from dse.runs import folder, validate
 from dse.runs.health import network_health
-from dse.runs.readout import Readout, assign_labels, evaluate_counts, predict_all_activity
+from dse.runs.readout import assign_labels, predict_all_activity
 from dse.models.counts import counts_to_dict, new_counts, per_image
-from dse.models.early_exit import OFF, ExitRule, steps_summary
 from dse.models.network import MAX_NEURONS, NetworkState, Simulator, float_weights, init_state
 from dse.models.quantize import QuantConfig, parse_quant
 from dse.models.recipes import Recipe, load_recipe
-
-# Stream offsets keep training, assignment and test inputs independent.
-ASSIGN_STREAM = 1 << 40
-TEST_STREAM = 2 << 40
-ENGINES = ("auto", "numba", "torch")
-# Images per inference call between progress reports: small enough that a bar moves during a
-# 1,000-image label assignment, large enough that every core gets several blocks per call.
-INFER_CHUNK = 500
+from dse.runs.inference import (ASSIGN_STREAM, ENGINES, INFER_CHUNK, TEST_STREAM, Inference, assign_and_test,  # noqa: F401
+                                evaluate_run, resolve_engine, run_inference, run_quant, select, warm_inference)
 
 
 @dataclass(frozen=True)
@@ -83,73 +74,8 @@ class TrainConfig:
         return d
 
 
-def select(images: np.ndarray, labels: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    n = len(images) if limit is None else min(limit, len(images))
-    return images[:n], labels[:n]
-
-
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng(np.random.SeedSequence([seed, epoch, 0xE90C])).permutation(n)
-
-
-def run_inference(sim: Simulator, state: NetworkState, images: np.ndarray, first_index: int,
-                  seed: int, counts: np.ndarray, engine: str,
-                  on_chunk: Callable[[int, np.ndarray], None] | None = None, *,
-                  exit_rule: ExitRule = OFF, labels: np.ndarray | None = None,
-                  steps: np.ndarray | None = None) -> np.ndarray:
-    """Spike counts of images with learning off; with an exit rule, each image stops once decided
-    (labels: the neurons' classes); steps (n,) int32, if given, receives the steps each image ran."""
-    engine = resolve_engine(engine)
-    if engine == "numba":
-        return sim.infer(state, images, first_index, seed, counts, chunk=INFER_CHUNK, on_chunk=on_chunk,
-                         exit_rule=exit_rule, labels=labels, steps=steps)
-    try:
-        from dse.models.engine_torch import infer_torch
-        import torch  # noqa: F401
-    except ImportError:
-        raise ParameterError(Param("engine"), " torch needs PyTorch: pip install 'snn-dse[torch]'") from None
-    consts = sim.consts_with_exit(exit_rule)
-    out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
-    step = 1024
-    for lo in range(0, len(images), step):
-        hi = min(lo + step, len(images))
-        out[lo:hi] = infer_torch(state.weights, state.theta, images[lo:hi], first_index + lo,
-                                 seed, consts, counts, labels=labels,  # codes go in as floats: sums stay exact
-                                 steps=None if steps is None else steps[lo:hi])
-        if on_chunk is not None:
-            on_chunk(hi, out[lo:hi])
-    return out
-
-
-def warm_inference(sim: Simulator, state: NetworkState, engine: str) -> None:
-    """One silent image through the inference engine, so the timed inference measures inference only.
-
-    Before this, the first timed chunk paid for loading the compiled variant
-    from numba's cache (evaluate, quantize: about a second) or for importing
-    torch and starting CUDA (--engine auto on a GPU machine: seconds), which
-    showed as label assignment running several times slower than the test.
-    """
-    blank = np.zeros((1, 784), dtype=np.uint8)
-    run_inference(sim, state, blank, 0, 0, new_counts(), engine)  # learning is off: the state is not changed
-
-
-def resolve_engine(engine: str) -> str:
-    """auto: torch where a CUDA device is usable, else numba.
-
-    Importing torch takes seconds, so it is imported only where an NVIDIA
-    driver is installed (before, every CPU run paid for it inside its timed
-    inference).
-    """
-    if engine != "auto":
-        return engine
-    if not (os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi")):
-        return "numba"
-    try:
-        import torch
-
-        return "torch" if torch.cuda.is_available() else "numba"
-    except ImportError:
-        return "numba"
 
 
 class RunningAccuracy:
@@ -198,13 +124,8 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     sim = Simulator(recipe, quant=quant)
     identity = {**config.identity(), "data_sha256": dataset.sha256, "n_train": len(train_x)}
     total = _stop_at(config, len(train_x))
-    if continue_from is not None:
-        if resume:
-            raise ParameterError("give either ", Param("resume"), " or ", Param("continue_from"), ", not both")
-        start = _continue(out_dir, continue_from, config, dataset.sha256, len(train_x), total, recipe, quant)
-    else:
-        start = _start_or_resume(out_dir, config, recipe, identity, resume, quant, total)
-    state, train_counts, position = start
+    state, train_counts, position = _starting_state(out_dir, config, recipe, quant, identity, dataset.sha256,
+                                                    len(train_x), total, resume, continue_from)
 
     compile_s = _warm_up(sim, state)
     running = RunningAccuracy()
@@ -242,9 +163,7 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
         sim, state, (train_x, train_y), (test_x, test_y), config.assign_samples, config.seed,
         config.engine, progress)
     evaluation, infer_counts, infer_s = inference.evaluation, inference.counts, inference.seconds
-    assign_x = train_x[:min(config.assign_samples, len(train_x))]
-
-    manifest = _manifest(config, recipe, dataset, len(train_x), len(test_x), len(assign_x),
+    manifest = _manifest(config, recipe, dataset, len(train_x), len(test_x), min(config.assign_samples, len(train_x)),
                          evaluation.to_dict(), train_counts, infer_counts,
                          {"train_s": train_s, "trained_this_session": trained_now,
                           "infer_s": infer_s, "compile_s": compile_s}, total)
@@ -256,6 +175,17 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
     manifest["ranges"] = observed_ranges(recipe, state, quant)
     with folder.writing("out_dir", out_dir, _kept(total, total)):
         return write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
+
+
+def _starting_state(out_dir: Path, config: TrainConfig, recipe: Recipe, quant: QuantConfig | None,
+                    identity: dict[str, Any], data_sha256: str, n_train: int, total: int, resume: bool,
+                    continue_from: Path | None):
+    """(state, training counts, images done): fresh, resumed from a checkpoint, or continued from a lower rung."""
+    if continue_from is None:
+        return _start_or_resume(out_dir, config, recipe, identity, resume, quant, total)
+    if resume:
+        raise ParameterError("give either ", Param("resume"), " or ", Param("continue_from"), ", not both")
+    return _continue(out_dir, continue_from, config, data_sha256, n_train, total, recipe, quant)
 
 
 def _continue(out_dir: Path, source: Path, config: TrainConfig, data_sha256: str, n_train: int, total: int,
@@ -393,102 +323,3 @@ def write_results(out_dir: Path, state: NetworkState, neuron_labels: np.ndarray,
     return manifest
 
 
-def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: int | None = None,
-                 engine: str = "auto", progress: ProgressSink | None = None,
-                 exit_rule: ExitRule = OFF) -> dict[str, Any]:
-    """Re-assign labels and re-test a finished run; returns metrics and data used.
-
-    With an exit rule, test images stop once their class is decided; the
-    result records the rule, the steps run per test image and the test's
-    own per-image counts (what inference costs with early exit).
-    """
-    from dse.data.locate import load_dataset
-
-    progress = progress or ProgressSink()
-    manifest = folder.read_manifest(run_dir)
-    cfg = validate.run_config(run_dir, manifest)
-    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
-    quant = validate.run_quant_checked(run_dir, manifest)
-    state = validate.run_state(run_dir, manifest, recipe, quant)
-    dataset = load_dataset(cfg["dataset"], data_dir)
-    sim = Simulator(recipe, quant=quant)
-    train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
-    test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
-    test_x = test[0]
-    test_steps, test_counts = np.zeros(len(test_x), dtype=np.int32), new_counts()
-    inference = assign_and_test(
-        sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress, exit_rule=exit_rule,
-        test_steps=test_steps, test_counts=test_counts)
-    evaluation, counts, elapsed, n_images = inference[:4]
-    result = {"kind": "evaluate", "created": folder.now_iso(), "run": str(run_dir),
-              "engine": resolve_engine(engine),
-              "data": {"name": dataset.name, "source": dataset.source, "sha256": dataset.sha256,
-                       "matches_training_data": dataset.sha256 == manifest["data"]["sha256"],
-                       "n_test_used": len(test_x)},
-              "metrics": evaluation.to_dict(),
-              "early_exit": {"rule": exit_rule.spec(), **exit_rule.to_dict(),
-                             "steps_per_test_image": steps_summary(test_steps),
-                             "presentation_steps": int(sim.consts.n_steps)},
-              "counts": {"inference": counts_to_dict(counts), "test": counts_to_dict(test_counts),
-                         "test_per_image": per_image(counts_to_dict(test_counts))},
-              "timings": {"infer_s": round(elapsed, 3),
-                          "infer_images_per_s": round(n_images / elapsed, 1)}}
-    if not exit_rule.enabled:  # an early exit cuts test presentations short: their spike counts say less
-        result["health"] = network_health(recipe, state.theta, None, inference.test_spike_counts)
-    folder.atomic_write_json(Path(run_dir) / "evaluation.json", result)
-    return result
-
-
-def run_quant(manifest: dict[str, Any]) -> QuantConfig | None:
-    """The fixed-point settings a run's weights were stored and evaluated with."""
-    q = manifest.get("quantization") or {}
-    if q.get("scheme") in (None, "fp32"):
-        return None
-    spec = ",".join(f"{k}={q[k]}" for k in ("weights", "inh", "vmem", "vth") if q.get(k))
-    # Potential formats are recorded with their sign ("sQ7.8"), which parse_quant accepts.
-    return parse_quant(spec, q["rounding"], seed=int(q.get("seed", 0)))
-
-
-class Inference(NamedTuple):
-    """What label assignment and test give: metrics, activity counts, time, spikes per test image."""
-
-    evaluation: Readout
-    counts: np.ndarray
-    seconds: float
-    n_images: int              # images simulated (assignment + test)
-    test_spike_counts: np.ndarray  # (n_test, N), for the health check
-
-
-def assign_and_test(sim: Simulator, state: NetworkState, train: tuple[np.ndarray, np.ndarray],
-                    test: tuple[np.ndarray, np.ndarray], assign_samples: int | None, seed: int,
-                    engine: str, progress: ProgressSink, *, exit_rule: ExitRule = OFF,
-                    test_steps: np.ndarray | None = None, test_counts: np.ndarray | None = None) -> Inference:
-    """Label assignment on the first training images, then the test; learning off.
-
-    Assignment always runs whole presentations; the test stops early by
-    exit_rule (the labels just assigned vote). test_steps (n_test,) int32, if
-    given, receives the steps each test image ran; test_counts, if given, the
-    activity counts of the test alone.
-    """
-    assign_x, assign_y = select(train[0], train[1], assign_samples)
-    test_x, test_y = test
-    engine = resolve_engine(engine)
-    warm_inference(sim, state, engine)
-    counts = new_counts()
-    t = time.perf_counter()
-    progress.start("assign", len(assign_x))
-    a = run_inference(sim, state, assign_x, ASSIGN_STREAM, seed, counts, engine,
-                      lambda d, _s: progress.advance("assign", d))
-    progress.finish("assign")
-    labels = assign_labels(a, assign_y).labels if exit_rule.enabled else None
-    progress.start("test", len(test_x))
-    of_test = new_counts()
-    s = run_inference(sim, state, test_x, TEST_STREAM, seed, of_test, engine,
-                      lambda d, _s: progress.advance("test", d), exit_rule=exit_rule, labels=labels,
-                      steps=test_steps)
-    counts += of_test
-    if test_counts is not None:
-        test_counts += of_test
-    progress.finish("test")
-    elapsed = time.perf_counter() - t
-    return Inference(evaluate_counts(a, assign_y, s, test_y), counts, elapsed, len(assign_x) + len(test_x), s)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import numpy as np
 
 from dse.errors import Param
 from dse.runs.folder import CHECKPOINT, CHECKPOINT_META, MANIFEST, WEIGHTS, RunError
+from dse.runs.numbers import MAX_MAGNITUDE, is_number, short_repr, bounded, finite_json, number_fields
 
 __all__ = ["DamagedFile", "read_json", "load_arrays", "run_config", "run_state", "checkpoint", "Checkpoint",
            "cached_run", "quantize_source", "per_image_counts", "run_quant_checked", "number_fields", "bounded",
@@ -46,10 +46,6 @@ MAX_SEED = 2**63 - 1
 N_CLASSES = 10
 # Thresholds only grow by theta_plus per spike and decay; recipes keep their constants within 1e9 too.
 MAX_THETA = 1e9
-# Numbers read from files (counts, coefficients, measured times) beyond this magnitude describe no
-# machine or network, and the cost model's products of them (count x coefficient x images) would
-# overflow to inf, which prints as invalid JSON. Far below overflow: a product of three stays finite.
-MAX_MAGNITUDE = 1e30
 # Float weights are clipped to w_max by learning and scaled to column sums of norm_total; this is
 # the float32 slack of that scaling.
 _WEIGHT_SLACK = 1e-4
@@ -116,27 +112,27 @@ class _Fields:
         if value is None and optional:
             return None
         if type(value) is not int or not low <= value <= high:
-            raise _fail(self.path, f"{dotted} must be a whole number in {low}..{high}, got {_short(value)}",
+            raise _fail(self.path, f"{dotted} must be a whole number in {low}..{high}, got {short_repr(value)}",
                         self.fix)
         return value
 
     def text(self, dotted: str) -> str:
         value = self.get(dotted)
         if not isinstance(value, str) or not value:
-            raise _fail(self.path, f"{dotted} must be a non-empty string, got {_short(value)}", self.fix)
+            raise _fail(self.path, f"{dotted} must be a non-empty string, got {short_repr(value)}", self.fix)
         return value
 
     def number(self, dotted: str, low: float, high: float) -> float:
         value = self.get(dotted)
-        if not _is_number(value) or not low <= value <= high:
-            raise _fail(self.path, f"{dotted} must be a number in [{low:g}, {high:g}], got {_short(value)}",
+        if not is_number(value) or not low <= value <= high:
+            raise _fail(self.path, f"{dotted} must be a number in [{low:g}, {high:g}], got {short_repr(value)}",
                         self.fix)
         return float(value)
 
     def mapping(self, dotted: str) -> Mapping[str, Any]:
         value = self.get(dotted)
         if not isinstance(value, Mapping):
-            raise _fail(self.path, f"{dotted} must be an object, got {_short(value)}", self.fix)
+            raise _fail(self.path, f"{dotted} must be an object, got {short_repr(value)}", self.fix)
         return value
 
     def counts(self, dotted: str) -> Mapping[str, float]:
@@ -146,42 +142,6 @@ class _Fields:
         if problem:
             raise _fail(self.path, f"{dotted}.{problem}", self.fix)
         return value
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and bounded(x, math.inf)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return (text[:40] + "...") if len(text) > 43 else text
-
-
-def number_fields(values: Mapping[str, Any], low: float, high: float) -> str | None:
-    """None if every value is a finite number in [low, high]; else ``"KEY is VALUE, ..."`` for the first."""
-    for key, value in values.items():
-        if not _is_number(value):
-            return f"{key} is {_short(value)}, not a finite number"
-        if not low <= value <= high:
-            return f"{key} is {value:g}, outside [{low:g}, {high:g}]"
-    return None
-
-
-def bounded(value: float, high: float = MAX_MAGNITUDE) -> bool:
-    """Finite, and at most ``high`` in magnitude (see MAX_MAGNITUDE)."""
-    try:
-        return math.isfinite(value) and abs(value) <= high
-    except OverflowError:  # an int too large for a float
-        return False
-
-
-def finite_json(obj: Any, what: str, **dumps_kwargs: Any) -> str:
-    """``json.dumps`` that refuses NaN and Infinity (which it would print as invalid JSON)."""
-    try:
-        return json.dumps(obj, allow_nan=False, **dumps_kwargs)
-    except ValueError:
-        raise ValueError(f"{what}: a value is not finite (NaN or infinity), so it cannot be written as JSON; "
-                         "check the inputs it was computed from") from None
 
 
 # --------------------------------------------------------------------------- arrays
@@ -216,7 +176,7 @@ def _check_checksum(path: Path, actual: str, recorded: Any, record: Path, field:
     if recorded is None:
         return  # written before checksums were recorded
     if not (isinstance(recorded, str) and len(recorded) == 64):
-        raise _fail(record, f"{field} must be the SHA-256 of {path.name}, got {_short(recorded)}", fix)
+        raise _fail(record, f"{field} must be the SHA-256 of {path.name}, got {short_repr(recorded)}", fix)
     if actual != recorded:
         raise _fail(path, f"does not match its checksum in {record.name} ({field}): it was changed after it was "
                           "written", fix)
@@ -288,7 +248,7 @@ def run_config(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
         f.integer(f"config.{name}", 1, 2**62, optional=True)
     overrides = cfg.get("overrides") or {}
     if not isinstance(overrides, Mapping) or not all(isinstance(v, str) for v in overrides.values()):
-        raise _fail(f.path, f"config.overrides must map SECTION.KEY to text, got {_short(overrides)}", RUN_FIX)
+        raise _fail(f.path, f"config.overrides must map SECTION.KEY to text, got {short_repr(overrides)}", RUN_FIX)
     f.text("data.sha256")
     if f.has("quantization") and manifest["quantization"] is not None:
         f.mapping("quantization")
@@ -392,8 +352,8 @@ def cached_run(run_dir: Path, manifest: Mapping[str, Any], *, ranges: bool = Fal
     f.number("metrics.accuracy", 0.0, 1.0)
     f.number("metrics.accuracy_proportion", 0.0, 1.0)
     ci = f.get("metrics.accuracy_ci95")
-    if not (isinstance(ci, list) and len(ci) == 2 and all(_is_number(x) and 0 <= x <= 1 for x in ci)):
-        raise _fail(f.path, f"metrics.accuracy_ci95 must be two fractions, got {_short(ci)}", fix)
+    if not (isinstance(ci, list) and len(ci) == 2 and all(is_number(x) and 0 <= x <= 1 for x in ci)):
+        raise _fail(f.path, f"metrics.accuracy_ci95 must be two fractions, got {short_repr(ci)}", fix)
     confusion = f.get("metrics.confusion_matrix")
     if not (isinstance(confusion, list) and len(confusion) == N_CLASSES
             and all(isinstance(row, list) and len(row) == N_CLASSES + 1
