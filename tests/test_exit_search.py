@@ -134,3 +134,24 @@ def test_the_evaluator_tests_all_margins_once_and_reads_them_back(tmp_path):
     (exits[0] / "manifest.json").write_text(json.dumps(doc))
     with pytest.raises(DamagedFile, match="margin 3"):
         ev.evaluate(c.with_exit(3), 200)
+
+
+def test_a_run_without_stored_labels_is_assigned_again_with_the_same_result(trained, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from dse.runs import folder
+
+    old = tmp_path / "old"
+    shutil.copytree(trained, old)
+    arrays = dict(np.load(old / "weights.npz"))
+    del arrays["neuron_labels"]  # as runs written before the labels were stored
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["files"]["weights_sha256"] = folder.atomic_save_npz(old / "weights.npz", **arrays)
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    rules = [ExitRule(1, 0), ExitRule(3, 0)]
+    stored, again = exit_sweep(trained, rules), exit_sweep(old, rules)
+    for a, b in zip(stored, again):
+        assert a["labels"] == "stored in the run" and b["labels"].startswith("assigned again")
+        assert a["metrics"] == b["metrics"] and a["steps_per_test_image"] == b["steps_per_test_image"]

@@ -1,11 +1,12 @@
-"""Early exit on a finished run at several margins: one label assignment, one test per exit rule.
+"""Early exit on a finished run at several margins: the run's own labels, one test per exit rule.
 
 What `dse explore` evaluates for the exit-margin dimension (and what
-`dse evaluate --exit` does for one rule): the labels come from a full-length
-assignment pass, exactly as the run made them (same images, same noise
-stream), so only the test differs between rules. Assigning once and testing
-once per rule makes each extra margin cost a test pass that itself stops
-early, not another assignment.
+`dse evaluate --exit` does for one rule): the neurons vote with the classes
+the run's own label assignment gave them, stored in its ``weights.npz``
+(validated), so only the test differs between rules and each margin costs
+one test pass that itself stops early. A run written before the labels were
+stored is assigned again, exactly as it was (same images, same noise
+stream), once for all rules.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from dse.models.network import Simulator
 from dse.models.recipes import load_recipe
 from dse.progress import ProgressSink
 from dse.runs import folder, validate
-from dse.runs.readout import assign_labels, evaluate_counts
+from dse.runs.accuracy import accuracy_with_ci, confusion_matrix, per_class_accuracy
+from dse.runs.readout import assign_labels, predict_all_activity, stored_assignment
 from dse.runs.train import ASSIGN_STREAM, TEST_STREAM, resolve_engine, run_inference, select, warm_inference
 
 __all__ = ["exit_sweep"]
@@ -60,12 +62,14 @@ def exit_sweep(run_dir: Path, rules: Sequence[ExitRule], *, data_dir: str | None
     assign_x, assign_y = select(train[0], train[1], cfg.get("assign_samples"))
     test_x, test_y = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
     warm_inference(sim, state, engine)
-
-    progress.start("assign", len(assign_x))
-    assigned = run_inference(sim, state, assign_x, ASSIGN_STREAM, seed, new_counts(), engine,
-                             lambda d, _s: progress.advance("assign", d))
-    progress.finish("assign")
-    labels = assign_labels(assigned, assign_y).labels
+    labels = validate.run_labels(run_dir, manifest)
+    assigned = "stored in the run"
+    if labels is None:  # a run written before the labels were stored: assign them again, as it did
+        progress.start("assign", len(assign_x))
+        counts = run_inference(sim, state, assign_x, ASSIGN_STREAM, seed, new_counts(), engine,
+                               lambda d, _s: progress.advance("assign", d))
+        progress.finish("assign")
+        labels, assigned = assign_labels(counts, assign_y).labels, f"assigned again on {len(assign_x):,} images"
 
     out = []
     for rule in rules:
@@ -76,10 +80,20 @@ def exit_sweep(run_dir: Path, rules: Sequence[ExitRule], *, data_dir: str | None
                                lambda d, _s: progress.advance("test", d), exit_rule=rule, labels=labels, steps=steps)
         seconds = time.perf_counter() - t
         progress.finish("test")
-        out.append({"rule": {"spec": rule.spec(), **rule.to_dict()},
-                    "metrics": evaluate_counts(assigned, assign_y, tested, test_y).to_dict(),
+        out.append({"rule": {"spec": rule.spec(), **rule.to_dict()}, "labels": assigned,
+                    "metrics": _metrics(predict_all_activity(tested, stored_assignment(labels)), test_y),
                     "steps_per_test_image": steps_summary(steps),
                     "presentation_steps": int(sim.consts.n_steps),
                     "test_per_image": per_image(counts_to_dict(of_test)),
                     "infer_s": round(seconds, 3), "engine": engine})
     return out
+
+
+def _metrics(predictions: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Diehl & Cook's all-activity accuracy with its interval, per class and the confusion matrix
+    (proportion voting needs the assignment's rates, which a run does not store)."""
+    acc = accuracy_with_ci(predictions, labels)
+    return {"accuracy": float(acc.accuracy), "accuracy_ci95": [float(acc.low), float(acc.high)],
+            "n_test": int(acc.n),
+            "per_class_accuracy": [None if np.isnan(x) else float(x) for x in per_class_accuracy(predictions, labels)],
+            "confusion_matrix": confusion_matrix(predictions, labels).tolist()}

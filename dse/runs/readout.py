@@ -52,6 +52,7 @@ __all__ = [
     "evaluate_counts",
     "predict_all_activity",
     "predict_proportion",
+    "stored_assignment",
 ]
 
 UNASSIGNED = -1
@@ -213,6 +214,17 @@ def _decide(scores: np.ndarray) -> np.ndarray:
     # image left no evidence at all; guessing class 0 would flatter accuracy.
     pred[scores.max(axis=1) <= 0] = NO_DECISION
     return pred
+
+
+def stored_assignment(labels: Any, n_classes: int = 10) -> Assignment:
+    """The assignment a run stored: its neurons' classes only (rates are not stored, so they are zero
+    here): enough for :func:`predict_all_activity`, not for proportion voting."""
+    n_classes = check_n_classes(n_classes)
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.ndim != 1 or (labels.size and (labels.min() < UNASSIGNED or labels.max() >= n_classes)):
+        raise ValueError(f"labels must be one class in -1..{n_classes - 1} per neuron, got shape {labels.shape}")
+    zeros = np.zeros((labels.size, n_classes))
+    return Assignment(labels=labels, rates=zeros, proportions=zeros)
 
 
 def predict_all_activity(counts: Any, assignment: Assignment) -> np.ndarray:

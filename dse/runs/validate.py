@@ -38,9 +38,9 @@ from dse.errors import Param
 from dse.runs.folder import CHECKPOINT, CHECKPOINT_META, MANIFEST, WEIGHTS, RunError
 from dse.runs.numbers import MAX_MAGNITUDE, is_number, short_repr, bounded, finite_json, number_fields
 
-__all__ = ["DamagedFile", "read_json", "load_arrays", "run_config", "run_state", "checkpoint", "Checkpoint",
-           "cached_run", "quantize_source", "per_image_counts", "run_quant_checked", "number_fields", "bounded",
-           "finite_json", "MAX_SEED", "MAX_MAGNITUDE"]
+__all__ = ["DamagedFile", "read_json", "load_arrays", "run_config", "run_state", "run_labels", "checkpoint",
+           "Checkpoint", "cached_run", "quantize_source", "per_image_counts", "run_quant_checked", "number_fields",
+           "bounded", "finite_json", "MAX_SEED", "MAX_MAGNITUDE"]
 
 MAX_SEED = 2**63 - 1
 N_CLASSES = 10
@@ -263,16 +263,28 @@ def run_state(run_dir: Path, manifest: Mapping[str, Any], recipe: Any, quant: An
     neurons = manifest["config"]["neurons"]
     arrays, sha256 = _read_npz(path, RUN_FIX)
     state = _state_arrays(arrays, path, neurons, recipe, quant, RUN_FIX)
-    labels = arrays.get("neuron_labels")
-    if labels is not None and (labels.dtype.kind not in "iu" or labels.shape != (neurons,)
-                               or (labels.size and (labels.min() < -1 or labels.max() >= N_CLASSES))):
-        raise _fail(path, f"'neuron_labels' must be {neurons} whole numbers in -1..{N_CLASSES - 1}, "
-                          f"got {labels.dtype} of shape {labels.shape}", RUN_FIX)
+    _labels(arrays, path, neurons)
     files = manifest.get("files")
     recorded = files.get("weights_sha256") if isinstance(files, Mapping) else None
     _check_checksum(path, sha256, recorded, Path(run_dir) / MANIFEST, "files.weights_sha256",
                     "restore the file, or delete files.weights_sha256 from the manifest to use it as it is")
     return state
+
+
+def run_labels(run_dir: Path, manifest: Mapping[str, Any]) -> np.ndarray | None:
+    """The neurons' classes stored in ``weights.npz`` (what the run's label assignment gave), checked;
+    None for a run written before they were stored. Call after :func:`run_state` (the checksum)."""
+    path = Path(run_dir) / WEIGHTS
+    return _labels(_read_npz(path, RUN_FIX)[0], path, manifest["config"]["neurons"])
+
+
+def _labels(arrays: Mapping[str, np.ndarray], path: Path, neurons: int) -> np.ndarray | None:
+    labels = arrays.get("neuron_labels")
+    if labels is not None and (labels.dtype.kind not in "iu" or labels.shape != (neurons,)
+                               or (labels.size and (labels.min() < -1 or labels.max() >= N_CLASSES))):
+        raise _fail(path, f"'neuron_labels' must be {neurons} whole numbers in -1..{N_CLASSES - 1}, "
+                          f"got {labels.dtype} of shape {labels.shape}", RUN_FIX)
+    return None if labels is None else labels.astype(np.int64)
 
 
 def run_quant_checked(run_dir: Path, manifest: Mapping[str, Any]) -> Any:

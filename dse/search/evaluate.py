@@ -235,8 +235,8 @@ class SnnEvaluator:
 
     def _with_exit(self, c: Candidate, train_images: int) -> Evaluation:
         """The candidate's network and precision (trained or quantized as without exit, from the cache)
-        tested with early exit: every margin the space offers is tested at once, after one label
-        assignment, into ``exit-<sha256>/manifest.json`` (the other margins are then cache hits)."""
+        tested with early exit: every margin the space offers is tested at once (the run's stored
+        labels vote), into ``exit-<sha256>/manifest.json`` (the other margins are then cache hits)."""
         from dse.models.early_exit import ExitRule
         from dse.runs.exits import exit_sweep
 

@@ -186,8 +186,8 @@ def evaluate_siblings(runner: Any, space: SearchSpace, number: int, c: Candidate
 
 def exit_variants(networks: Sequence[Candidate], space: SearchSpace, runner: Any) -> list[Candidate]:
     """Each network tested with every early-exit margin of the space that fits the budgets (inference
-    only: training runs every step). Not counted in the sibling limit: the margins of one network
-    share one label assignment, and each test stops early, so all of them cost less than one more
+    only: training runs every step). Not counted in the sibling limit: each margin costs one test
+    pass that stops early (the run's stored labels vote), so all of them cost less than one more
     precision."""
     if runner.budgets.phase != "inference" or "exit_margin" not in space.names():
         return []
