@@ -9,12 +9,12 @@ from a stored flag, so what is reported follows from one rule.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .objectives import Budgets
 from .pareto import non_dominated, objective_point
-from .space import FP32_BITS, Candidate
+from .space import Candidate
 
 __all__ = ["TrialRecord", "record_from_trial", "records_from_trials", "pareto_front", "CSV_FIELDS"]
 
@@ -47,6 +47,9 @@ class TrialRecord:
     excess: float = 0.0             # relative excess over the budgets (0 inside)
     sibling_of: int | None = None   # a PTQ variant evaluated after trial #n's training (not sampled)
     below_floor: bool = False       # complete, but less accurate than the study's accuracy floor
+    worker: str = ""                # the worker that ran it (a sibling: its parent's worker)
+    started: str = ""               # ISO 8601, the storage's clock (Optuna records local time)
+    completed: str = ""
 
     @property
     def point(self) -> tuple[float, ...]:
@@ -83,8 +86,27 @@ class TrialRecord:
             "energy_mj": _num(self.energy_mj), "energy_floor_mj": _num(self.energy_floor_mj),
             "trainings": self.trainings, "trained_images": self.trained_images, "seconds": round(self.seconds, 2),
             "reason": self.reason, "sibling_of": "" if self.sibling_of is None else self.sibling_of,
-            "run_dir": self.run_dir or "",
+            "run_dir": self.run_dir or "", "worker": self.worker, "started": self.started,
+            "completed": self.completed,
         }
+
+    def flat_attrs(self) -> dict[str, Any]:
+        """The trial's results as flat scalar user attributes (what optuna-dashboard sorts and
+        ``trials_dataframe()`` turns into columns). A value not known is left out, never None: one
+        None makes the dashboard treat the whole attribute as unsortable."""
+        out: dict[str, Any] = {"status": self.status, "feasible": self.feasible}
+        if self.reason:
+            out["reason"] = self.reason
+        values = {"accuracy": self.accuracy, "accuracy_at_last_fidelity": self.last_accuracy,
+                  "accuracy_low": self.accuracy_ci95[0] if self.accuracy_ci95 else None,
+                  "accuracy_high": self.accuracy_ci95[1] if self.accuracy_ci95 else None,
+                  "memory_mb": self.memory_mb, "memory_fp32_mb": self.memory_fp32_mb, "energy_mj": self.energy_mj,
+                  "energy_floor_mj": self.energy_floor_mj}
+        out.update({k: float(v) for k, v in values.items() if v is not None})
+        if self.images is not None:
+            out["images"] = int(self.images)
+        out.update(trainings=int(self.trainings), trained_images=int(self.trained_images))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {**self.row(), "candidate": self.candidate.to_dict() if self.candidate else None,
@@ -96,8 +118,7 @@ class TrialRecord:
 def _bits(c: Candidate | None, key: str) -> Any:
     if c is None:
         return ""
-    b = c.bits()[key]
-    return "fp32" if b == FP32_BITS else b
+    return c.bits()[key]  # FP32 is 32: the column stays numeric
 
 
 def _num(x: float | None) -> Any:
@@ -120,8 +141,9 @@ def _status(state: str, attrs: Mapping[str, Any]) -> str:
 
 
 def record_from_trial(number: int, state: str, values: Sequence[float] | None, attrs: Mapping[str, Any],
-                      budgets: Budgets) -> TrialRecord:
-    """A record from a trial's state name, objective values and user attributes."""
+                      budgets: Budgets, *, started: Any = None, completed: Any = None) -> TrialRecord:
+    """A record from a trial's state name, objective values and user attributes (``started`` and
+    ``completed``: the trial's datetimes, if known)."""
     cand = Candidate.from_dict(attrs["candidate"]) if attrs.get("candidate") else None
     status = _status(state, attrs)
     rungs = tuple(attrs.get("rungs") or ())
@@ -148,13 +170,24 @@ def record_from_trial(number: int, state: str, values: Sequence[float] | None, a
         confusion=tuple(tuple(r) for r in conf) if conf else None,
         counts_per_image=result.get("counts_per_image"), feasible=feasible,
         excess=budgets.relative_excess(memory, energy), sibling_of=attrs.get("sibling_of"),
-        below_floor=accuracy is not None and accuracy < budgets.min_accuracy)
+        below_floor=accuracy is not None and accuracy < budgets.min_accuracy,
+        worker=str((attrs.get("worker") or {}).get("id") or ""), started=_iso(started), completed=_iso(completed))
+
+
+def _iso(when: Any) -> str:
+    return when.isoformat(timespec="seconds") if when is not None else ""
 
 
 def records_from_trials(trials: Iterable[Any], budgets: Budgets) -> list[TrialRecord]:
     """Records of Optuna FrozenTrials (anything with number, state.name, values, user_attrs)."""
-    return [record_from_trial(t.number, t.state.name, t.values, t.user_attrs, budgets)
-            for t in sorted(trials, key=lambda t: t.number)]
+    records = [record_from_trial(t.number, t.state.name, t.values, t.user_attrs, budgets,
+                                 started=getattr(t, "datetime_start", None),
+                                 completed=getattr(t, "datetime_complete", None))
+               for t in sorted(trials, key=lambda t: t.number)]
+    # A PTQ sibling is evaluated by the worker that trained its parent, within the parent's trial.
+    workers = {r.number: r.worker for r in records}
+    return [replace(r, worker=workers.get(r.sibling_of, "")) if r.sibling_of is not None and not r.worker else r
+            for r in records]
 
 
 def pareto_front(records: Sequence[TrialRecord]) -> list[TrialRecord]:

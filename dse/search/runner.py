@@ -40,7 +40,9 @@ from typing import Any, Callable
 from . import costs
 from .evaluate import Evaluation, Evaluator
 from .objectives import Budgets, ExploreSettings
+from .attrs import named_constraints, write_trial_attrs
 from .pareto import dominates, objective_point
+from .records import record_from_trial
 from .space import BIT_KEYS, Candidate, SearchSpace
 from .siblings import evaluate_siblings
 from .stopping import hopeless_reason
@@ -89,20 +91,21 @@ class TrialRunner:
         # User attributes are grouped (candidate, costs, rungs, status, reason, result): each one
         # is a storage commit, and with SQLite a commit is an fsync.
         s, b = self.settings, self.settings.budgets
-        trial.set_user_attr("candidate", {**c.to_dict(), "label": c.label()})
+        attrs: dict[str, Any] = {}  # what this trial set: its flat attributes are computed from it at the end
+        self._set(trial, attrs, "candidate", {**c.to_dict(), "label": c.label()})
         mem, floor, reasons = self.prefilter(c)
-        trial.set_user_attr("costs", {"memory_mb": mem, "memory_fp32_mb": costs.fp32_memory_mb(c, b.phase, s.accounting),
-                                      "energy_floor_mj": floor})
+        self._set(trial, attrs, "costs", {"memory_mb": mem, "memory_fp32_mb": costs.fp32_memory_mb(c, b.phase, s.accounting),
+                                          "energy_floor_mj": floor})
         trial.set_constraint("memory_mb", mem - b.memory_mb)
         if reasons:
             if b.energy_mj is not None:
                 # a lower bound of the true violation: enough for the sampler to steer away
                 trial.set_constraint("energy_mj", floor - b.energy_mj)
-            self._end(trial, "rejected", "rejected before training: " + "; ".join(reasons))
+            self._end(trial, attrs, "rejected", "rejected before training: " + "; ".join(reasons))
             raise Rejected(reasons[0])
         original = self._held(c, trial.number)
         if original is not None:
-            return self._reuse(trial, original)
+            return self._reuse(trial, attrs, original)
 
         history: list[dict[str, Any]] = []
         for k, images in enumerate(rungs):
@@ -111,21 +114,21 @@ class TrialRunner:
             ev = self.evaluator.evaluate(measured, images)
             energy = costs.energy_mj(c, b.phase, s.profile, ev.counts_per_image, s.accounting)
             history.append(self._rung(trial.number, c, images, ev, mem, energy, measured != c))
-            trial.set_user_attr("rungs", history)  # peers at this rung (in any worker) read it from the storage
+            self._set(trial, attrs, "rungs", list(history))  # peers at this rung (in any worker) read it from the storage
             if not final:
-                self._stop_if_hopeless_or_dominated(trial, measured, ev, images, mem, energy)
+                self._stop_if_hopeless_or_dominated(trial, attrs, measured, ev, images, mem, energy)
         self._set_final_constraints(trial, ev.accuracy, energy)
         result: dict[str, Any] = {"accuracy_ci95": list(ev.accuracy_ci95),
                                   "counts_per_image": {ph: dict(v) for ph, v in ev.counts_per_image.items()},
                                   "run_dir": ev.run_dir, "fp32_run_dir": ev.fp32_run_dir, **dict(ev.extra)}
         if ev.confusion is not None:
             result["confusion"] = [list(r) for r in ev.confusion]
-        trial.set_user_attr("result", result)
+        self._set(trial, attrs, "result", result)
         if self.space is not None:
             # While this trial still runs: an interruption fails it, and its retry (a cache hit) adds
             # the siblings still missing.
             evaluate_siblings(self, self.space, trial.number, c, rungs[-1], self.on_sibling)
-        self._end(trial, "complete", None)
+        self._end(trial, attrs, "complete", None, (ev.accuracy, mem, energy))
         return ev.accuracy, mem, energy
 
     def _rung(self, number: int, c: Candidate, images: int, ev: Evaluation, mem: float, energy: float,
@@ -140,8 +143,8 @@ class TrialRunner:
             self.on_rung(number, c, rung)
         return rung
 
-    def _stop_if_hopeless_or_dominated(self, trial: Any, measured: Candidate, ev: Evaluation, images: int,
-                                       mem: float, energy: float) -> None:
+    def _stop_if_hopeless_or_dominated(self, trial: Any, attrs: dict[str, Any], measured: Candidate,
+                                       ev: Evaluation, images: int, mem: float, energy: float) -> None:
         b = self.budgets
         reason = hopeless_reason(measured, ev)
         if reason is not None:
@@ -155,7 +158,7 @@ class TrialRunner:
         if reason is not None:
             if b.energy_mj is not None:
                 trial.set_constraint("energy_mj", energy - b.energy_mj)
-            self._end(trial, "pruned", reason)
+            self._end(trial, attrs, "pruned", reason)
             raise Pruned(images)
 
     def _set_final_constraints(self, trial: Any, accuracy: float, energy: float) -> None:
@@ -174,22 +177,31 @@ class TrialRunner:
                 return t
         return None
 
-    def _reuse(self, trial: Any, original: Any) -> tuple[float, float, float]:
+    def _reuse(self, trial: Any, attrs: dict[str, Any], original: Any) -> tuple[float, float, float]:
         """A duplicate: the original's values and constraints, and nothing evaluated."""
-        for key, value in original.constraints.items():
+        for key, value in named_constraints(original.system_attrs).items():
             if key != "memory_mb":  # set already, to the same value (same candidate)
                 trial.set_constraint(key, value)
-        trial.set_user_attr("duplicate_of", original.number)
-        self._end(trial, "duplicate", f"duplicate of #{original.number}: its result is reused, nothing evaluated")
-        if original.state.name != "COMPLETE":
+        self._set(trial, attrs, "duplicate_of", original.number)
+        values = tuple(original.values) if original.state.name == "COMPLETE" else None
+        self._end(trial, attrs, "duplicate", f"duplicate of #{original.number}: its result is reused, nothing evaluated",
+                  values)
+        if values is None:
             raise Pruned(0)
-        return tuple(original.values)
+        return values
 
     @staticmethod
-    def _end(trial: Any, status: str, reason: str | None) -> None:
-        trial.set_user_attr("status", status)
-        if reason:
-            trial.set_user_attr("reason", reason)
+    def _set(trial: Any, attrs: dict[str, Any], key: str, value: Any) -> None:
+        trial.set_user_attr(key, value)
+        attrs[key] = value
+
+    def _end(self, trial: Any, attrs: dict[str, Any], status: str, reason: str | None,
+             values: tuple[float, float, float] | None = None) -> None:
+        """The trial's status and reason, and its results as flat attributes (:mod:`dse.search.attrs`)."""
+        attrs = {**attrs, "status": status, "reason": reason}
+        record = record_from_trial(trial.number, "COMPLETE" if status == "complete" else "PRUNED", values, attrs,
+                                   self.budgets)
+        write_trial_attrs(trial, record.flat_attrs())
 
     def _dominating_peers(self, number: int, neurons: int, images: int, accuracy: float, mem: float,
                           energy: float) -> list[int]:

@@ -34,6 +34,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from .attrs import LEGACY_CONSTRAINTS_KEY, legacy_constraints
+from .records import record_from_trial
 from .space import BIT_KEYS, FP32_BITS, Candidate, SearchSpace, SpaceError
 
 __all__ = ["SIBLING_SHARE", "MIN_SIBLINGS", "sibling_limit", "spread", "variant_groups", "ptq_variants",
@@ -224,9 +226,12 @@ def _add_trial(runner: Any, space: SearchSpace, number: int, s: Candidate, ev: A
                         "trainings": ev.trainings, "trained_images": ev.trained_images,
                         "seconds": round(ev.seconds, 3)}],
              "result": result}
-    trial = optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, values=[ev.accuracy, mem, energy],
+    values = [ev.accuracy, mem, energy]
+    attrs.update(record_from_trial(-1, "COMPLETE", values, attrs, b).flat_attrs())  # dse.search.attrs
+    trial = optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, values=values,
                                       params=space.params(s), distributions=distributions(space, s),
-                                      user_attrs=attrs, constraints=constraints)
+                                      user_attrs=attrs, constraints=constraints,
+                                      system_attrs={LEGACY_CONSTRAINTS_KEY: legacy_constraints(constraints)})
     # Study.add_trial validates and stores the same way but returns nothing; the storage call gives the
     # number the trial got (other workers may add trials at the same time).
     trial._validate()

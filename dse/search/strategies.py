@@ -138,7 +138,9 @@ class _Loop:
         return frozen
 
     def _name_worker(self, trial: Any) -> None:
-        attrs = {"worker": self.worker.to_dict() if self.worker else None}
+        # "worker" (a dict) is what liveness reads; "worker_id", flat, is a column in trials_dataframe()
+        attrs = {"worker": self.worker.to_dict() if self.worker else None,
+                 "worker_id": self.worker.worker_id if self.worker else ""}
         retry_of = self.study._storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")
         if retry_of is not None:
             # a retry inherits the failed trial's attributes; start clean, naming the original

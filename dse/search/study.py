@@ -21,6 +21,7 @@ from typing import Any
 
 from dse.errors import Param, ParameterError
 
+from .attrs import write_study_attrs
 from .liveness import DEFAULT_HEARTBEAT_S, grace_s, retry_callback
 from .objectives import DIRECTIONS, OBJECTIVES
 
@@ -240,6 +241,7 @@ def open_study(storage: str | None, name: str, identity: dict[str, Any], *, samp
         raise StudyError(f"study '{name}' in {mask_url(storage)} exists with other settings "
                          f"({differences_text(existing, ident)}); "
                          "rerun with its original settings or choose another ", Param("study_name"))
+    write_study_attrs(study, ident)  # budgets as flat attributes, for optuna-dashboard and notebooks
     return study
 
 
