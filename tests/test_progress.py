@@ -185,3 +185,30 @@ def test_sweep_and_measure_report_their_cells_and_each_phase(tmp_path, capsys, a
         assert "training: 60 images" in err and "testing: 60 images" in err
     assert main([a.format(tmp=tmp_path) for a in argv] + ["--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_piped_explore_writes_trial_k_of_n_elapsed_and_time_left(tmp_path):
+    """`dse explore 2>log`: a line after each evaluated trial with k/N, elapsed and time left, then a summary."""
+    import re
+
+    argv = [sys.executable, "-m", "dse", "explore", "--evaluator", "synthetic", "--synthetic-seconds", "0.05",
+            "--budget-mb", "0.6", "--trials", "4", "--jobs", "1", "--storage", f"sqlite:///{tmp_path / 'e.db'}",
+            "--study-name", "piped", "--out", str(tmp_path / "out")]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert run.returncode in (0, 1), run.stderr
+    lines = [ln for ln in run.stderr.splitlines() if ln.startswith("search:")]
+    assert lines[0] == "search: 4 trials"
+    counts = [int(m.group(1)) for ln in lines if (m := re.match(r"search: (\d)/4 trials \(\d+%\), .*elapsed", ln))]
+    assert counts == sorted(counts) and counts[-1] == 4 and {1, 2, 3} <= set(counts), lines
+    assert all("left" in ln for ln in lines if ln.startswith(("search: 1/4", "search: 2/4")))
+    assert re.fullmatch(r"search: done, 4 trials in \d+ s \(.* per trial\)", lines[-1]), lines[-1]
+    assert "\x1b[" not in run.stderr and "━" not in run.stderr  # no bar, no control codes in a log
+    # a resumed study counts its earlier trials; --quiet says nothing
+    again = subprocess.run([*argv[:argv.index("4")], "5", *argv[argv.index("4") + 1:], "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode in (0, 1), again.stderr
+    assert "search:" not in again.stderr
+    resumed = subprocess.run([*argv[:argv.index("4")], "6", *argv[argv.index("4") + 1:]],
+                             capture_output=True, text=True, timeout=300)
+    shown = [ln for ln in resumed.stderr.splitlines() if ln.startswith("search:")]
+    assert shown[0] == "search: 6 trials, resuming after 5" and shown[1].startswith("search: 6/6 trials (100%)")

@@ -167,6 +167,7 @@ def _rung_printer(con: Any, quiet: bool) -> Any:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
+    from dse.cli.progress import SearchProgress, progress_for
     from dse.cli.session import (outputs_of, quiet_optuna, search_console, sigterm_as_interrupt, storage_failures,
                                  study_owner, trial_printer, waiting_printer)
     from dse.report.build import report_data
@@ -214,15 +215,18 @@ def cmd_explore(args: argparse.Namespace) -> int:
         trials, timeout = DEFAULT_TRIALS, DEFAULT_TIME_BUDGET_S
         con.print(f"budget of the search: {trials} trials or {timeout // 60} minutes, whichever comes first "
                   "(--trials, --timeout)", markup=False)
-    on_trial = trial_printer(con, args.quiet, lambda: settings.budgets)
+    # trial k/N, elapsed and time left: a bar on a terminal, plain lines on stderr otherwise
+    tracker = SearchProgress(progress_for(args.quiet), trials, timeout)
+    on_trial = tracker.on_trial(trial_printer(con, args.quiet, lambda: settings.budgets))
 
     sigterm_as_interrupt()
     try:
-        with storage_failures(args.storage):
+        with storage_failures(args.storage), tracker.sink:
             result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
                              timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial,
                              on_rung=_rung_printer(con, args.quiet), heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet),
-                             jobs=_jobs(args))
+                             jobs=_jobs(args), on_start=tracker.start)
+            tracker.finish()
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to resume study '{name}'", file=sys.stderr)
         return 130

@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from dse.progress import ProgressSink
 
-__all__ = ["REPORT_PERIOD_S", "PHASES", "progress_for", "RichProgress", "TextProgress", "status_line"]
+__all__ = ["REPORT_PERIOD_S", "PHASES", "progress_for", "RichProgress", "TextProgress", "status_line",
+           "SearchProgress"]
 
 # Lines at most this far apart while a phase runs (Brian2 reports every 10 s; half that keeps
 # "at least every 10 s" true when the machine is busy).
@@ -31,6 +32,10 @@ REPORT_PERIOD_S = 5.0
 PHASES = {"train": ("training", "images"), "assign": ("assigning labels", "images"), "test": ("testing", "images"),
           "sweep": ("sweep", "cells"), "measure": ("measuring", "cells"), "download": ("downloading", "bytes"),
           "trials": ("search", "trials")}
+
+
+# Phases that may end before their total: a search stops at its time budget or when nothing is left to try.
+ENDS_EARLY = frozenset({"trials"})
 
 
 def _label(phase: str) -> tuple[str, str]:
@@ -162,7 +167,8 @@ class TextProgress(ProgressSink):
         with self._lock:
             state = self._phases.pop(phase, None)
         if state is not None:
-            state.done = max(state.done, state.total)  # a known total is reached; an unknown one is what came
+            if phase not in ENDS_EARLY:
+                state.done = max(state.done, state.total)  # a known total is reached; an unknown one is what came
             self._write(finish_line(state, self._clock()))
 
     def report_now(self) -> None:
@@ -235,7 +241,7 @@ class RichProgress(ProgressSink):
         if phase in self._tasks:
             task = self._tasks[phase]
             total = self._progress.tasks[task].total
-            if total is not None:
+            if total is not None and phase not in ENDS_EARLY:
                 self._progress.update(task, completed=total)
 
 
@@ -271,3 +277,42 @@ def progress_for(quiet: bool = False) -> ProgressSink:
     if quiet:
         return SilentProgress()
     return RichProgress() if sys.stderr.isatty() else TextProgress()
+
+
+class SearchProgress:
+    """A search's trial k/N, elapsed time and time left, from the trials as they end (in this process or,
+    with --jobs, in its helpers).
+
+    k counts what ``--trials`` counts (sampled trials evaluated, a resumed study's earlier ones included);
+    N is the target (unknown for a grid or incremental search without --trials). Plain lines, when
+    piped, come after every such trial as well as periodically: a trial may take minutes.
+    """
+
+    def __init__(self, sink: ProgressSink, target: int | None, timeout_s: float | None) -> None:
+        self.sink, self.target, self.timeout_s = sink, target, timeout_s
+        self.done = 0
+
+    def start(self, study: Any) -> None:
+        from dse.search.strategies import evaluated_trials
+
+        self.done = evaluated_trials(study)
+        self.sink.start("trials", self.target or 0, self.done)
+        if self.timeout_s is not None:
+            self.sink.limit("trials", self.timeout_s)
+
+    def on_trial(self, printer: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``printer`` (the line per trial), then the count."""
+        def on_trial(frozen: Any) -> None:
+            printer(frozen)
+            attrs = frozen.user_attrs
+            if frozen.state.name in ("COMPLETE", "PRUNED") and attrs.get("sibling_of") is None \
+                    and attrs.get("status") in ("complete", "pruned"):
+                self.done += 1
+                self.sink.advance("trials", self.done)
+                if isinstance(self.sink, TextProgress):
+                    self.sink.report_now()
+
+        return on_trial
+
+    def finish(self) -> None:
+        self.sink.finish("trials")

@@ -96,14 +96,14 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
             mu: float = 0.5, on_trial: Callable[[Any], None] | None = None,
             on_rung: Callable[..., None] | None = None, storage_obj: Any = None,
             heartbeat_s: int | None = None, on_wait: Callable[[str], None] | None = None,
-            jobs: Jobs | None = None) -> ExploreResult:
+            jobs: Jobs | None = None, on_start: Callable[[Any], None] | None = None) -> ExploreResult:
     """Run (or resume) the exploration; returns what the study holds afterwards.
 
     With ``jobs`` of one (the default) the process that runs this is the study's
     first worker (its sampler takes the study's seed, so one-process runs repeat);
     with more, that many `dse worker` processes run the trials and this one
     follows them (:mod:`dse.search.jobs`). Other `dse worker` processes may join
-    either way.
+    either way. ``on_start(study)`` is called once the study is open, before any trial runs.
     """
     if jobs is not None and jobs.count > 1 and (storage is None or storage_obj is not None
                                                  or ":memory:" in storage):
@@ -132,6 +132,8 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
         start = starting_point(space, TrialRunner(settings, evaluator, study).fits)
         if start is not None:
             study.enqueue_trial(space.params(start))
+    if on_start is not None:
+        on_start(study)
     compiling = evaluator.prepare(space)  # the simulator compiles its engine variants ahead, in the background
     if jobs is not None and jobs.count > 1:
         if compiling is not None:

@@ -29,7 +29,7 @@ from .liveness import Heartbeat, WorkerInfo, ask_lock, fail_and_retry, recover_s
 from .runner import Pruned, Rejected, TrialRunner
 from .space import Candidate, SearchSpace
 
-__all__ = ["run_strategy", "make_sampler", "incremental_sizes", "check_grid", "StrategyError", "DEFAULT_TRIALS"]
+__all__ = ["run_strategy", "evaluated_trials", "make_sampler", "incremental_sizes", "check_grid", "StrategyError", "DEFAULT_TRIALS"]
 
 DEFAULT_TRIALS = 100  # with the default time budget (4 minutes) the time ends the embedded default first
 REJECT_FACTOR = 10
@@ -167,6 +167,11 @@ def _states(study: Any) -> tuple[int, int, int, int]:
         running += t.state == TrialState.RUNNING
         waiting += t.state == TrialState.WAITING
     return evaluated, running, waiting, not_evaluated
+
+
+def evaluated_trials(study: Any) -> int:
+    """Sampled trials of the study that were evaluated: what ``--trials`` counts (see _states)."""
+    return _states(study)[0]
 
 
 def _done_candidates(study: Any, *, running: bool = False) -> dict[Candidate, Any]:
