@@ -82,3 +82,81 @@ def test_a_ptq_manifest_must_name_its_source(runs):
 def test_schema_files_are_package_data():
     files = sorted(p.name for p in Path(resources.files("dse").joinpath("schemas")).iterdir())
     assert "manifest-v1.schema.json" in files
+
+
+# pareto.json ------------------------------------------------------------------------------------------
+
+def _explore_doc(tmp_path: Path, budgets, name: str) -> dict:
+    from dse.search.explore import explore, write_outputs
+    from dse.search.objectives import ExploreSettings
+    from dse.search.space import DEFAULT_SPACE
+    from dse.search.synthetic import SyntheticEvaluator
+
+    space = DEFAULT_SPACE.restricted({"neurons": "100..1500"})
+    result = explore(ExploreSettings(budgets, space=space), SyntheticEvaluator(), storage=None, study_name=name,
+                     n_trials=8)
+    return json.loads(write_outputs(result, tmp_path / name)["pareto"].read_text())
+
+
+@pytest.fixture(scope="module")
+def paretos(tmp_path_factory) -> dict[str, dict]:
+    """pareto.json of a synthetic search with a front, of one where nothing fits, and of a real tiny search."""
+    import subprocess
+    import sys
+    import warnings
+
+    import optuna
+
+    from dse.search.objectives import Budgets
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tmp = tmp_path_factory.mktemp("pareto")
+    out = {"synthetic": _explore_doc(tmp, Budgets(memory_mb=0.6, energy_mj=250.0), "front"),
+           "nothing fits": _explore_doc(tmp, Budgets(memory_mb=0.6, min_accuracy=0.99), "none")}
+    # a real search on the bundled subset: two tiny fspinn networks, trained and tested
+    run = subprocess.run([sys.executable, "-m", "dse", "explore", "--budget-mb", "1", "--trials", "2",
+                          "--train-samples", "60", "--assign-samples", "60", "--test-samples", "60",
+                          "--fidelities", "1", "--min-accuracy", "0", "--jobs", "1", "--quiet",
+                          "--space", "design=fspinn", "--space", "neurons=10..20:10", "--space", "rho=2",
+                          "--space", "window_steps=50", "--storage", f"sqlite:///{tmp / 'real.db'}",
+                          "--study-name", "real", "--out", str(tmp / "real"), "--cache", str(tmp / "cache")],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode in (0, 1), run.stderr[-2000:]
+    out["real"] = json.loads((tmp / "real" / "pareto.json").read_text())
+    return out
+
+
+def test_the_pareto_schema_is_versioned_and_valid():
+    doc = schema("pareto-v1.schema.json")
+    assert doc["$id"].endswith(":1") and doc["properties"]["schema_version"] == {"const": 1}
+    jsonschema.Draft202012Validator.check_schema(doc)
+
+
+@pytest.mark.parametrize("kind", ["synthetic", "nothing fits", "real"])
+def test_written_paretos_validate(paretos, kind):
+    doc = paretos[kind]
+    assert errors("pareto-v1.schema.json", doc) == []
+    assert doc["feasible"] == (kind != "nothing fits")
+    assert ("synthetic" in doc["labels"]["accuracy"]) == (kind != "real")
+    if kind == "real":
+        assert doc["front"][0]["run_dir"] and doc["front"][0]["trainings"] + doc["summary"]["trainings"] > 0
+    if kind == "nothing fits":
+        assert doc["closest"] and doc["selected"] is None
+
+
+@pytest.mark.parametrize("what, edit", [
+    ("a newer schema_version", lambda d: d.update(schema_version=2)),
+    ("no schema_version", lambda d: d.pop("schema_version")),
+    ("an undocumented top-level key", lambda d: d.update(extra=1)),
+    ("FP32 bits as text", lambda d: d["front"][0].update(vmem_bits="fp32")),
+    ("accuracy as a percentage", lambda d: d["front"][0].update(accuracy=73.8)),
+    ("an infeasible trial on the front", lambda d: d["front"][0].update(feasible=False)),
+    ("a selection that is not on a front of nothing", lambda d: d.update(front=[])),
+    ("a timestamp without its offset", lambda d: d["front"][0].update(started="2026-11-30T23:48:48")),
+    ("an unknown status", lambda d: d["front"][0].update(status="done")),
+    ("a count that is not an integer", lambda d: d["summary"].update(trainings=1.5)),
+    ("objectives in another order", lambda d: d.update(objectives=["memory_mb", "accuracy", "energy_mj"])),
+])
+def test_the_pareto_schema_refuses(paretos, what, edit):
+    assert errors("pareto-v1.schema.json", _broken(paretos["synthetic"], edit)), what

@@ -80,6 +80,7 @@ def test_trials_csv_columns_are_numeric_and_timed(searched):
     started = pd.to_datetime(df["started"])
     completed = pd.to_datetime(df["completed"])
     assert started.notna().all() and (completed >= started).all()
-    assert (started - dt.datetime.now()).abs().max() < pd.Timedelta(hours=1)
+    assert started.dt.tz is not None  # with the offset, not naive local time
+    assert (started - pd.Timestamp.now(tz=dt.timezone.utc)).abs().max() < pd.Timedelta(hours=1)
     assert df["worker"].notna().all() and df["worker"].nunique() == 1  # one process; siblings name their parent's
     assert len(df) == len(result.records)

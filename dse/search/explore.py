@@ -35,6 +35,9 @@ from .study import HEARTBEAT_ATTR, heartbeat_of, identity_of, mask_url, open_stu
 __all__ = ["ExploreResult", "explore", "run_study", "result_from_study", "write_outputs", "budgets_from_identity"]
 
 
+PARETO_SCHEMA_VERSION = 1
+
+
 @dataclass(frozen=True)
 class ExploreResult:
     study_name: str
@@ -61,9 +64,24 @@ class ExploreResult:
         out["trained_images"] = sum(r.trained_images for r in self.records)
         return out
 
+    @property
+    def synthetic(self) -> bool:
+        """Made by the synthetic evaluator: nothing was trained, tested or measured."""
+        return (self.identity.get("evaluator") or {}).get("evaluator") == "synthetic"
+
+    def labels(self) -> dict[str, str]:
+        """How each objective was obtained, in words (reports and pareto.json say the same)."""
+        if self.synthetic:
+            return {"accuracy": "synthetic (a known accuracy surface; nothing was trained or tested)",
+                    "memory_mb": "modelled",
+                    "energy_mj": "modelled, from the synthetic evaluator's activity counts (not measured)"}
+        return {"accuracy": "measured on the test set", "memory_mb": "modelled",
+                "energy_mj": "modelled, from measured activity counts"}
+
     def to_json(self) -> dict[str, Any]:
         """pareto.json: settings, the feasible front, the selected model, or the closest candidates."""
         return {
+            "schema_version": PARETO_SCHEMA_VERSION,  # dse/schemas/pareto-v1.schema.json
             "study": self.study_name, "storage": mask_url(self.storage), "objectives": list(OBJECTIVES),
             "settings": self.identity, "selection": {"how": self.selection, "mu": self.mu},
             "summary": self.counts(), "wall_s": None if self.wall_s is None else round(self.wall_s, 1),
@@ -71,7 +89,7 @@ class ExploreResult:
             "front": [r.to_json() for r in self.front],
             "selected": self.selected.to_json() if self.selected else None,
             "closest": [r.to_json() for r in self.closest] if not self.front else [],
-            "labels": {"memory_mb": "modelled", "energy_mj": "modelled, from measured activity counts"},
+            "labels": self.labels(),
         }
 
 

@@ -175,7 +175,8 @@ def record_from_trial(number: int, state: str, values: Sequence[float] | None, a
 
 
 def _iso(when: Any) -> str:
-    return when.isoformat(timespec="seconds") if when is not None else ""
+    # Optuna records naive local time: written with the local offset, so the time is unambiguous
+    return when.astimezone().isoformat(timespec="seconds") if when is not None else ""
 
 
 def records_from_trials(trials: Iterable[Any], budgets: Budgets) -> list[TrialRecord]:
