@@ -84,3 +84,37 @@ def test_page_without_a_feasible_model_lists_the_closest():
     page = render_html(ReportData(result=res))
     assert "No trial is feasible" in page and "closest candidates" in page
     assert 'id="fig-front-memory"' in page and 'id="fig-confusion"' not in page
+
+
+def test_front_figures_draw_the_wilson_interval_as_error_bars(result):
+    import math
+
+    for axis in ("memory_mb", "energy_mj"):
+        fig = figures.front_figure(result.records, result.front, result.budgets, axis, result.selected)
+        front = _trace(fig, "feasible Pareto set")
+        assert front.error_y.visible and not front.error_y.symmetric
+        for r, up, down in zip(result.front, front.error_y.array, front.error_y.arrayminus):
+            assert up == pytest.approx(100 * (r.accuracy_ci95[1] - r.accuracy))
+            assert down == pytest.approx(100 * (r.accuracy - r.accuracy_ci95[0]))
+            assert up > 0 and down > 0
+        pruned = [t for t in fig.data if t.name.startswith("stopped at a lower fidelity")]
+        assert all(not t.error_y.visible for t in pruned if len(t.x))  # no interval below full fidelity
+        # the log axis labels 1, 2, 5 x 10^k (decades when the data span more), never every minor tick
+        ticks = fig.layout.xaxis.tickvals
+        assert fig.layout.xaxis.type == "log" and ticks
+        assert all(round(t / 10 ** math.floor(math.log10(t)), 6) in (1, 2, 5) for t in ticks)
+
+
+def test_a_synthetic_report_says_synthetic_and_a_real_one_says_measured(result):
+    from dataclasses import replace
+
+    synthetic = render_html(report_data(result))
+    for claim in ("measured on the test set", "counts measured", "measured on the trial", "(test set)"):
+        assert claim not in synthetic, claim
+    assert "accuracy is <b>synthetic</b>" in synthetic and "not measured" in synthetic
+    # the same trials as if the simulator had made them: the page claims measurement
+    ident = {**result.identity, "evaluator": {**result.identity["evaluator"], "evaluator": "snn"}}
+    real = render_html(report_data(replace(result, identity=ident)))
+    assert "accuracy is measured on the test set" in real and "synthetic" not in real.lower().replace(
+        result.study_name.lower(), "")
+    assert "activity counts measured on the trial" in real and "Same activity counts (measured on" in real

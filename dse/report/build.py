@@ -28,7 +28,8 @@ def report_data(result: ExploreResult, notes: tuple[str, ...] = ()) -> ReportDat
         path = Path(sel.run_dir) / "weights.png"
         if path.is_file():
             png = path.read_bytes()
-    labels = costs.cost_labels(ident.get("profile", "jetson-nano"), ident.get("accounting", "dense"))
+    labels = costs.cost_labels(ident.get("profile", "jetson-nano"), ident.get("accounting", "dense"),
+                               synthetic=result.synthetic)
     notes = (f"Memory: {labels['memory']}.", f"Energy: {labels['energy']}.", *notes)
     return ReportData(result=result, hardware=hardware, weight_png=png,
                       generated=f"{__version__} on {now_iso()}", notes=notes)

@@ -32,12 +32,26 @@ def _hover(r: TrialRecord) -> str:
     acc = r.accuracy if r.accuracy is not None else r.last_accuracy
     parts = [f"#{r.number} {label}", f"status {r.status}"]
     if acc is not None:
-        parts.append(f"accuracy {100 * acc:.2f}%" + ("" if r.accuracy is not None else f" at {r.images} images"))
+        parts.append(f"accuracy {100 * acc:.2f}%" + ("" if r.accuracy is not None else f" at {r.images} images")
+                     + (f" (95% CI {100 * r.accuracy_ci95[0]:.1f} to {100 * r.accuracy_ci95[1]:.1f})"
+                        if r.accuracy_ci95 else ""))
     if r.memory_mb is not None:
         parts.append(f"memory {r.memory_mb:.3g} MB")
     if r.energy_mj is not None:
         parts.append(f"energy {r.energy_mj:.3g} mJ/image")
     return "<br>".join(parts)
+
+
+def _interval(records: Sequence[TrialRecord], color: str) -> dict[str, Any]:
+    """Asymmetric error bars (percentage points) from each trial's stored 95% Wilson interval of accuracy;
+    none where a trial has no interval (stopped at a lower fidelity, rejected)."""
+    up, down = [], []
+    for r in records:
+        ci, acc = r.accuracy_ci95, r.accuracy
+        up.append(100 * (ci[1] - acc) if ci and acc is not None else None)
+        down.append(100 * (acc - ci[0]) if ci and acc is not None else None)
+    return dict(type="data", symmetric=False, array=up, arrayminus=down, visible=any(v is not None for v in up),
+                color=color, thickness=1, width=2)
 
 
 def _staircase(points: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
@@ -81,6 +95,7 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], b
         fig.add_trace(go.Scatter(
             x=[getattr(r, x) for r in rs],
             y=[0.0 if r.status == "rejected" else 100 * r.last_accuracy for r in rs],
+            error_y=_interval(rs, COLORS[key]),
             mode="markers", name=f"{names[key]} ({len(rs)})", text=[_hover(r) for r in rs], hoverinfo="text",
             marker=dict(color=COLORS[key], size=7 if key != "rejected" else 6,
                         symbol={"infeasible": "x", "below_floor": "triangle-down-open", "pruned": "diamond-open",
@@ -92,6 +107,7 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], b
     fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name="front in this view", hoverinfo="skip",
                              line=dict(color=COLORS["front"], width=1, dash="dot")))
     fig.add_trace(go.Scatter(x=fx, y=fy, mode="markers", name=f"feasible Pareto set ({len(front)})",
+                             error_y=_interval(front, COLORS["front"]),
                              text=[_hover(r) for r in front], hoverinfo="text",
                              marker=dict(color=COLORS["front"], size=10, line=dict(width=1, color="black"))))
     if selected is not None and getattr(selected, x) is not None:
@@ -162,15 +178,17 @@ def _bits_label(bits: int) -> str:
     return "FP32" if bits == FP32_BITS else str(bits)
 
 
-def confusion_figure(confusion: Sequence[Sequence[int]]):
-    """Confusion matrix: rows true class, columns predicted class plus "no decision"."""
+def confusion_figure(confusion: Sequence[Sequence[int]], synthetic: bool = False):
+    """Confusion matrix: rows true class, columns predicted class plus "no decision" (``synthetic``: made up
+    by the synthetic evaluator to match its accuracy, and titled so)."""
     import plotly.graph_objects as go
 
     n_rows = len(confusion)
     cols = [str(k) for k in range(n_rows)] + (["none"] if confusion and len(confusion[0]) > n_rows else [])
     fig = go.Figure(go.Heatmap(z=[list(r) for r in confusion], x=cols, y=[str(k) for k in range(n_rows)],
                                colorscale="Blues", texttemplate="%{z}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(title="Confusion matrix of the selected model (test set)", xaxis_title="predicted",
+    fig.update_layout(title=f"Confusion matrix of the selected model ({'synthetic' if synthetic else 'test set'})",
+                      xaxis_title="predicted",
                       yaxis_title="true", **{**_LAYOUT, "height": 480})
     fig.update_yaxes(autorange="reversed")
     return fig

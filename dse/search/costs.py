@@ -134,9 +134,12 @@ def hardware_comparison(c: Candidate, phase: str, counts: Mapping[str, Mapping[s
     return [row_from_report(_cost(c, name, counts, accounting, phase)) for name in profiles or profile_names()]
 
 
-def cost_labels(profile: str, accounting: str) -> dict[str, str]:
-    """How memory and energy were obtained, for the outputs (both are modelled)."""
+def cost_labels(profile: str, accounting: str, synthetic: bool = False) -> dict[str, str]:
+    """How memory and energy were obtained, for the outputs (both are modelled; the activity counts behind
+    energy are measured on each trial's run, or made up by the synthetic evaluator)."""
     from dse.cost.model import profile_label
 
+    counts = ("per-image activity counts from the synthetic evaluator (typical of each design, not measured)"
+              if synthetic else "per-image activity counts measured on the trial's run")
     return {"memory": f"modelled: {accounting} accounting (dse.cost.memory)",
-            "energy": f"{profile_label(_profile(profile))}; per-image activity counts measured on the trial's run"}
+            "energy": f"{profile_label(_profile(profile))}; {counts}"}
