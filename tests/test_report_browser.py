@@ -65,3 +65,46 @@ def test_report_renders_every_plot_without_console_errors(tmp_path):
     assert snap.returncode == 0, snap.stderr[-2000:]
     assert shot.is_file() and shot.stat().st_size > 10_000
     assert shot.parent == report.parent  # next to the report
+
+
+def _renders(page_uri: str, profile_dir, plots: int) -> str:
+    """The DOM after the page ran: ``plots`` plotly figures drawn, no console errors."""
+    dom = _chromium(profile_dir, "--dump-dom", page_uri)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count('class="main-svg"') >= plots, "a plot did not render"
+    errors = [m for m in _console_messages(dom.stderr) if re.search(r"Uncaught|Error|error", m)]
+    assert not errors, errors
+    return dom.stdout
+
+
+def test_compare_hw_page_renders_with_the_terminal_units(tmp_path):
+    from dse.cli.main import main
+
+    page = tmp_path / "hw.html"
+    assert main(["compare-hw", "--design", "fspinn", "--neurons", "400", "--quant", "8bit", "--vs-design",
+                 "baseline", "--profiles", "cpu,jetson-nano,a100", "--html", str(page)]) == 0
+    dom = _renders(page.as_uri(), tmp_path / "profile", 1)
+    # the axis titles and table cells carry mJ and ms, as the terminal does; no bare J or s columns
+    assert "energy per image (mJ)" in dom and "time per image (ms)" in dom
+    assert " ms<" in dom and " mJ<" in dom
+    shot = tmp_path / "hw.png"
+    snap = _chromium(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,1400", page.as_uri())
+    assert snap.returncode == 0 and shot.stat().st_size > 10_000
+
+
+def test_a_real_search_report_renders_its_weights_and_measured_labels(tmp_path):
+    """A tiny real search on the bundled subset: its report shows the weights image and says measured."""
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "dse", "explore", "--budget-mb", "1", "--trials", "2",
+                          "--train-samples", "60", "--assign-samples", "60", "--test-samples", "60",
+                          "--fidelities", "1", "--min-accuracy", "0", "--jobs", "1", "--quiet",
+                          "--space", "design=fspinn", "--space", "neurons=10..20:10", "--space", "rho=2",
+                          "--space", "window_steps=50", "--storage", f"sqlite:///{tmp_path / 'e.db'}",
+                          "--study-name", "real", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    dom = _renders((tmp_path / "out" / "report.html").as_uri(), tmp_path / "profile", len(FIGURE_IDS))
+    assert "accuracy is measured on the test set" in dom and "synthetic" not in dom
+    assert 'class="weights"' in dom and "data:image/png;base64," in dom
+    assert "Confusion matrix (test set)" in dom

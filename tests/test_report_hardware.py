@@ -27,6 +27,8 @@ def test_si_prefixes_and_log_ticks():
     decades = log_axis([0.006, 1.3, None])
     assert decades["ticktext"] == ["0.001", "0.01", "0.1", "1", "10"]
     assert log_axis([0.3, 0.9])["ticktext"] == ["0.1", "0.2", "0.5", "1"]  # within a decade: 1-2-5
+    # 1.9 to 76 ms: of the decades only 10 lies in view, so 1-2-5 (one label alone does not read as a scale)
+    assert log_axis([1.86, 75.9])["ticktext"] == ["1", "2", "5", "10", "20", "50", "100"]
     assert log_axis([]) == {"type": "log"}
 
 

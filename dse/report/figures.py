@@ -22,7 +22,11 @@ __all__ = ["front_figure", "hardware_figure", "bits_figure", "confusion_figure",
 AXES = {"memory_mb": "memory (MB, modelled)", "energy_mj": "energy per image (mJ, modelled)"}
 COLORS = {"front": "#d62728", "feasible": "#1f77b4", "infeasible": "#7f7f7f", "below_floor": "#9467bd",
           "pruned": "#bcbd22", "rejected": "#c7c7c7", "selected": "#2ca02c"}
-_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), height=430,
+# The title sits in its own row below plotly's tool bar (top right, 30 px): in a half-width figure a
+# title at the top runs under the tools, which show on hover (always, on touch screens).
+_TOP, _TITLE_AT = 90, 45  # pixels from the top: the margin above the plot area, the title's middle
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=_TOP, b=50), height=460,
+               title_y=1 - _TITLE_AT / 460, title_yanchor="middle",
                legend=dict(orientation="h", y=-0.18))
 
 
@@ -113,6 +117,7 @@ def front_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], b
     if selected is not None and getattr(selected, x) is not None:
         fig.add_trace(go.Scatter(x=[getattr(selected, x)], y=[100 * selected.accuracy], mode="markers",
                                  name="selected", text=[_hover(selected)], hoverinfo="text",
+                                 error_y=_interval([selected], "black"),  # the star hides the front's bar
                                  marker=dict(color=COLORS["selected"], size=18, symbol="star",
                                              line=dict(width=1, color="black"))))
     budget = budgets.memory_mb if x == "memory_mb" else budgets.energy_mj
@@ -137,10 +142,10 @@ def hardware_figure(rows: Sequence[Any], phase: str, budgets: Budgets | None = N
     energy_mj = [r.energy_per_image_j(phase) * 1_000.0 for r in rows]
     time_ms = [1e3 * r.time_per_image_s(phase) for r in rows]
     fig.add_trace(go.Bar(x=names, y=energy_mj, name="energy (mJ)",
-                         marker_color="#1f77b4", text=[f"{e:.3g}" for e in energy_mj],
+                         marker_color="#1f77b4", text=[_bar_text(e) for e in energy_mj], textangle=0,
                          hovertext=[r.display_name for r in rows]), row=1, col=1)
     fig.add_trace(go.Bar(x=names, y=time_ms, name="time (ms)",
-                         marker_color="#ff7f0e", text=[f"{t:.3g}" for t in time_ms],
+                         marker_color="#ff7f0e", text=[_bar_text(t) for t in time_ms], textangle=0,
                          hovertext=[r.display_name for r in rows]), row=1, col=2)
     if budgets is not None and budgets.energy_mj is not None:
         fig.add_trace(go.Scatter(x=names, y=[budgets.energy_mj] * len(names), mode="lines",
@@ -151,6 +156,11 @@ def hardware_figure(rows: Sequence[Any], phase: str, budgets: Budgets | None = N
     fig.update_layout(title=f"Selected model on each hardware profile ({phase}, modelled)", showlegend=False,
                       **_LAYOUT)
     return fig
+
+
+def _bar_text(v: float) -> str:
+    """3 significant digits, never in exponent notation (plotly writes 1031 as 1.03e+03 with .3g)."""
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
 
 
 def bits_figure(records: Sequence[TrialRecord]):
@@ -187,8 +197,8 @@ def confusion_figure(confusion: Sequence[Sequence[int]], synthetic: bool = False
     cols = [str(k) for k in range(n_rows)] + (["none"] if confusion and len(confusion[0]) > n_rows else [])
     fig = go.Figure(go.Heatmap(z=[list(r) for r in confusion], x=cols, y=[str(k) for k in range(n_rows)],
                                colorscale="Blues", texttemplate="%{z}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(title=f"Confusion matrix of the selected model ({'synthetic' if synthetic else 'test set'})",
+    fig.update_layout(title=f"Confusion matrix ({'synthetic' if synthetic else 'test set'})",
                       xaxis_title="predicted",
-                      yaxis_title="true", **{**_LAYOUT, "height": 480})
+                      yaxis_title="true", **{**_LAYOUT, "height": 510, "title_y": 1 - _TITLE_AT / 510})
     fig.update_yaxes(autorange="reversed")
     return fig

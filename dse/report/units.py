@@ -41,8 +41,9 @@ def log_axis(values: Iterable[Any]) -> dict[str, Any]:
         return {"type": "log"}
     lo, hi = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
     hi = max(hi, lo + 1)
-    if hi - lo >= 2:
+    inside = sum(min(positive) <= 10.0 ** k <= max(positive) for k in range(lo, hi + 1))
+    if inside >= 2:
         ticks = [10.0 ** k for k in range(lo, hi + 1)]
-    else:  # within about one decade, decades alone would leave one label or none
+    else:  # data within about a decade (2 to 80, say): decades alone would leave one label or none in view
         ticks = [m * 10.0 ** k for k in range(lo, hi + 1) for m in (1, 2, 5) if m * 10.0 ** k <= 10.0 ** hi]
     return {"type": "log", "tickmode": "array", "tickvals": ticks, "ticktext": [_tick_text(t) for t in ticks]}
