@@ -148,8 +148,11 @@ def hardware_figure(rows: Sequence[Any], phase: str, budgets: Budgets | None = N
                          marker_color="#ff7f0e", text=[_bar_text(t) for t in time_ms], textangle=0,
                          hovertext=[r.display_name for r in rows]), row=1, col=2)
     if budgets is not None and budgets.energy_mj is not None:
-        fig.add_trace(go.Scatter(x=names, y=[budgets.energy_mj] * len(names), mode="lines",
-                                 name=f"budget {budgets.energy_mj:g} mJ", line=dict(color="black", dash="dash")),
+        # labelled on the line itself: the figure has no legend
+        fig.add_trace(go.Scatter(x=names, y=[budgets.energy_mj] * len(names), mode="lines+text",
+                                 text=[""] * (len(names) - 1) + [f"budget {budgets.energy_mj:g} mJ"],
+                                 textposition="top left", name=f"budget {budgets.energy_mj:g} mJ",
+                                 line=dict(color="black", dash="dash")),
                       row=1, col=1)
     fig.update_yaxes(**log_axis(energy_mj + ([budgets.energy_mj] if budgets and budgets.energy_mj else [])), row=1, col=1)
     fig.update_yaxes(**log_axis(time_ms), row=1, col=2)
