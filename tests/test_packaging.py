@@ -104,7 +104,8 @@ def test_the_wheel_carries_license_typing_marker_schemas_and_data(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("snn_dse-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for expected in ("dse/py.typed", "dse/schemas/manifest-v1.schema.json", "dse/models/designs/fspinn.toml",
+    for expected in ("dse/py.typed", "dse/schemas/manifest-v1.schema.json", "dse/schemas/pareto-v1.schema.json",
+                     "dse/models/designs/fspinn.toml",
                      "dse/hw_profiles/jetson-nano.toml", "dse/data/subset/manifest.json", "dse/cost/activity.toml"):
         assert expected in names, expected
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
