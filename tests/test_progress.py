@@ -212,3 +212,53 @@ def test_piped_explore_writes_trial_k_of_n_elapsed_and_time_left(tmp_path):
                              capture_output=True, text=True, timeout=300)
     shown = [ln for ln in resumed.stderr.splitlines() if ln.startswith("search:")]
     assert shown[0] == "search: 6 trials, resuming after 5" and shown[1].startswith("search: 6/6 trials (100%)")
+
+
+def _explore_on_a_terminal(tmp_path, name: str, stdout_too: bool) -> tuple[str, str]:
+    """(stdout if piped, what the terminal got) of a short synthetic `dse explore` with stderr on a pty."""
+    import pty
+
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "dse", "explore", "--evaluator", "synthetic", "--synthetic-seconds", "0.05",
+            "--budget-mb", "0.6", "--trials", "3", "--jobs", "1", "--storage", f"sqlite:///{tmp_path / 'e.db'}",
+            "--study-name", name, "--out", str(tmp_path / name)]
+    proc = subprocess.Popen(argv, stdout=slave if stdout_too else subprocess.PIPE, stderr=slave,
+                            stdin=subprocess.DEVNULL, text=True, env={**os.environ, "COLUMNS": "150"})
+    os.close(slave)
+    seen = bytearray()
+
+    def drain() -> None:  # the terminal side: read what the bar draws, so the child never blocks on it
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    out, _ = proc.communicate(timeout=300)
+    reader.join(timeout=10)
+    os.close(master)
+    assert proc.returncode in (0, 1)
+    return out or "", seen.decode(errors="replace")
+
+
+def test_explore_trial_lines_scroll_above_the_bar_or_stay_in_a_piped_stdout(tmp_path):
+    import re
+
+    # `dse explore` on a terminal: each trial line on a line of its own, never run into the bar
+    _, terminal = _explore_on_a_terminal(tmp_path, "both", stdout_too=True)
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", terminal)  # colours: within a line
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", screen)  # a cursor move or erase ends one
+    pieces = [p.strip() for p in re.split(r"[\r\n]", screen) if p.strip()]
+    trial_pieces = [p for p in pieces if re.match(r"#\d+ ", p)]
+    assert len(trial_pieces) >= 3, pieces
+    assert "━" in terminal and not [p for p in pieces if re.search(r"#\d+ ", p) and "━" in p]
+    # `dse explore | tee log`: the bar on the terminal, the trial lines in the pipe
+    out, terminal = _explore_on_a_terminal(tmp_path, "piped", stdout_too=False)
+    trial_lines = [ln for ln in out.splitlines() if ln.startswith("#")]
+    assert len(trial_lines) >= 3, out
+    assert "━" in terminal and not any(ln[:20] in terminal for ln in trial_lines)

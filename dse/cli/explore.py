@@ -217,14 +217,16 @@ def cmd_explore(args: argparse.Namespace) -> int:
                   "(--trials, --timeout)", markup=False)
     # trial k/N, elapsed and time left: a bar on a terminal, plain lines on stderr otherwise
     tracker = SearchProgress(progress_for(args.quiet), trials, timeout)
-    on_trial = tracker.on_trial(trial_printer(con, args.quiet, lambda: settings.budgets))
+    lines = tracker.console_for_lines(con)
+    on_trial = tracker.on_trial(trial_printer(lines, args.quiet, lambda: settings.budgets))
 
     sigterm_as_interrupt()
     try:
         with storage_failures(args.storage), tracker.sink:
             result = explore(settings, evaluator, storage=args.storage, study_name=name, n_trials=trials,
                              timeout_s=timeout, select=args.select, mu=args.mu, on_trial=on_trial,
-                             on_rung=_rung_printer(con, args.quiet), heartbeat_s=args.heartbeat, on_wait=waiting_printer(con, args.quiet),
+                             on_rung=_rung_printer(lines, args.quiet), heartbeat_s=args.heartbeat,
+                             on_wait=waiting_printer(lines, args.quiet),
                              jobs=_jobs(args), on_start=tracker.start)
             tracker.finish()
     except KeyboardInterrupt:

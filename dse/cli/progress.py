@@ -194,18 +194,25 @@ class RichProgress(ProgressSink):
     """Live bars on the terminal with images/s, the running accuracy of training, elapsed and remaining time."""
 
     def __init__(self) -> None:
+        from rich.console import Console
+
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
         self._phases: dict[str, PhaseState] = {}
+        # The bars' console. Lines meant for the terminal while bars run go through it (above the bars):
+        # another rich console writes past the live display, and the next redraw mangles both.
+        self.console = Console(stderr=True)
 
     def __enter__(self) -> "RichProgress":
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
             TextColumn("{task.description:18s}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[acc]}"),
-            TimeElapsedColumn(), _time_left_column(self._phases), console=Console(stderr=True), transient=False)
+            TimeElapsedColumn(), _time_left_column(self._phases), console=self.console, transient=False,
+            # Lines printed to stdout while a bar runs (a search's trial lines) go above the bar when both
+            # are the terminal; with stdout piped (`dse explore | tee`) they must stay in the pipe.
+            redirect_stdout=sys.stdout.isatty())
         self._progress.__enter__()
         return self
 
@@ -316,3 +323,10 @@ class SearchProgress:
 
     def finish(self) -> None:
         self.sink.finish("trials")
+
+    def console_for_lines(self, con: Any) -> Any:
+        """Where the lines printed while the search runs go: ``con`` (stdout), or the bar's console when
+        stdout and the bar share the terminal (so the lines scroll above the bar instead of through it)."""
+        if isinstance(self.sink, RichProgress) and sys.stdout.isatty():
+            return self.sink.console
+        return con
