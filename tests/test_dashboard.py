@@ -8,6 +8,7 @@ list it colours feasible/infeasible by and the user attributes it can sort by
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -88,3 +89,16 @@ def test_results_are_sortable_attributes(study):
             assert float(attrs["memory_mb"]) <= float(attrs["memory_fp32_mb"])
             assert int(attrs["trainings"]) >= 0 and int(attrs["images"]) > 0
             assert t["values"][1] == pytest.approx(float(attrs["memory_mb"]))
+
+
+def test_the_note_and_the_front_figure_are_in_the_dashboard(study):
+    note = study["note"]["body"]
+    assert "Budgets (inference): memory 0.6 MB, energy 250 mJ per image; accuracy floor 50%" in note
+    assert "memory_mb, energy_mj, min_accuracy" in note and "accuracy is synthetic" in note
+    front_rows = [ln for ln in note.splitlines() if ln.startswith("| ") and not ln.startswith("| #")]
+    on_front = [t for t in study["trials"] if _attrs(t).get("feasible") == "True"]
+    assert front_rows and len(front_rows) <= len(on_front)
+    (figure,) = [g for g in study["plotly_graph_objects"] if g["id"] == "dse-front-memory"]
+    traces = json.loads(figure["graph_object"])["data"]
+    assert any(t["name"].startswith("feasible Pareto set") for t in traces)
+    assert any(t["name"] == "budget 0.6 MB" for t in traces)

@@ -118,3 +118,17 @@ def test_a_synthetic_report_says_synthetic_and_a_real_one_says_measured(result):
     assert "accuracy is measured on the test set" in real and "synthetic" not in real.lower().replace(
         result.study_name.lower(), "")
     assert "activity counts measured on the trial" in real and "Same activity counts (measured on" in real
+
+
+def test_the_dashboard_note_without_optuna_dashboard_writes_nothing(result, monkeypatch):
+    import sys
+
+    from dse.report.dashboard import note_text, publish_to_dashboard
+
+    note = note_text(result)
+    assert "`<b>bold</b> & co`" in note  # the study name in a code span: shown as text
+    assert note.count("\n| ") == len(result.front) + 1  # header and one row per trial of the front
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails as if not installed
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    assert publish_to_dashboard(study, result) is False
+    assert study._storage.get_study_system_attrs(study._study_id) == {}

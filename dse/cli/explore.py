@@ -171,6 +171,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from dse.cli.session import (outputs_of, quiet_optuna, search_console, sigterm_as_interrupt, storage_failures,
                                  study_owner, trial_printer, waiting_printer)
     from dse.report.build import report_data
+    from dse.report.dashboard import publish_to_dashboard
     from dse.report.html import write_report
     from dse.report.terminal import print_result, print_space
     from dse.runs.folder import check_out_dir, claim_folder, writing
@@ -178,7 +179,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from dse.search.explore import explore, write_outputs
     from dse.search.runner import capped_space
     from dse.search.strategies import DEFAULT_TRIALS
-    from dse.search.study import default_study_name, mask_url, slug
+    from dse.search.study import default_study_name, load_existing_study, mask_url, slug
 
     con = search_console()
     space = _space(args)
@@ -238,6 +239,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
         claim_folder(out_dir, owner, "out_dir", outputs_of)
         paths = write_outputs(result, out_dir)
         report = write_report(out_dir / "report.html", report_data(result, (cap_note,) if cap_note else ()))
+    if args.storage and ":memory:" not in args.storage:
+        with storage_failures(args.storage):  # the note and front figure optuna-dashboard shows, if installed
+            publish_to_dashboard(load_existing_study(args.storage, name), result)
     print_result(result, con)
     con.print(f"wall time {result.wall_s:.1f} s; wrote {paths['trials']}, {paths['pareto']}", markup=False)
     con.print(f"dashboard: optuna-dashboard {mask_url(args.storage)}", markup=False)
