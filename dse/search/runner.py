@@ -38,9 +38,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from . import costs
+from .attrs import named_constraints, write_trial_attrs
 from .evaluate import Evaluation, Evaluator
 from .objectives import Budgets, ExploreSettings
-from .attrs import named_constraints, write_trial_attrs
 from .pareto import dominates, objective_point
 from .records import record_from_trial
 from .space import BIT_KEYS, Candidate, SearchSpace
@@ -88,8 +88,9 @@ class TrialRunner:
         return not self.prefilter(c)[2]
 
     def run(self, trial: Any, c: Candidate, rungs: tuple[int, ...]) -> tuple[float, float, float]:
-        # User attributes are grouped (candidate, costs, rungs, status, reason, result): each one
-        # is a storage commit, and with SQLite a commit is an fsync.
+        # User attributes are grouped (candidate, costs, rungs, status, reason, result) while the trial
+        # runs: each one is a storage commit. The flat copies for other tools (dse.search.attrs) are
+        # written once, at the end.
         s, b = self.settings, self.settings.budgets
         attrs: dict[str, Any] = {}  # what this trial set: its flat attributes are computed from it at the end
         self._set(trial, attrs, "candidate", {**c.to_dict(), "label": c.label()})
