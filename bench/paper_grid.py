@@ -163,7 +163,7 @@ def _row(args, manifest, dataset, design, neurons, digest, out, wall_s, wall_sou
         "accuracy_proportion_ci95": mt["accuracy_proportion_ci95"],
         "n_train": manifest["data"]["n_train_used"], "n_assign": manifest["data"]["n_assign_used"],
         "n_test": mt["n_test"], "data_sha256": manifest["data"]["sha256"],
-        "wall_s": round(wall_s, 1), "wall_source": wall_source,
+        "wall_s": round(wall_s, 3), "wall_source": wall_source,
         "train_s": tm["train_s"], "infer_s": tm["infer_s"], "compile_s": tm["compile_s"],
         "train_images_per_s": tm["train_images_per_s"],
         "presentations_per_image": round(tc["presentations"] / tc["images"], 3),

@@ -25,14 +25,27 @@ def report_data(result: ExploreResult, notes: tuple[str, ...] = ()) -> ReportDat
         hardware = tuple(costs.hardware_comparison(sel.candidate, result.budgets.phase, sel.counts_per_image,
                                                    ident.get("accounting", "dense")))
     if sel is not None and sel.run_dir:
-        path = Path(sel.run_dir) / "weights.png"
-        if path.is_file():
-            png = path.read_bytes()
+        png = _weights_png(Path(sel.run_dir))
     labels = costs.cost_labels(ident.get("profile", "jetson-nano"), ident.get("accounting", "dense"),
                                synthetic=result.synthetic)
     notes = (f"Memory: {labels['memory']}.", f"Energy: {labels['energy']}.", *notes)
     return ReportData(result=result, hardware=hardware, weight_png=png,
                       generated=f"{__version__} on {now_iso()}", notes=notes)
+
+
+def _weights_png(run_dir: Path) -> bytes | None:
+    """The run's weights.png; an early-exit test (``exit-*`` in the cache) shows the network it tested."""
+    import json
+
+    path = run_dir / "weights.png"
+    if not path.is_file():
+        try:
+            doc = json.loads((run_dir / "manifest.json").read_text())
+            if doc.get("kind") == "exit-sweep" and isinstance(doc.get("source"), str) and "/" not in doc["source"]:
+                path = run_dir.parent / doc["source"] / "weights.png"
+        except (OSError, ValueError, AttributeError):
+            return None
+    return path.read_bytes() if path.is_file() else None
 
 
 def write_study_report(storage: str | None, study_name: str, out: Path, *, select: str = "accuracy",

@@ -56,8 +56,9 @@ def memory_mb(c: Candidate, phase: str, accounting: str = "dense") -> float:
 
 
 def fp32_memory_mb(c: Candidate, phase: str, accounting: str = "dense") -> float:
-    """Memory of the same design and size in FP32 (tinySNN's M = mem_quantized / mem_FP32)."""
-    return memory_mb(c.fp32(), phase, accounting)
+    """Memory of the same design and size in FP32 (tinySNN's M = mem_quantized / mem_FP32), with the same
+    early exit (its votes are not what quantization saves)."""
+    return memory_mb(c.fp32().with_exit(c.exit_margin), phase, accounting)
 
 
 @lru_cache(maxsize=None)
