@@ -20,13 +20,12 @@ import numpy as np
 
 from dse.models.counts import counts_to_dict, new_counts, per_image
 from dse.models.early_exit import ExitRule, steps_summary
-from dse.models.network import Simulator
-from dse.models.recipes import load_recipe
 from dse.progress import ProgressSink
-from dse.runs import folder, validate
+from dse.runs import validate
 from dse.runs.accuracy import accuracy_with_ci, confusion_matrix, per_class_accuracy
 from dse.runs.readout import assign_labels, predict_all_activity, stored_assignment
-from dse.runs.train import ASSIGN_STREAM, TEST_STREAM, resolve_engine, run_inference, select, warm_inference
+from dse.runs.inference import (ASSIGN_STREAM, TEST_STREAM, open_run, resolve_engine, run_inference, select,
+                                warm_inference)
 
 __all__ = ["exit_sweep"]
 
@@ -43,19 +42,11 @@ def exit_sweep(run_dir: Path, rules: Sequence[ExitRule], *, data_dir: str | None
     this exit) and ``infer_s`` (wall clock of this rule's test, measured).
     Nothing is written into ``run_dir``.
     """
-    from dse.data.locate import load_dataset
-
     rules = list(rules)
     if not rules or not all(r.enabled for r in rules):
         raise ValueError("exit_sweep needs one or more enabled exit rules (margin >= 1)")
     progress = progress or ProgressSink()
-    manifest = folder.read_manifest(run_dir)
-    cfg = validate.run_config(run_dir, manifest)
-    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
-    quant = validate.run_quant_checked(run_dir, manifest)
-    state = validate.run_state(run_dir, manifest, recipe, quant)
-    dataset = load_dataset(cfg["dataset"], data_dir)
-    sim = Simulator(recipe, quant=quant)
+    manifest, cfg, sim, state, dataset = open_run(run_dir, data_dir)
     engine = resolve_engine(engine)
     seed = int(cfg["seed"])
     train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))

@@ -100,6 +100,28 @@ def resolve_engine(engine: str) -> str:
         return "numba"
 
 
+class FinishedRun(NamedTuple):
+    """A finished run, checked and ready to simulate: its manifest, config, simulator, state and data."""
+
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+    sim: Simulator
+    state: NetworkState
+    dataset: Any
+
+
+def open_run(run_dir: Path, data_dir: str | None = None) -> FinishedRun:
+    """Read and validate a finished run (manifest, config, quantization, weights) and load its data set."""
+    from dse.data.locate import load_dataset
+
+    manifest = folder.read_manifest(run_dir)
+    cfg = validate.run_config(run_dir, manifest)
+    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    quant = validate.run_quant_checked(run_dir, manifest)
+    state = validate.run_state(run_dir, manifest, recipe, quant)
+    return FinishedRun(manifest, cfg, Simulator(recipe, quant=quant), state, load_dataset(cfg["dataset"], data_dir))
+
+
 def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: int | None = None,
                  engine: str = "auto", progress: ProgressSink | None = None,
                  exit_rule: ExitRule = OFF) -> dict[str, Any]:
@@ -109,16 +131,8 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
     result records the rule, the steps run per test image and the test's
     own per-image counts (what inference costs with early exit).
     """
-    from dse.data.locate import load_dataset
-
     progress = progress or ProgressSink()
-    manifest = folder.read_manifest(run_dir)
-    cfg = validate.run_config(run_dir, manifest)
-    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
-    quant = validate.run_quant_checked(run_dir, manifest)
-    state = validate.run_state(run_dir, manifest, recipe, quant)
-    dataset = load_dataset(cfg["dataset"], data_dir)
-    sim = Simulator(recipe, quant=quant)
+    manifest, cfg, sim, state, dataset = open_run(run_dir, data_dir)
     train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
     test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
     test_x = test[0]
@@ -141,7 +155,7 @@ def evaluate_run(run_dir: Path, *, data_dir: str | None = None, test_samples: in
               "timings": {"infer_s": round(elapsed, 3),
                           "infer_images_per_s": round(n_images / elapsed, 1)}}
     if not exit_rule.enabled:  # an early exit cuts test presentations short: their spike counts say less
-        result["health"] = network_health(recipe, state.theta, None, inference.test_spike_counts)
+        result["health"] = network_health(sim.recipe, state.theta, None, inference.test_spike_counts)
     folder.atomic_write_json(Path(run_dir) / "evaluation.json", result)
     return result
 
