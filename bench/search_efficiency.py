@@ -138,7 +138,7 @@ def main() -> None:
           f"{_compile_seconds(run_dir / 'reports' / 'cache'):.1f} s summed; first trial started {first or 0:.1f} s "
           "after launch")
     print("trials               " + ", ".join(f"{v} {k}" for k, v in sorted(s["by_status"].items()))
-          + f" ({s['siblings']} PTQ siblings)")
+          + f" ({s['siblings']} siblings: PTQ variants and early-exit tests)")
     print(f"trainings            {s['trainings']} ({s['images']:,} images trained)")
     print(f"feasible models      {s['feasible']} fully evaluated; front {s['front']} "
           f"({s['below_floor_on_front']} below the floor); selected {s['selected']}")
