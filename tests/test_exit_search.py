@@ -155,3 +155,12 @@ def test_a_run_without_stored_labels_is_assigned_again_with_the_same_result(trai
     for a, b in zip(stored, again):
         assert a["labels"] == "stored in the run" and b["labels"].startswith("assigned again")
         assert a["metrics"] == b["metrics"] and a["steps_per_test_image"] == b["steps_per_test_image"]
+
+
+def test_an_exit_sibling_says_what_it_tested():
+    from dse.report.terminal import _sibling_origin
+
+    itq = Candidate("baseline", 200, weights_bits=8, scheme="itq", exit_margin=4)
+    assert _sibling_origin(itq).format(n=7) == "early-exit test of the ITQ network of #7, no training of its own"
+    assert "PTQ of #7" in _sibling_origin(itq.without_exit().fp32().with_exit(0).__class__(
+        "baseline", 200, weights_bits=8, scheme="ptq")).format(n=7)

@@ -30,14 +30,23 @@ def print_space(space: SearchSpace, con: Any, note: str | None = None) -> None:
               "--space weights_bits=4,8,32 (32 = FP32).")
 
 
+def _sibling_origin(c) -> str:
+    """How a sibling trial came from trial #{n} (a template: n is filled in)."""
+    if c is not None and c.exit_margin:
+        what = "FP32" if not c.quantized else ("ITQ" if c.scheme == "itq" else "PTQ")
+        return f"early-exit test of the {what} network of #{{n}}, no training of its own"
+    if c is not None and not c.quantized:
+        return "the FP32 network #{n} trained"
+    return "PTQ of #{n}'s training, no training of its own"
+
+
 def trial_line(r: TrialRecord) -> str:
     """One line per finished trial, as the search goes."""
     label = r.candidate.label() if r.candidate else "?"
     if r.status == "complete":
         tag = "feasible" if r.feasible else ("below the accuracy floor" if r.below_floor else "over budget")
         if r.sibling_of is not None:
-            made = ("the FP32 network #{n} trained" if r.candidate and not r.candidate.quantized
-                    else "PTQ of #{n}'s training, no training of its own")
+            made = _sibling_origin(r.candidate)
             label, tag = f"+ {label}", f"{tag}; {made.format(n=r.sibling_of)}"
         return (f"#{r.number:<3d} {label:48s} acc {_pct(r.accuracy)}  mem {r.memory_mb:.3g} MB  "
                 f"energy {r.energy_mj:.3g} mJ  [{tag}]")
