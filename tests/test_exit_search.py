@@ -162,5 +162,4 @@ def test_an_exit_sibling_says_what_it_tested():
 
     itq = Candidate("baseline", 200, weights_bits=8, scheme="itq", exit_margin=4)
     assert _sibling_origin(itq).format(n=7) == "early-exit test of the ITQ network of #7, no training of its own"
-    assert "PTQ of #7" in _sibling_origin(itq.without_exit().fp32().with_exit(0).__class__(
-        "baseline", 200, weights_bits=8, scheme="ptq")).format(n=7)
+    assert _sibling_origin(Candidate("baseline", 200, weights_bits=8, scheme="ptq")).format(n=7).startswith("PTQ of #7")
