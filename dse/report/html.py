@@ -67,7 +67,7 @@ def _table(headers: list[str], rows: list[list[Any]], classes: list[str] | None 
 
 
 _TRIAL_HEADERS = ["#", "status", "design", "N", "bits w/inh/vmem/vth", "scheme", "rounding", "rho", "T_w",
-                  "images", "accuracy", "memory MB", "energy mJ/img", "reward", "trainings", "reason"]
+                  "exit margin", "images", "accuracy", "memory MB", "energy mJ/img", "reward", "trainings", "reason"]
 
 
 def _trial_row(r: TrialRecord, mu: float) -> list[Any]:
@@ -75,11 +75,14 @@ def _trial_row(r: TrialRecord, mu: float) -> list[Any]:
     bits = "/".join("fp32" if b == 32 else str(b) for b in c.bits().values()) if c else ""
     reward = r.reward(mu)
     status = r.status + (" (feasible)" if r.feasible else " (below the accuracy floor)" if r.below_floor else "")
-    if r.sibling_of is not None:
+    if r.sibling_of is not None and c and c.exit_margin:
+        status += f", early-exit test of #{r.sibling_of}'s network"
+    elif r.sibling_of is not None:
         status += f", PTQ sibling of #{r.sibling_of}" if c and c.quantized else f", the network #{r.sibling_of} trained"
     return [r.number, status, c.design if c else "", c.neurons if c else "",
             bits, c.scheme if c else "", c.rounding if c and c.quantized else "", _num(c.rho, "g") if c and c.rho else "",
-            c.window_steps if c and c.window_steps else "", r.images or "",
+            c.window_steps if c and c.window_steps else "", c.exit_margin if c and c.exit_margin else "",
+            r.images or "",
             _pct(r.accuracy) if r.accuracy is not None else (f"({_pct(r.last_accuracy)})" if r.last_accuracy is not None else ""),
             _num(r.memory_mb), _num(r.energy_mj), _num(reward, ".4f"), r.trainings, r.reason]
 

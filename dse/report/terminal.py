@@ -70,6 +70,8 @@ def _rows_table(title: str, records: list[TrialRecord], mu: float, show_reward: 
         scheme = (f"{c.scheme}-{c.rounding}" if c.quantized else "fp32") if c else ""
         if c and c.design == "fspinn":
             scheme += f" rho{c.rho:g} Tw{c.window_steps}"
+        if c and c.exit_margin:
+            scheme += f" exit{c.exit_margin}"
         acc = _pct(r.accuracy)
         if r.accuracy is None and r.last_accuracy is not None:
             acc = f"({_pct(r.last_accuracy)} at {r.images})"
