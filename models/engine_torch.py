@@ -57,23 +57,17 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
     e_exc, e_inh, dt_tau = const(FC_E_EXC), const(FC_E_INH), const(FC_DT_TAU_M)
     ge_decay, gi_decay, ge_gain, gi_gain = const(FC_GE_DECAY), const(FC_GI_DECAY), const(FC_GE_GAIN), const(FC_GI_GAIN)
     w_inh, w_ei = const(FC_W_INH), const(FC_W_EI)
-    iv_rest, iv_reset, iv_th = const(FI_V_REST), const(FI_V_RESET), const(FI_V_TH)
-    idt_tau, ie_exc, ige_decay, ige_gain = const(FI_DT_TAU_M), const(FI_E_EXC), const(FI_GE_DECAY), const(FI_GE_GAIN)
-    refrac, irefrac = int(ic[IC_REFRAC]), int(ic[IC_I_REFRAC])
-    qv, qth = int(ic[IC_QV]), int(ic[IC_QTH])
-    if Q_STOCHASTIC in (qv, qth):
-        raise ValueError("stochastic rounding of potentials runs only in the compiled engine: use --engine numba")
-    round_v = _rounder(qv, const(FC_V_EPS), const(FC_V_LO), const(FC_V_HI))
-    round_th = _rounder(qth, const(FC_TH_EPS), const(FC_TH_LO), const(FC_TH_HI))
+    inh_layer = tuple(const(k) for k in (FI_V_REST, FI_V_RESET, FI_V_TH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY,
+                                         FI_GE_GAIN)) + (int(ic[IC_I_REFRAC]),)
+    refrac = int(ic[IC_REFRAC])
+    round_v, round_th = _potential_rounders(ic, const)
     v_reset = round_v(v_reset)
 
     zeros = torch.zeros((b, n), dtype=dtype, device=device)
     v, ge, gi = zeros + round_v(v_rest), zeros.clone(), zeros.clone()
-    vi, gei = zeros + iv_rest, zeros.clone()
-    refr = torch.zeros((b, n), dtype=torch.int32, device=device)
-    refri = refr.clone()
-    prev = torch.zeros((b, n), dtype=torch.bool, device=device)
-    prev_inh = prev.clone()
+    vi, gei = zeros + inh_layer[0], zeros.clone()
+    refr, refri = (torch.zeros((b, n), dtype=torch.int32, device=device) for _ in range(2))
+    prev, prev_inh = (torch.zeros((b, n), dtype=torch.bool, device=device) for _ in range(2))
     counts = torch.zeros((b, n), dtype=torch.int64, device=device)
     raster = torch.zeros((b, steps, n), dtype=torch.bool, device=device) if record else None
     threshold = round_th(v_th + theta.to(dtype))
@@ -94,13 +88,7 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
             gi = gi + w_inh * (prev_inh.sum(dim=1, keepdim=True) - prev_inh.to(torch.int64)).to(dtype)
         ge = ge + spikes[:, t, :] @ weights
         if not lateral:
-            g = gei * ige_gain
-            vn = vi + idt_tau * ((iv_rest - vi) + g * (ie_exc - vi))
-            gei = gei * ige_decay
-            active = refri == 0
-            spk_i = active & (vn >= iv_th)
-            vi = torch.where(spk_i, iv_reset, torch.where(active, vn, vi))
-            refri = torch.where(spk_i, irefrac, torch.where(active, refri, refri - 1))
+            vi, gei, refri, spk_i = _inhibitory_step(vi, gei, refri, inh_layer)
             inh_total += int((spk_i & running[:, None]).sum())
             prev_inh = spk_i
         vn = v + dt_tau * ((v_rest - v) + ge * ge_gain * (e_exc - v) + gi * gi_gain * (e_inh - v))
@@ -120,13 +108,42 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
         if exit_margin > 0:
             votes += counted.to(dtype) @ vote_of
             if t + 1 >= exit_min_steps:
-                top2 = torch.topk(votes, 2, dim=1).values
-                stop = running & (top2[:, 0] - top2[:, 1] >= exit_margin)
-                steps_run = torch.where(stop, t + 1, steps_run)
-                running = running & ~stop
+                running, steps_run = _exit_check(votes, running, steps_run, t, exit_margin)
                 if not bool(running.any()):
                     break
     return counts, raster, inh_total, steps_run
+
+
+def _potential_rounders(ic, const):
+    """Rounding of potentials and thresholds to their fixed-point grids (identity in FP32)."""
+    qv, qth = int(ic[IC_QV]), int(ic[IC_QTH])
+    if Q_STOCHASTIC in (qv, qth):
+        raise ValueError("stochastic rounding of potentials runs only in the compiled engine: use --engine numba")
+    return (_rounder(qv, const(FC_V_EPS), const(FC_V_LO), const(FC_V_HI)),
+            _rounder(qth, const(FC_TH_EPS), const(FC_TH_LO), const(FC_TH_HI)))
+
+
+def _inhibitory_step(vi, gei, refri, inh_layer):
+    """One step of the inhibitory layer (the layer designs): potentials, conductance decay, spikes."""
+    import torch
+
+    iv_rest, iv_reset, iv_th, idt_tau, ie_exc, ige_decay, ige_gain, irefrac = inh_layer
+    vn = vi + idt_tau * ((iv_rest - vi) + gei * ige_gain * (ie_exc - vi))
+    gei = gei * ige_decay
+    active = refri == 0
+    spk_i = active & (vn >= iv_th)
+    vi = torch.where(spk_i, iv_reset, torch.where(active, vn, vi))
+    refri = torch.where(spk_i, irefrac, torch.where(active, refri, refri - 1))
+    return vi, gei, refri, spk_i
+
+
+def _exit_check(votes, running, steps_run, t: int, margin: int):
+    """Images whose leading class leads the next by ``margin`` votes stop after step t (models/early_exit.py)."""
+    import torch
+
+    top2 = torch.topk(votes, 2, dim=1).values
+    stop = running & (top2[:, 0] - top2[:, 1] >= margin)
+    return running & ~stop, torch.where(stop, t + 1, steps_run)
 
 
 def _one_hot_labels(labels, n: int, device):

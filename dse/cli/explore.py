@@ -63,7 +63,8 @@ def register(sub: Any) -> None:
                    help="optuna (default), incremental (FSpiNN Algorithm 2) or grid (exhaustive)")
     x.add_argument("--trials", type=positive_int, metavar="T",
                    help=f"sampled trials that are evaluated (optuna default {DEFAULT_TRIALS}; grid and incremental: all "
-                        "they need); rejected candidates, duplicates and the PTQ siblings of a training come on top")
+                        "they need); rejected candidates, duplicates and the PTQ and early-exit siblings of a training "
+                        "come on top")
     x.add_argument("--timeout", type=positive_float, metavar="SEC",
                    help="start no new trial or fidelity after SEC seconds (optuna: with neither --trials nor "
                         f"--timeout, {DEFAULT_TRIALS} trials or {DEFAULT_TIME_BUDGET_S // 60} minutes, whichever "
@@ -94,6 +95,11 @@ def register(sub: Any) -> None:
     x.add_argument("--synthetic-seconds", type=non_negative_float, default=0.0, metavar="SEC",
                    help="with --evaluator synthetic: wall time each evaluation takes (default 0)")
     x.set_defaults(handler=cmd_explore)
+    _register_report(sub)
+
+
+def _register_report(sub: Any) -> None:
+    from dse.search.select import SELECTIONS
 
     r = sub.add_parser("report", help="write the HTML report of an explore study",
                        description="Rebuild the front of a `dse explore` study from its storage and write one "
@@ -178,7 +184,6 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from dse.search import costs
     from dse.search.explore import explore, write_outputs
     from dse.search.runner import capped_space
-    from dse.search.strategies import DEFAULT_TRIALS
     from dse.search.study import default_study_name, load_existing_study, mask_url, slug
 
     con = search_console()
@@ -204,18 +209,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     # An output folder belongs to one study: checked now, recorded when the outputs are written.
     owner = study_owner(name, args.storage)
     claim_folder(out_dir, owner, "out_dir", outputs_of, record=False)
-    source = getattr(evaluator, "data_source", None)
-    con.print(f"study {name!r} in {mask_url(args.storage)}; strategy {args.strategy}; "
-              f"budget {args.budget_mb:g} MB" + (f", {args.budget_mj:g} mJ/image" if args.budget_mj else "")
-              + f" ({args.phase}, profile {args.profile}, modelled)" + (f"; data: {source}" if source else ""),
-              markup=False)
-    if cap_note:
-        con.print(cap_note, markup=False)
-    trials, timeout = args.trials, args.timeout
-    if args.strategy == "optuna" and trials is None and timeout is None:
-        trials, timeout = DEFAULT_TRIALS, DEFAULT_TIME_BUDGET_S
-        con.print(f"budget of the search: {trials} trials or {timeout // 60} minutes, whichever comes first "
-                  "(--trials, --timeout)", markup=False)
+    trials, timeout = _announce(con, args, name, getattr(evaluator, "data_source", None), cap_note)
     # trial k/N, elapsed and time left: a bar on a terminal, plain lines on stderr otherwise
     tracker = SearchProgress(progress_for(args.quiet), trials, timeout)
     lines = tracker.console_for_lines(con)
@@ -247,6 +241,26 @@ def cmd_explore(args: argparse.Namespace) -> int:
     con.print(f"dashboard: optuna-dashboard {mask_url(args.storage)}", markup=False)
     con.print(f"report: {report}", markup=False)
     return 0 if result.front else EXIT_NOTHING_FEASIBLE
+
+
+def _announce(con: Any, args: argparse.Namespace, name: str, source: str | None,
+              cap_note: str | None) -> tuple[int | None, float | None]:
+    """Print what is searched, where and under which budgets; returns (trials, timeout) of the search."""
+    from dse.search.strategies import DEFAULT_TRIALS
+    from dse.search.study import mask_url
+
+    con.print(f"study {name!r} in {mask_url(args.storage)}; strategy {args.strategy}; "
+              f"budget {args.budget_mb:g} MB" + (f", {args.budget_mj:g} mJ/image" if args.budget_mj else "")
+              + f" ({args.phase}, profile {args.profile}, modelled)" + (f"; data: {source}" if source else ""),
+              markup=False)
+    if cap_note:
+        con.print(cap_note, markup=False)
+    trials, timeout = args.trials, args.timeout
+    if args.strategy == "optuna" and trials is None and timeout is None:
+        trials, timeout = DEFAULT_TRIALS, DEFAULT_TIME_BUDGET_S
+        con.print(f"budget of the search: {trials} trials or {timeout // 60} minutes, whichever comes first "
+                  "(--trials, --timeout)", markup=False)
+    return trials, timeout
 
 
 def cmd_report(args: argparse.Namespace) -> int:

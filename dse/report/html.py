@@ -157,18 +157,7 @@ def render_html(data: ReportData) -> str:
     else:
         parts.append('<p class="note">empty</p>')
 
-    parts.append("<h2>Hardware comparison of the selected model</h2>")
-    if data.hardware:
-        parts.append(_figure_html(figures.hardware_figure(data.hardware, b.phase, b), FIGURE_IDS[2]))
-        parts.append(_table(["profile", "device", "kind", "time per image (ms)", "energy per image (mJ)",
-                             "model memory (MB)", "device memory (MB)"],
-                            [[h.profile, h.display_name, h.kind, _num(1e3 * h.time_per_image_s(b.phase)),
-                              _num(h.energy_per_image_j(b.phase) * MJ_PER_J), _num(h.memory_bytes[b.phase] / MB),
-                              f"{h.device_memory_bytes / MB:,.0f}"] for h in data.hardware]))
-        counts = "the synthetic evaluator's, not measured" if res.synthetic else "measured on the trial's run"
-        parts.append(f'<p class="note">Same activity counts ({counts}), priced by each profile.</p>')
-    else:
-        parts.append('<p class="note">no selected model</p>')
+    parts += _hardware_section(data)
 
     parts.append("<h2>Accuracy versus bit-width</h2>")
     parts.append(_figure_html(figures.bits_figure(res.records), FIGURE_IDS[3]))
@@ -204,6 +193,23 @@ def render_html(data: ReportData) -> str:
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>"
             f"<style>{_CSS}</style>\n<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head><body>\n"
             + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _hardware_section(data: ReportData) -> list[str]:
+    """The selected model priced on every bundled profile: a figure and a table."""
+    b = data.result.budgets
+    parts = ["<h2>Hardware comparison of the selected model</h2>"]
+    if not data.hardware:
+        return parts + ['<p class="note">no selected model</p>']
+    parts.append(_figure_html(figures.hardware_figure(data.hardware, b.phase, b), FIGURE_IDS[2]))
+    parts.append(_table(["profile", "device", "kind", "time per image (ms)", "energy per image (mJ)",
+                         "model memory (MB)", "device memory (MB)"],
+                        [[h.profile, h.display_name, h.kind, _num(1e3 * h.time_per_image_s(b.phase)),
+                          _num(h.energy_per_image_j(b.phase) * MJ_PER_J), _num(h.memory_bytes[b.phase] / MB),
+                          f"{h.device_memory_bytes / MB:,.0f}"] for h in data.hardware]))
+    counts = "the synthetic evaluator's, not measured" if data.result.synthetic else "measured on the trial's run"
+    parts.append(f'<p class="note">Same activity counts ({counts}), priced by each profile.</p>')
+    return parts
 
 
 def write_report(path: Path, data: ReportData) -> Path:
