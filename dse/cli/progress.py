@@ -21,15 +21,15 @@ from typing import Any, Callable
 
 from dse.progress import ProgressSink
 
-__all__ = ["REPORT_PERIOD_S", "PHASES", "progress_for", "RichProgress", "TextProgress", "status_line",
+__all__ = ["REPORT_PERIOD_S", "STAGES", "progress_for", "RichProgress", "TextProgress", "status_line",
            "SearchProgress"]
 
 # Lines at most this far apart while a phase runs (Brian2 reports every 10 s; half that keeps
 # "at least every 10 s" true when the machine is busy).
 REPORT_PERIOD_S = 5.0
 
-# phase -> (what the user reads, the unit it counts)
-PHASES = {"train": ("training", "images"), "assign": ("assigning labels", "images"), "test": ("testing", "images"),
+# progress stage -> (what the user reads, the unit it counts); not the cost model's PHASES
+STAGES = {"train": ("training", "images"), "assign": ("assigning labels", "images"), "test": ("testing", "images"),
           "sweep": ("sweep", "cells"), "measure": ("measuring", "cells"), "download": ("downloading", "bytes"),
           "trials": ("search", "trials")}
 
@@ -39,7 +39,7 @@ ENDS_EARLY = frozenset({"trials"})
 
 
 def _label(phase: str) -> tuple[str, str]:
-    return PHASES.get(phase, (phase, "items"))
+    return STAGES.get(phase, (phase, "items"))
 
 
 @dataclass

@@ -19,9 +19,9 @@ from dse.runs import folder as rundir
 from dse.models.constants import (FC_TH_EPS, FC_TH_HI, FC_TH_LO, FC_V_TH, EngineConstants,
                                   engine_constants)
 from dse.models.quantize import QuantConfig
+from dse.models.network import N_INPUTS
 from dse.models.recipes import Recipe, load_recipe
 
-N_INPUTS = 784
 N_CLASSES = 10
 # The C code holds V and thresholds as codes and computes with them in float32:
 # a code of more than 24 significant bits would not survive the trip.
