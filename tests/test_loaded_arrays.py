@@ -15,19 +15,14 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.damaged_runs import (TINY, assert_one_line_exit_2, copy_folder, load_arrays, make_checkpoint,
-                                run_cli, run_cli_process, same_run, write_tiny_data)
+from tests.damaged_runs import (TINY, assert_one_line_exit_2, copy_folder, load_arrays, run_cli, run_cli_process,
+                                same_run, tiny_folders)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """Tiny data, a finished run trained from it, and an interrupted one (checkpoint at image 40 of 80)."""
-    root = tmp_path_factory.mktemp("tiny")
-    data = write_tiny_data(root / "data")
-    run = root / "run"
-    proc = run_cli_process(["train", *TINY, "--data-dir", data, "--out", run])
-    assert proc.returncode == 0, proc.stderr
-    return {"data": data, "run": run, "checkpoint": make_checkpoint(root / "interrupted", data), "root": root}
+    return tiny_folders(tmp_path_factory.mktemp("tiny"))
 
 
 def _damaged_weights(tiny, tmp_path, **changes):
@@ -115,6 +110,17 @@ def test_evaluate_refuses_a_manifest_that_disagrees_with_its_arrays(tiny, tmp_pa
     manifest["config"][field] = value
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert_one_line_exit_2(*run_cli(capsys, ["evaluate", folder, "--data-dir", tiny["data"], "--quiet"]), word)
+
+
+@pytest.mark.parametrize("field", ["train_samples", "test_samples", "assign_samples"])
+def test_evaluate_refuses_a_manifest_without_a_sample_limit(tiny, tmp_path, capsys, field):
+    # a missing limit would read as "all images" and give other metrics with exit 0 (found by the fuzz test)
+    folder = copy_folder(tiny["run"], tmp_path / "no-limit")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["config"][field]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_exit_2(*run_cli(capsys, ["evaluate", folder, "--data-dir", tiny["data"], "--quiet"]),
+                           f"config.{field}")
 
 
 def test_evaluate_refuses_nan_written_into_the_manifest(tiny, tmp_path, capsys):

@@ -107,9 +107,11 @@ class _Fields:
             return False
         return True
 
-    def integer(self, dotted: str, low: int, high: int, *, optional: bool = False) -> int | None:
+    def integer(self, dotted: str, low: int, high: int, *, optional: bool = False,
+                nullable: bool = False) -> int | None:
+        """optional: the key may be missing or null; nullable: it must be there, and may be null."""
         value = self.get(dotted) if not optional or self.has(dotted) else None
-        if value is None and optional:
+        if value is None and (optional or nullable):
             return None
         if type(value) is not int or not low <= value <= high:
             raise _fail(self.path, f"{dotted} must be a whole number in {low}..{high}, got {short_repr(value)}",
@@ -245,7 +247,8 @@ def run_config(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
     f.integer("config.neurons", 1, MAX_NEURONS)
     f.integer("config.seed", 0, MAX_SEED)
     for name in ("train_samples", "test_samples", "assign_samples"):
-        f.integer(f"config.{name}", 1, 2**62, optional=True)
+        # always written (null: all images); a missing one would silently mean "all" and change the metrics
+        f.integer(f"config.{name}", 1, 2**62, nullable=True)
     overrides = cfg.get("overrides") or {}
     if not isinstance(overrides, Mapping) or not all(isinstance(v, str) for v in overrides.values()):
         raise _fail(f.path, f"config.overrides must map SECTION.KEY to text, got {short_repr(overrides)}", RUN_FIX)
