@@ -69,6 +69,16 @@ def make_checkpoint(out: Path, data: Path, stop_after: int = 50) -> Path:
     return out
 
 
+def tiny_folders(root: Path) -> dict[str, Path]:
+    """Tiny data under ``root``, a finished run trained from it (through the CLI, in a process) and an
+    interrupted one (its checkpoint)."""
+    data = write_tiny_data(root / "data")
+    run = root / "run"
+    proc = run_cli_process(["train", *TINY, "--data-dir", data, "--out", run])
+    assert proc.returncode == 0, proc.stderr
+    return {"data": data, "run": run, "checkpoint": make_checkpoint(root / "interrupted", data), "root": root}
+
+
 def copy_folder(src: Path, dst: Path) -> Path:
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)

@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.damaged_runs import (TINY, assert_one_line_exit_2, copy_folder, load_arrays, make_checkpoint,
-                                run_cli, run_cli_process, same_run, write_tiny_data)
+from tests.damaged_runs import (TINY, assert_one_line_exit_2, copy_folder, load_arrays, run_cli, same_run,
+                                tiny_folders)
 
 FUZZ = settings(max_examples=30, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -29,13 +30,8 @@ FUZZ = settings(max_examples=30, deadline=None, derandomize=True,
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fuzz")
-    data = write_tiny_data(root / "data")
-    run = root / "run"
-    proc = run_cli_process(["train", *TINY, "--data-dir", data, "--out", run])
-    assert proc.returncode == 0, proc.stderr
-    metrics = json.loads((run / "manifest.json").read_text())["metrics"]
-    return {"data": data, "run": run, "metrics": metrics, "checkpoint": make_checkpoint(root / "ckpt", data)}
+    out = tiny_folders(tmp_path_factory.mktemp("fuzz"))
+    return {**out, "metrics": json.loads((out["run"] / "manifest.json").read_text())["metrics"]}
 
 
 # --------------------------------------------------------------------------- mutations of arrays
@@ -158,6 +154,17 @@ def _apply_json(path: Path, mutation) -> None:
     path.write_text(_json_text(doc))
 
 
+def _mutate(folder: Path, target: str, data, npz: tuple[str, tuple[str, ...]], doc: tuple[str, Any]) -> None:
+    """Mutate the folder's arrays file, its JSON document, or the bytes of either (``target``)."""
+    (npz_name, keys), (json_name, fields) = npz, doc
+    if target == npz_name:
+        _apply_npz(folder / npz_name, data.draw(npz_mutation(keys)), data.draw)
+    elif target == json_name:
+        _apply_json(folder / json_name, data.draw(json_mutation(fields)))
+    else:
+        _damage_bytes(folder / data.draw(st.sampled_from([npz_name, json_name])), data.draw)
+
+
 # --------------------------------------------------------------------------- the properties
 
 
@@ -166,13 +173,8 @@ def _apply_json(path: Path, mutation) -> None:
 def test_fuzz_evaluate_of_a_mutated_run_folder(folders, capsys, target, data):
     with tempfile.TemporaryDirectory() as tmp:
         folder = copy_folder(folders["run"], Path(tmp) / "run")
-        if target == "weights.npz":
-            _apply_npz(folder / "weights.npz", data.draw(npz_mutation(("weights", "theta", "neuron_labels"))),
-                       data.draw)
-        elif target == "manifest.json":
-            _apply_json(folder / "manifest.json", data.draw(json_mutation(RUN_FIELDS)))
-        else:
-            _damage_bytes(folder / data.draw(st.sampled_from(["weights.npz", "manifest.json"])), data.draw)
+        _mutate(folder, target, data, ("weights.npz", ("weights", "theta", "neuron_labels")),
+                ("manifest.json", RUN_FIELDS))
         code, out, err = run_cli(capsys, ["evaluate", folder, "--data-dir", folders["data"], "--json", "--quiet"])
         if code == 0:
             assert json.loads(out)["metrics"] == folders["metrics"], "exit 0 with other metrics"
@@ -186,13 +188,8 @@ def test_fuzz_evaluate_of_a_mutated_run_folder(folders, capsys, target, data):
 def test_fuzz_resume_of_a_mutated_checkpoint(folders, capsys, target, data):
     with tempfile.TemporaryDirectory() as tmp:
         folder = copy_folder(folders["checkpoint"], Path(tmp) / "ckpt")
-        if target == "checkpoint.npz":
-            _apply_npz(folder / "checkpoint.npz", data.draw(npz_mutation(("weights", "theta", "counts"))),
-                       data.draw)
-        elif target == "checkpoint.json":
-            _apply_json(folder / "checkpoint.json", data.draw(json_mutation(CHECKPOINT_FIELDS)))
-        else:
-            _damage_bytes(folder / data.draw(st.sampled_from(["checkpoint.npz", "checkpoint.json"])), data.draw)
+        _mutate(folder, target, data, ("checkpoint.npz", ("weights", "theta", "counts")),
+                ("checkpoint.json", CHECKPOINT_FIELDS))
         code, out, err = run_cli(capsys, ["train", *TINY, "--data-dir", folders["data"], "--out", folder,
                                           "--resume"])
         if code == 0:

@@ -49,13 +49,13 @@ def exit_sweep(run_dir: Path, rules: Sequence[ExitRule], *, data_dir: str | None
     manifest, cfg, sim, state, dataset = open_run(run_dir, data_dir)
     engine = resolve_engine(engine)
     seed = int(cfg["seed"])
-    train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
-    assign_x, assign_y = select(train[0], train[1], cfg.get("assign_samples"))
     test_x, test_y = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
     warm_inference(sim, state, engine)
     labels = validate.run_labels(run_dir, manifest)
     assigned = "stored in the run"
     if labels is None:  # a run written before the labels were stored: assign them again, as it did
+        train = select(dataset.train_images, dataset.train_labels, cfg.get("train_samples"))
+        assign_x, assign_y = select(train[0], train[1], cfg.get("assign_samples"))
         progress.start("assign", len(assign_x))
         counts = run_inference(sim, state, assign_x, ASSIGN_STREAM, seed, new_counts(), engine,
                                lambda d, _s: progress.advance("assign", d))
