@@ -73,7 +73,7 @@ def sweep(run_dir: Path, margins: list[int], data_dir: str, rounds: int = 3) -> 
     from dse.models.early_exit import OFF, ExitRule
     from dse.runs.accuracy import accuracy_with_ci
     from dse.runs.readout import assign_labels, predict_all_activity
-    from dse.runs.train import ASSIGN_STREAM, TEST_STREAM
+    from dse.runs.inference import ASSIGN_STREAM, TEST_STREAM
 
     m, sim, state = _network(run_dir)
     cfg = m["config"]

@@ -45,7 +45,7 @@ def engine_images_per_s(run: Path, images: int, threads: int, seconds: float) ->
     from dse.models.counts import new_counts
     from dse.models.network import NetworkState, Simulator
     from dse.models.recipes import load_recipe
-    from dse.runs.train import TEST_STREAM, run_quant
+    from dse.runs.inference import TEST_STREAM, run_quant
 
     manifest = rundir.read_manifest(run)
     arrays = rundir.load_npz(run / rundir.WEIGHTS)

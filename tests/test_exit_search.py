@@ -14,7 +14,8 @@ from dse.cli.main import main
 from dse.cost.memory import memory_report
 from dse.models.early_exit import ExitRule
 from dse.runs.exits import exit_sweep
-from dse.runs.train import TrainConfig, evaluate_run, train_run
+from dse.runs.inference import evaluate_run
+from dse.runs.train import TrainConfig, train_run
 from dse.runs.validate import DamagedFile
 from dse.search import costs
 from dse.search.evaluate import SnnEvaluator

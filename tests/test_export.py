@@ -13,7 +13,7 @@ from dse.export.expected import engine_spike_counts, predictions
 from dse.export.model import load_export_model
 from dse.export.writer import export_run
 from dse.models.counts import C_PRESENTATIONS, new_counts
-from dse.runs.train import TEST_STREAM
+from dse.runs.inference import TEST_STREAM
 from tests.export_runs import (N_TEST, NEURONS, host_compiler_missing, parse_example, quantized_run,
                                require_toolchain)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from dse.runs import inference
-from dse.runs.train import TrainConfig, evaluate_run, train_run
+from dse.runs.inference import evaluate_run
+from dse.runs.train import TrainConfig, train_run
 
 SLOW_FIRST_CALL_S = 3.0  # stands for loading numba's cache, importing torch, starting CUDA
 

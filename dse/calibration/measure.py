@@ -269,7 +269,7 @@ def _measure_round(cell: Cell, settings: Settings, ds: Any, nv: NvmlCounter,
     from dse.models.network import NetworkState, Simulator, init_state
     from dse.models.quantize import parse_quant
     from dse.models.recipes import load_recipe
-    from dse.runs.train import TEST_STREAM, resolve_engine, run_inference
+    from dse.runs.inference import TEST_STREAM, resolve_engine, run_inference
 
     design, n, spec, variant = cell.design, cell.neurons, cell.precision, cell.variant
     k = settings.images

@@ -154,7 +154,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from dse.cli.console import console, print_early_exit, print_metrics
     from dse.cli.progress import progress_for
     from dse.models.early_exit import parse_exit
-    from dse.runs.train import evaluate_run
+    from dse.runs.inference import evaluate_run
     from dse.runs.validate import finite_json
 
     exit_rule = parse_exit(args.exit)

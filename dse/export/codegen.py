@@ -138,7 +138,7 @@ def model_header(model: ExportModel, source: str) -> str:
 
 
 def _test_stream() -> int:
-    from dse.runs.train import TEST_STREAM
+    from dse.runs.inference import TEST_STREAM
 
     return TEST_STREAM
 

@@ -42,7 +42,7 @@ def export_run(run_dir: Path, out_dir: Path, *, target: str = "c", images: int =
     _check_out(out_dir)
     model = load_export_model(Path(run_dir))
     test_x, test_y = _test_images(model, images, data_dir)
-    from dse.runs.train import TEST_STREAM
+    from dse.runs.inference import TEST_STREAM
 
     counts = engine_spike_counts(model, test_x, TEST_STREAM)
     engine_pred = predictions(model, counts)

@@ -24,7 +24,7 @@ def run_bench(design: str, neurons: int, images: int, *, dataset: str = "mnist",
     re-presentations: the figures are conservative for training.
     """
     from dse.data.locate import load_dataset
-    from dse.runs.train import TEST_STREAM, run_inference
+    from dse.runs.inference import TEST_STREAM, run_inference
 
     if images <= 0 or not 0 < neurons <= MAX_NEURONS:
         raise ParameterError(Param("images"), " must be > 0, and ", Param("neurons"), f" > 0 and at most {MAX_NEURONS}")

@@ -12,8 +12,9 @@ from dse.models.network import NetworkState, Simulator
 from dse.models.quantize import parse_quant
 from dse.models.recipes import load_recipe
 from dse.runs.health import network_health
-from dse.runs.train import (ProgressSink, assign_and_test, observed_ranges, quant_record, resolve_engine,
-                       select, write_results)
+from dse.progress import ProgressSink
+from dse.runs.inference import assign_and_test, resolve_engine, select
+from dse.runs.train import observed_ranges, quant_record, write_results
 
 
 def build_spec(weights: str | None = None, inh: str | None = None, vmem: str | None = None,

@@ -23,10 +23,7 @@ from dse.models.counts import counts_to_dict, new_counts, per_image
 from dse.models.network import MAX_NEURONS, NetworkState, Simulator, float_weights, init_state
 from dse.models.quantize import QuantConfig, parse_quant
 from dse.models.recipes import Recipe, load_recipe
-# What inference.py took out of this module is still importable from here (noqa: re-exports).
-from dse.runs.inference import (ASSIGN_STREAM, ENGINES, INFER_CHUNK, TEST_STREAM, Inference,  # noqa: F401
-                                assign_and_test, evaluate_run, resolve_engine, run_inference, run_quant, select,
-                                warm_inference)
+from dse.runs.inference import ENGINES, assign_and_test, select
 
 
 @dataclass(frozen=True)

@@ -292,7 +292,7 @@ def _labels(arrays: Mapping[str, np.ndarray], path: Path, neurons: int) -> np.nd
 
 def run_quant_checked(run_dir: Path, manifest: Mapping[str, Any]) -> Any:
     """The fixed-point settings a run was stored with; a record that does not parse names the manifest."""
-    from dse.runs.train import run_quant
+    from dse.runs.inference import run_quant
 
     try:
         return run_quant(dict(manifest))
