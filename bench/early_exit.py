@@ -48,14 +48,14 @@ def _ptq(run_dir: Path, out: Path, data_dir: str, dataset: str) -> Path:
 def _network(run_dir: Path):
     from dse.models.network import NetworkState, Simulator
     from dse.models.quantize import parse_quant
-    from dse.models.recipes import load_recipe
     from dse.runs import folder
+    from dse.runs.validate import run_recipe
 
     m = folder.read_manifest(run_dir)
     arrays = folder.load_npz(run_dir / folder.WEIGHTS)
     q = m.get("quantization") or {}
     quant = parse_quant(q["spec"], q["rounding"], seed=m["config"]["seed"]) if q.get("scheme") == "ptq" else None
-    sim = Simulator(load_recipe(m["config"]["design"], m["config"].get("overrides") or {}), quant=quant)
+    sim = Simulator(run_recipe(run_dir, m), quant=quant)
     state = NetworkState(np.ascontiguousarray(arrays["weights"]), np.ascontiguousarray(arrays["theta"]))
     return m, sim, state
 

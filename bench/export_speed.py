@@ -44,12 +44,12 @@ def engine_images_per_s(run: Path, images: int, threads: int, seconds: float) ->
     from dse.data.locate import load_dataset
     from dse.models.counts import new_counts
     from dse.models.network import NetworkState, Simulator
-    from dse.models.recipes import load_recipe
     from dse.runs.inference import TEST_STREAM, run_quant
+    from dse.runs.validate import run_recipe
 
     manifest = rundir.read_manifest(run)
     arrays = rundir.load_npz(run / rundir.WEIGHTS)
-    sim = Simulator(load_recipe(manifest["config"]["design"]), quant=run_quant(manifest))
+    sim = Simulator(run_recipe(run, manifest), quant=run_quant(manifest))
     state = NetworkState(arrays["weights"], arrays["theta"])
     x = load_dataset(manifest["config"]["dataset"]).test_images[:images].reshape(images, -1)
     numba.set_num_threads(threads)

@@ -26,8 +26,9 @@ N_FC = 40
 
 # integer constants
 (IC_STEPS, IC_REFRAC, IC_I_REFRAC, IC_RULE, IC_SCHEME, IC_POST_EVERY, IC_WINDOW,
- IC_MIN_SPIKES, IC_MAX_REPRES, IC_QW, IC_W_MAX_CODE, IC_QV, IC_QTH, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS) = range(15)
-N_IC = 15
+ IC_MIN_SPIKES, IC_MAX_REPRES, IC_QW, IC_W_MAX_CODE, IC_QV, IC_QTH, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS,
+ IC_LAYER_LOOP_STEPS) = range(16)
+N_IC = 16
 
 # rounding codes of the engine (0: no quantization, plain float storage)
 Q_NONE, Q_TRUNCATE, Q_NEAREST, Q_STOCHASTIC = 0, 1, 2, 3
@@ -128,6 +129,7 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
     ic[IC_WINDOW] = g("plasticity", "window_steps", steps)
     ic[IC_MIN_SPIKES] = g("input", "min_spikes")
     ic[IC_MAX_REPRES] = g("input", "max_representations")
+    ic[IC_LAYER_LOOP_STEPS] = recipe.layer_loop_steps if recipe.scheme == "layer" else 1
     if recipe.scheme == "layer":
         fc[FC_W_INH] = g("inhibition", "w_ie")
         fc[FC_W_EI] = g("inhibition", "w_ei")

@@ -4,10 +4,14 @@ Step order within one step t (the specification; the torch engine and the
 numpy reference follow it):
   1. inhibition from the previous step's spikes (one-step synaptic delay):
      lateral: g_i[k] += w_lat per excitatory spike of j != k;
-     layer: exc j -> inh j (w_ei), inh j -> exc k != j (w_ie);
+     layer: exc j -> inh j (w_ei), inh j -> exc k != j (w_ie); with a
+     one-step loop (inhibition.layer_loop_steps = 1, the recipes' default)
+     the inhibitory neurons update here and their spikes reach g_i at once,
+     with two (Diehl & Cook as first stepped) they update in step 3 and
+     their spikes arrive in the next step;
   2. input spikes of step t: g_e[j] += w[i, j]; pre traces set to 1;
      pair-wise rule: depression of w[i, :] by the post traces;
-  3. inhibitory neurons (layer designs), then excitatory neurons:
+  3. inhibitory neurons (layer designs, two-step loop), then excitatory neurons:
      conductance-based LIF, exact exponential decay of g, V driven by the
      step-averaged conductance, V clamped at E_inh, refractory hold at reset;
   4. spikes: V >= V_th + theta -> reset, refractory, theta += theta_plus;
@@ -34,7 +38,7 @@ from .constants import (
     FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_NORM_TOTAL, FC_S_TH, FC_THETA_DECAY,
     FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
     FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FC_W_MAX, FC_W_SCALE, IC_QTH, IC_QV, IC_QW,
-    IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS,
+    IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, IC_LAYER_LOOP_STEPS,
     FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH,
     IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES, IC_REFRAC, IC_RULE, IC_SCHEME,
     IC_STEPS, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
@@ -146,6 +150,7 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
     n_inputs, n = w.shape
     n_steps, rule = ic[IC_STEPS], ic[IC_RULE]
     lateral = ic[IC_SCHEME] == SCHEME_LATERAL
+    one_step_loop = ic[IC_LAYER_LOOP_STEPS] == 1
     qw, qv, qth = ic[IC_QW], ic[IC_QV], ic[IC_QTH]
     fc_v, fc_i, v_grid, th_grid = _layer_constants(fc)
     v_th, v_reset = fc[FC_V_TH], fc[FC_V_RESET]
@@ -163,11 +168,17 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
 
     for t in range(n_steps):
         # 1. inhibition from the previous step's spikes, no self-inhibition
+        n_inh = 0
         if lateral:
             spread_inhibition(gi, flag_exc, n_prev, fc[FC_W_INH], fbuf)
         else:
             drive_inhibitory_layer(gei, exc_prev, n_prev, fc[FC_W_EI])
-            spread_inhibition(gi, flag_inh, n_inh_prev, fc[FC_W_INH], fbuf)
+            if one_step_loop:  # the inhibitory layer answers at once (ours, docs/model.md)
+                n_inh = inhibitory_step(vi, gei, refri, fc_i, ic[IC_I_REFRAC], flag_inh, inh_now)
+                n_inh_total += n_inh
+                spread_inhibition(gi, flag_inh, n_inh, fc[FC_W_INH], fbuf)
+            else:
+                spread_inhibition(gi, flag_inh, n_inh_prev, fc[FC_W_INH], fbuf)
 
         # 2. input spikes: only the rows of inputs that fired are touched
         start, stop = ptr[t], ptr[t + 1]
@@ -181,9 +192,8 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         n_in_total += stop - start
         syn += (stop - start) * n
 
-        # 3. inhibitory layer, then excitatory neurons
-        n_inh = 0
-        if not lateral:
+        # 3. inhibitory layer (two-step loop), then excitatory neurons
+        if not lateral and not one_step_loop:
             for q in range(n_inh_prev):
                 flag_inh[inh_prev[q]] = 0
             n_inh = inhibitory_step(vi, gei, refri, fc_i, ic[IC_I_REFRAC], flag_inh, inh_now)

@@ -16,7 +16,8 @@ from .constants import (
     FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_GE_DECAY, FC_GE_GAIN, FC_GI_DECAY, FC_GI_GAIN,
     FC_V_RESET, FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY,
     FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH, IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES,
-    IC_REFRAC, IC_SCHEME, SCHEME_LATERAL, EngineConstants, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, FC_V_EPS, FC_V_LO, FC_V_HI,
+    IC_REFRAC, IC_SCHEME, SCHEME_LATERAL, EngineConstants, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, IC_LAYER_LOOP_STEPS,
+    FC_V_EPS, FC_V_LO, FC_V_HI,
     FC_TH_EPS, FC_TH_LO, FC_TH_HI, IC_QV, IC_QTH, Q_NONE, Q_NEAREST, Q_STOCHASTIC,
 )
 from .counts import (
@@ -49,6 +50,7 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
     b, steps, _ = spikes.shape
     n = weights.shape[1]
     lateral = int(ic[IC_SCHEME]) == SCHEME_LATERAL
+    one_step_loop = int(ic[IC_LAYER_LOOP_STEPS]) == 1
 
     def const(k):
         return torch.tensor(fc[k], dtype=dtype, device=device)
@@ -85,9 +87,12 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
             gi = gi + w_inh * (prev.sum(dim=1, keepdim=True) - prev.to(torch.int64)).to(dtype)
         else:
             gei = gei + w_ei * prev.to(dtype)
+            if one_step_loop:
+                vi, gei, refri, prev_inh = _inhibitory_step(vi, gei, refri, inh_layer)
+                inh_total += int((prev_inh & running[:, None]).sum())
             gi = gi + w_inh * (prev_inh.sum(dim=1, keepdim=True) - prev_inh.to(torch.int64)).to(dtype)
         ge = ge + spikes[:, t, :] @ weights
-        if not lateral:
+        if not lateral and not one_step_loop:
             vi, gei, refri, spk_i = _inhibitory_step(vi, gei, refri, inh_layer)
             inh_total += int((spk_i & running[:, None]).sum())
             prev_inh = spk_i

@@ -20,6 +20,10 @@ from .designs import DESIGNS
 
 RULES = ("pairwise", "sl-stdp", "fspinn")
 SCHEMES = ("layer", "lateral")
+# exc -> inh -> exc in steps; 2 (Diehl & Cook as first stepped here) is what a recipe without the key means,
+# so run folders trained before the key existed evaluate as they trained.
+LAYER_LOOP_STEPS = (1, 2)
+LEGACY_LAYER_LOOP_STEPS = 2
 
 
 class RecipeError(ValueError):
@@ -51,6 +55,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "inhibition": {
         "scheme": (_S, True), "w_ei": (_F, False), "w_ie": (_F, False),
         "excitatory_strength": (_F, False), "rho": (_F, False), "w_lat": (_F, False),
+        "layer_loop_steps": (_I, False),
     },
     "plasticity": {
         "rule": (_S, True), "eta_pre": (_F, False), "eta_post": (_F, True), "mu": (_F, True),
@@ -102,6 +107,11 @@ class Recipe:
         return self.sections["inhibition"]["scheme"]
 
     @property
+    def layer_loop_steps(self) -> int:
+        """Steps from an excitatory spike to the inhibition it causes through the inhibitory layer."""
+        return int(self.sections["inhibition"].get("layer_loop_steps", LEGACY_LAYER_LOOP_STEPS))
+
+    @property
     def lateral_strength(self) -> float:
         """w_lat of a lateral design: explicit, or rho x the excitatory strength."""
         inh = self.sections["inhibition"]
@@ -145,6 +155,13 @@ def load_recipe(design_or_path: str, overrides: Mapping[str, str] | None = None)
     for dotted, text in (overrides or {}).items():
         _apply_override(raw, dotted, text, path)
     return _validate(raw, str(path))
+
+
+def recipe_from_dict(raw: Mapping[str, Any], where: str) -> Recipe:
+    """A recipe as a run's manifest stores it (``Recipe.to_dict``), checked like a file."""
+    if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for k, v in raw.items() if k not in _TOP):
+        raise RecipeError(f"{where}: a recipe must be a table of sections")
+    return _validate({k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}, where)
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -255,6 +272,12 @@ def _check_consistency(r: Recipe, where: str) -> None:
         for key in ("w_ei", "w_ie"):
             if r.get("inhibition", key) is None:
                 raise RecipeError(f"{where}: scheme 'layer' needs inhibition.{key}")
+        if r.layer_loop_steps not in LAYER_LOOP_STEPS:
+            raise RecipeError(f"{where}: inhibition.layer_loop_steps is {r.layer_loop_steps}: choose 1 (the "
+                              f"inhibitory layer answers in the same step) or 2 (in the next step)")
+    elif r.get("inhibition", "layer_loop_steps") is not None:
+        raise RecipeError(f"{where}: inhibition.layer_loop_steps belongs to scheme 'layer'; "
+                          f"a lateral design inhibits one step after a spike: remove the key")
     else:
         has_ratio = r.get("inhibition", "rho") is not None and r.get("inhibition", "excitatory_strength") is not None
         if r.get("inhibition", "w_lat") is None and not has_ratio:

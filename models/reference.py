@@ -82,12 +82,15 @@ def _rest_state(p: _Params, n: int, n_in: int) -> _State:
 
 def _inhibition(p: _Params, s: _State) -> None:
     """Step 1, from the previous step's spikes, none onto oneself.
-    lateral: g_i,k += w_lat (spikes of j != k); layer: g_e,inh j += w_ei s_j, g_i,k += w_ie (inh spikes of j != k)."""
+    lateral: g_i,k += w_lat (spikes of j != k); layer: g_e,inh j += w_ei s_j, g_i,k += w_ie (inh spikes of j != k),
+    where with a one-step loop the inhibitory layer updates in between and its spikes of this step count."""
     g = p.recipe.get
     if p.lateral:
         s.gi += p.recipe.lateral_strength * (s.prev.sum() - s.prev)
     else:
         s.gei += g("inhibition", "w_ei") * s.prev
+        if p.recipe.layer_loop_steps == 1:
+            _inhibitory_layer(p, s)
         s.gi += g("inhibition", "w_ie") * (s.prev_inh.sum() - s.prev_inh)
 
 
@@ -194,7 +197,7 @@ def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarra
     for t in range(steps):
         _inhibition(p, s)
         w = _input_spikes(p, s, w, spikes[t], learn)
-        if not p.lateral:
+        if not p.lateral and p.recipe.layer_loop_steps == 2:
             _inhibitory_layer(p, s)
         th = _excitatory_layer(p, s, th, learn)
         # 4. spikes: reset, refractory, traces, adaptive threshold, post-spike learning

@@ -56,3 +56,24 @@ def test_continuation_refuses_another_schedule_or_a_run_already_past_the_target(
         train_run(replace(cfg, images=61), tmp_path / "z")
     manifest = json.loads((tmp_path / "part" / folder.MANIFEST).read_text())
     assert manifest["config"]["images"] == 40
+
+
+def test_a_run_keeps_the_recipe_it_trained_with(tmp_path, bundled_only):
+    """A design default changed after a run was trained (here: the baseline's inhibitory loop) changes
+    neither how the run evaluates nor what may continue it."""
+    from dse.runs.inference import open_run
+
+    cfg = TrainConfig(design="baseline", dataset="mnist", neurons=10, train_samples=60, test_samples=30,
+                      assign_samples=30)
+    train_run(replace(cfg, images=40), tmp_path / "part")
+    path = tmp_path / "part" / folder.MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["config"]["recipe"]["inhibition"].pop("layer_loop_steps")  # as written before the key existed
+    path.write_text(json.dumps(manifest))
+    assert open_run(tmp_path / "part").sim.recipe.layer_loop_steps == 2
+    with pytest.raises(folder.RunError, match="another schedule.*recipe"):
+        train_run(cfg, tmp_path / "cont", continue_from=tmp_path / "part")
+    manifest["config"]["recipe"]["inhibition"]["layer_loop_steps"] = 7
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(folder.RunError, match=r"manifest.json: config.recipe: inhibition.layer_loop_steps is 7"):
+        open_run(tmp_path / "part")

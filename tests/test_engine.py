@@ -75,6 +75,61 @@ def test_torch_engine_gives_same_spikes(design, dtype, images):
     np.testing.assert_array_equal(raster.numpy(), expected)
 
 
+@pytest.mark.parametrize("design", ["baseline", "sl-stdp"])
+def test_two_step_layer_loop_still_matches_reference_and_torch(design, images):
+    """Run folders trained before layer_loop_steps existed keep the two-step loop: all engines still agree."""
+    torch = pytest.importorskip("torch")
+    from dse.models.engine_torch import present_batch
+
+    recipe = load_recipe(design, {"inhibition.layer_loop_steps": "2"})
+    assert recipe.layer_loop_steps == 2 and load_recipe(design).layer_loop_steps == 1
+    consts = engine_constants(recipe, np.float64)
+    st = _state(design, 12, np.float64)
+    w_ref, th_ref = st.weights.copy(), st.theta.copy()
+    for k in range(3):
+        spikes = encode_dense(images[k:k + 1], 200.0, 1.0, 350, seed=11, first_index=k)[0]
+        before_w, before_th = st.weights.copy(), st.theta.copy()
+        raster = en.present_given(st.weights, st.theta, spikes, True, consts)
+        raster_ref, w_ref, th_ref = reference_presentation(recipe, w_ref, th_ref, spikes, True)
+        np.testing.assert_array_equal(raster.astype(bool), raster_ref, err_msg=f"{design} image {k}")
+        np.testing.assert_allclose(st.weights, w_ref, rtol=1e-9, atol=1e-12)
+        _, raster_t, _, _ = present_batch(torch.as_tensor(before_w), torch.as_tensor(before_th),
+                                          torch.as_tensor(spikes[None]), consts, record=True)
+        frozen = en.present_given(before_w.copy(), before_th.copy(), spikes, False, consts)
+        np.testing.assert_array_equal(raster_t.numpy()[0], frozen.astype(bool))
+
+
+def test_layer_loop_length_changes_when_inhibition_arrives():
+    """Neurons crossing threshold one after another under one bright input: with the one-step loop the
+    first spikes inhibit the rest in the next step; with two steps, more neurons fire in that step."""
+    recipe1, recipe2 = load_recipe("baseline"), load_recipe("baseline", {"inhibition.layer_loop_steps": "2"})
+    st = init_state(20, recipe1, seed=1, dtype=np.float64)
+    st.weights[:] = 0.01
+    st.theta[:] = np.linspace(0.0, 4.0, 20)  # neuron 0 crosses first, the others close behind
+    spikes = encode_dense(np.full((1, 784), 255, dtype=np.uint8), 128.0, 1.0, 350, seed=4)[0]
+    r1 = en.present_given(st.weights.copy(), st.theta.copy(), spikes, False, engine_constants(recipe1, np.float64))
+    r2 = en.present_given(st.weights.copy(), st.theta.copy(), spikes, False, engine_constants(recipe2, np.float64))
+    first = int(np.argmax(r1.any(axis=1)))
+    np.testing.assert_array_equal(r1[:first + 1], r2[:first + 1])  # identical up to the first volley
+    assert r1[first + 1].sum() == 0 < r2[first + 1].sum()
+    assert r1.sum() < r2.sum()
+
+
+def test_layer_loop_steps_is_checked_and_defaults_to_two_for_older_recipes(tmp_path):
+    from dse.models.recipes import RecipeError, recipe_path
+
+    with pytest.raises(RecipeError, match="layer_loop_steps is 3: choose 1"):
+        load_recipe("baseline", {"inhibition.layer_loop_steps": "3"})
+    with pytest.raises(RecipeError, match="belongs to scheme 'layer'"):
+        load_recipe("fspinn", {"inhibition.layer_loop_steps": "1"})
+    older = tmp_path / "older.toml"  # a recipe written before the key existed, as a run folder keeps it
+    text = recipe_path("baseline").read_text()
+    older.write_text("\n".join(line for line in text.splitlines() if not line.startswith("layer_loop_steps")))
+    assert load_recipe(str(older)).layer_loop_steps == 2
+    assert engine_constants(load_recipe(str(older)), np.float32).ic.tolist() != \
+        engine_constants(load_recipe("baseline"), np.float32).ic.tolist()
+
+
 def test_torch_inference_matches_compiled_counts(images):
     pytest.importorskip("torch")
     from dse.models.engine_torch import infer_torch

@@ -125,6 +125,8 @@ def model_header(model: ExportModel, source: str) -> str:
     if layer:
         lines += ["", "/* inhibitory layer */",
                   _define("SNN_I_REFRACTORY", str(int(ic[K.IC_I_REFRAC])), "steps"),
+                  _define("SNN_LAYER_LOOP_STEPS", str(int(ic[K.IC_LAYER_LOOP_STEPS])),
+                          "exc -> inh -> exc: 1 the same step, 2 the next"),
                   *_float_defines(fc, (
                       ("SNN_W_EI", K.FC_W_EI, "w_ei, exc j -> inh j"),
                       ("SNN_I_V_REST", K.FI_V_REST, "mV"), ("SNN_I_V_RESET", K.FI_V_RESET, "mV"),

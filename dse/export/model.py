@@ -20,7 +20,7 @@ from dse.models.constants import (FC_TH_EPS, FC_TH_HI, FC_TH_LO, FC_V_TH, Engine
                                   engine_constants)
 from dse.models.quantize import QuantConfig
 from dse.models.network import N_INPUTS
-from dse.models.recipes import Recipe, load_recipe
+from dse.models.recipes import Recipe
 
 N_CLASSES = 10
 # The C code holds V and thresholds as codes and computes with them in float32:
@@ -122,7 +122,7 @@ def load_export_model(run_dir: Path) -> ExportModel:
             raise ExportError(f"{run_dir}: {key}={fmt} has {fmt.word_bits} bits; the C export holds potentials "
                               f"exactly in float32, so at most {MAX_POTENTIAL_BITS} bits (quantize with fewer "
                               "fractional bits)")
-    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    recipe = validate.run_recipe(run_dir, manifest)  # what the run trained with
     _check_recipe(run_dir, recipe)
     validate.run_state(run_dir, manifest, recipe, quant)  # shapes, dtypes, ranges, the recorded checksum
     weights, theta, labels = _load_arrays(run_dir, int(cfg["neurons"]), quant)

@@ -33,10 +33,12 @@ __all__ = ["Continuation", "schedule_identity", "load_continuation", "continue_s
 NOT_SCHEDULE = ("images", "assign_samples", "test_samples", "engine", "checkpoint_every")
 
 
-def schedule_identity(config_dict: dict[str, Any], data_sha256: str, n_train: int) -> dict[str, Any]:
-    """What two runs must share for one to continue the other (a TrainConfig as a dict, and its data)."""
+def schedule_identity(config_dict: dict[str, Any], data_sha256: str, n_train: int,
+                      recipe: Any) -> dict[str, Any]:
+    """What two runs must share for one to continue the other (a TrainConfig as a dict, its data, and the
+    recipe as resolved: a design default changed since the lower rung was trained makes it another schedule)."""
     d = {k: v for k, v in config_dict.items() if k not in NOT_SCHEDULE and k != "recipe"}
-    return {**d, "data_sha256": data_sha256, "n_train": n_train}
+    return {**d, "data_sha256": data_sha256, "n_train": n_train, "recipe": recipe}
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def load_continuation(source: Path, identity: dict[str, Any], target: int, recip
     source = Path(source)
     manifest = folder.read_manifest(source)
     cfg = validate.run_config(source, manifest)  # and data.sha256
-    theirs = schedule_identity(cfg, manifest["data"]["sha256"], manifest["data"].get("n_train_used"))
+    theirs = schedule_identity(cfg, manifest["data"]["sha256"], manifest["data"].get("n_train_used"),
+                               cfg.get("recipe"))
     if theirs != identity:
         diff = sorted(k for k in set(identity) | set(theirs) if identity.get(k) != theirs.get(k))
         raise folder.RunError(f"{source}: cannot be continued: it was trained on another schedule "

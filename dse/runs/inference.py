@@ -24,7 +24,6 @@ from dse.models.counts import counts_to_dict, new_counts, per_image
 from dse.models.early_exit import OFF, ExitRule, steps_summary
 from dse.models.network import NetworkState, Simulator
 from dse.models.quantize import QuantConfig, parse_quant
-from dse.models.recipes import load_recipe
 
 # Stream offsets keep training, assignment and test inputs independent.
 ASSIGN_STREAM = 1 << 40
@@ -116,7 +115,7 @@ def open_run(run_dir: Path, data_dir: str | None = None) -> FinishedRun:
 
     manifest = folder.read_manifest(run_dir)
     cfg = validate.run_config(run_dir, manifest)
-    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    recipe = validate.run_recipe(run_dir, manifest)
     quant = validate.run_quant_checked(run_dir, manifest)
     state = validate.run_state(run_dir, manifest, recipe, quant)
     return FinishedRun(manifest, cfg, Simulator(recipe, quant=quant), state, load_dataset(cfg["dataset"], data_dir))

@@ -10,7 +10,6 @@ from dse.runs import folder, validate
 from dse.models.counts import counts_to_dict, per_image
 from dse.models.network import NetworkState, Simulator
 from dse.models.quantize import parse_quant
-from dse.models.recipes import load_recipe
 from dse.runs.health import network_health
 from dse.progress import ProgressSink
 from dse.runs.inference import assign_and_test, resolve_engine, select
@@ -29,12 +28,12 @@ def build_spec(weights: str | None = None, inh: str | None = None, vmem: str | N
 def load_fp32_run(run_dir: Path) -> tuple[dict[str, Any], NetworkState]:
     """A finished FP32 run: its manifest and weights, checked (dse.runs.validate) before anything uses them."""
     manifest = folder.read_manifest(run_dir)
-    cfg = validate.run_config(run_dir, manifest)
+    validate.run_config(run_dir, manifest)
     validate.quantize_source(run_dir, manifest)
     if (manifest.get("quantization") or {}).get("scheme", "fp32") != "fp32":
         raise folder.RunError(f"{run_dir}: already quantized ({manifest['quantization'].get('spec')}); "
                               "quantize the FP32 run it came from")
-    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    recipe = validate.run_recipe(run_dir, manifest)
     return manifest, validate.run_state(run_dir, manifest, recipe, None)
 
 
@@ -51,7 +50,7 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
         raise folder.RunError(f"{out_dir}: already holds a finished run; choose another ", Param("out_dir"))
     source, fp32 = load_fp32_run(Path(run_dir))
     cfg = source["config"]
-    recipe = load_recipe(cfg["design"], cfg.get("overrides") or {})
+    recipe = validate.run_recipe(Path(run_dir), source)
     quant = parse_quant(spec, rounding, seed=int(cfg["seed"]), ranges=source.get("ranges"))
     state = NetworkState(quant.weight_codes(fp32.weights) if quant.weights else fp32.weights.copy(),
                          fp32.theta.copy())

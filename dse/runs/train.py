@@ -191,7 +191,7 @@ def _continue(out_dir: Path, source: Path, config: TrainConfig, data_sha256: str
               recipe: Recipe, quant: QuantConfig | None) -> tuple[NetworkState, np.ndarray, int]:
     from dse.runs.continuation import continue_state, schedule_identity
 
-    identity = schedule_identity(asdict(config), data_sha256, n_train)
+    identity = schedule_identity(asdict(config), data_sha256, n_train, recipe.to_dict())
     return continue_state(out_dir, source, identity, total, recipe, quant)
 
 

@@ -258,6 +258,23 @@ def run_config(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def run_recipe(run_dir: Path, manifest: Mapping[str, Any]) -> Any:
+    """The recipe the run trained with, as its manifest stored it (config.recipe), checked; a later change
+    to a design's defaults does not change how an older run evaluates or continues."""
+    from dse.models.recipes import RecipeError, recipe_from_dict
+
+    path = Path(run_dir) / MANIFEST
+    cfg = manifest["config"]
+    try:
+        recipe = recipe_from_dict(cfg.get("recipe"), f"{path}: config.recipe")
+    except RecipeError as exc:
+        raise _fail(path, str(exc).removeprefix(f"{path}: "), RUN_FIX) from None
+    if recipe.design != cfg["design"]:
+        raise _fail(path, f"config.recipe is of design '{recipe.design}', config.design is '{cfg['design']}'",
+                    RUN_FIX)
+    return recipe
+
+
 def run_state(run_dir: Path, manifest: Mapping[str, Any], recipe: Any, quant: Any) -> Any:
     """``weights.npz`` of a run (whose config :func:`run_config` checked) as a NetworkState: weights
     (784, N) of the stored dtype within the recipe's range, theta (N,) float32 finite and >= 0,

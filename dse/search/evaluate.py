@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from dse.models.recipes import load_recipe
 from .space import Candidate, nominal_ranges, quant_spec
 
 __all__ = ["Evaluation", "Evaluator", "SnnEvaluator", "cache_key", "CACHE_SCHEMA"]
@@ -145,10 +146,12 @@ class SnnEvaluator:
 
     def _schedule_key(self, c: Candidate, quant: str | None) -> str:
         """The key shared by every rung of one training schedule (the images it stops at are not in it)."""
+        recipe = load_recipe(c.design, c.overrides()).to_dict()  # a changed design default: another schedule
         return cache_key({"kind": "train", "design": c.design, "neurons": c.neurons, "dataset": self.dataset_name,
                           "data_sha256": self.data_sha256, "train_samples": self.n_train,
                           "assign_cap": self.assign_cap, "test_samples": self.n_test, "seed": self.seed,
-                          "overrides": c.overrides(), "quant": quant, "rounding": c.rounding if quant else None})
+                          "overrides": c.overrides(), "recipe": recipe, "quant": quant,
+                          "rounding": c.rounding if quant else None})
 
     def _lower_rung(self, key: str, images: int) -> tuple[Path, int] | None:
         """The finished run of the schedule that went furthest below ``images``, to continue from."""

@@ -15,8 +15,10 @@
  *
  * Step order of one step t (docs/model.md, "Step order"):
  *   1. inhibition from the previous step's spikes (one-step synaptic delay);
+ *      with SNN_LAYER_LOOP_STEPS 1 the inhibitory layer updates here and its
+ *      spikes inhibit at once;
  *   2. the inputs that spike at t add their weight codes to g_e;
- *   3. inhibitory layer (baseline, SL-STDP), then the excitatory neurons;
+ *   3. inhibitory layer (two-step loop), then the excitatory neurons;
  *   4. spikes: V >= V_th + theta -> V = V_reset and a refractory hold.
  */
 #include <math.h>
@@ -469,12 +471,15 @@ static int present(snn_state *s, const uint8_t *image, double rate, uint16_t *co
         for (j = 0; j < SNN_NEURONS; ++j)
             if (s->spiked[j])
                 s->gei[j] += SNN_W_EI;
+#if SNN_LAYER_LOOP_STEPS == 1
+        n_inh = inhibitory_layer(s);
+#endif
         inhibit(s->gi, s->spiked_inh, n_inh);
 #else
         inhibit(s->gi, s->spiked, n_spiked);
 #endif
         input_spikes(s, image, t);
-#if SNN_INHIBITORY_LAYER
+#if SNN_INHIBITORY_LAYER && SNN_LAYER_LOOP_STEPS == 2
         n_inh = inhibitory_layer(s);
 #endif
         excitatory_layer(s, t);
