@@ -275,10 +275,7 @@ def _check_consistency(r: Recipe, where: str) -> None:
         if r.layer_loop_steps not in LAYER_LOOP_STEPS:
             raise RecipeError(f"{where}: inhibition.layer_loop_steps is {r.layer_loop_steps}: choose 1 (the "
                               f"inhibitory layer answers in the same step) or 2 (in the next step)")
-    elif r.get("inhibition", "layer_loop_steps") is not None:
-        raise RecipeError(f"{where}: inhibition.layer_loop_steps belongs to scheme 'layer'; "
-                          f"a lateral design inhibits one step after a spike: remove the key")
-    else:
+    else:  # w_ei, w_ie and layer_loop_steps are read by the layer scheme only (a lateral design inhibits at once)
         has_ratio = r.get("inhibition", "rho") is not None and r.get("inhibition", "excitatory_strength") is not None
         if r.get("inhibition", "w_lat") is None and not has_ratio:
             raise RecipeError(f"{where}: scheme 'lateral' needs inhibition.w_lat or rho and excitatory_strength")

@@ -15,6 +15,7 @@ import pytest
 from dse.cli.main import main
 from dse.data.idx import idx_bytes
 from dse.data.locate import FILE_STEMS
+from dse.models.recipes import load_recipe
 
 __all__ = ["REPO", "cwd", "paths", "profile_variant", "without", "replaced", "write_data", "fake_run", "expand", "assert_one_line_exit_2"]
 
@@ -53,7 +54,8 @@ def fake_run(folder: Path) -> Path:
     manifest = {
         "schema_version": 1, "kind": "train",
         "config": {"design": "fspinn", "dataset": "mnist", "neurons": 4, "seed": 0, "overrides": {},
-                   "train_samples": 10, "test_samples": 10, "assign_samples": 10},
+                   "train_samples": 10, "test_samples": 10, "assign_samples": 10,
+                   "recipe": load_recipe("fspinn").to_dict()},
         "data": {"sha256": "0" * 64},
         "metrics": {"accuracy": 0.5, "accuracy_proportion": 0.5},
         "counts": {"training": per_image, "inference": per_image,

@@ -120,8 +120,10 @@ def test_layer_loop_steps_is_checked_and_defaults_to_two_for_older_recipes(tmp_p
 
     with pytest.raises(RecipeError, match="layer_loop_steps is 3: choose 1"):
         load_recipe("baseline", {"inhibition.layer_loop_steps": "3"})
-    with pytest.raises(RecipeError, match="belongs to scheme 'layer'"):
-        load_recipe("fspinn", {"inhibition.layer_loop_steps": "1"})
+    lateral = load_recipe("baseline", {"inhibition.scheme": "lateral", "inhibition.w_lat": "20"})
+    assert engine_constants(lateral, np.float32).ic.tolist() == \
+        engine_constants(load_recipe("baseline", {"inhibition.scheme": "lateral", "inhibition.w_lat": "20",
+                                                  "inhibition.layer_loop_steps": "2"}), np.float32).ic.tolist()
     older = tmp_path / "older.toml"  # a recipe written before the key existed, as a run folder keeps it
     text = recipe_path("baseline").read_text()
     older.write_text("\n".join(line for line in text.splitlines() if not line.startswith("layer_loop_steps")))

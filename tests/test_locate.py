@@ -105,6 +105,22 @@ def test_explicit_dir_never_falls_back(tmp_path: Path) -> None:
     assert_one_line_naming(exc, "data_dir argument")
 
 
+def test_a_data_set_is_read_once_per_process_until_its_files_change(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    write_set(tmp_path / "d", n_train=20)
+    reads = []
+    real = locate._read_four_files
+    monkeypatch.setattr(locate, "_read_four_files", lambda paths: reads.append(1) or real(paths))
+    a = locate.load_dataset("mnist", tmp_path / "d")
+    b = locate.load_dataset("mnist", tmp_path / "d")
+    assert len(reads) == 1 and a.sha256 == b.sha256 and np.array_equal(a.train_images, b.train_images)
+    with pytest.raises(ValueError, match="read-only"):
+        a.train_images[0, 0] = 1  # shared between callers: nobody may change it
+    write_set(tmp_path / "d", n_train=30, seed=5)  # replaced: read again
+    c = locate.load_dataset("mnist", tmp_path / "d")
+    assert len(reads) == 2 and len(c.train_images) == 30 and c.sha256 != a.sha256
+
+
 def test_incomplete_cache_is_skipped(isolated_lookup: dict[str, Path]) -> None:
     cache = isolated_lookup["cache"] / "mnist"
     write_set(cache)

@@ -196,3 +196,18 @@ def test_processes_on_one_sqlite_study_never_pop_the_same_queued_trial(tmp_path)
         assert p.exitcode == 0
     numbers = [int((tmp_path / f"n{k}").read_text()) for k in range(4)]
     assert len(set(numbers)) == 4  # three queued trials popped once each, and one new trial
+
+
+def test_the_search_starts_at_algorithm_2s_point_and_at_the_largest_network_that_fits():
+    from dse.search import costs
+    from dse.search.strategies import starting_points
+
+    def fits(c):
+        return costs.memory_mb(c, "inference", "dense") <= 1.0
+
+    first, corner = starting_points(DEFAULT_SPACE, fits)
+    assert (first.design, first.neurons, first.weights_bits) == ("fspinn", 400, 16)  # FSpiNN's sizes: 900 breaks 1 MB
+    assert (corner.design, corner.neurons, corner.weights_bits, corner.scheme) == ("fspinn", 800, 4, "ptq")
+    assert fits(corner) and not fits(corner.__class__(**{**corner.to_dict(), "neurons": 900}))
+    # one size only: the corner would be a PTQ sibling of the first point, so it is not added
+    assert len(starting_points(DEFAULT_SPACE.restricted({"neurons": "400"}), fits)) == 1

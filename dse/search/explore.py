@@ -29,7 +29,7 @@ from .records import CSV_FIELDS, STATUSES, TrialRecord, pareto_front, records_fr
 from .runner import TrialRunner, capped_space
 from .select import closest_candidates, select_model
 from .siblings import sibling_limit
-from .strategies import check_grid, make_sampler, run_strategy, starting_point
+from .strategies import check_grid, make_sampler, run_strategy, starting_points
 from .study import HEARTBEAT_ATTR, heartbeat_of, identity_of, mask_url, open_study, set_target
 
 __all__ = ["ExploreResult", "explore", "run_study", "result_from_study", "write_outputs", "budgets_from_identity"]
@@ -147,8 +147,7 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
         study = open_study(storage, study_name, identity, sampler=sampler, heartbeat_s=heartbeat_of(study))
     set_target(study, n_trials)
     if settings.strategy == "optuna" and not study.get_trials(deepcopy=False):
-        start = starting_point(space, TrialRunner(settings, evaluator, study).fits)
-        if start is not None:
+        for start in starting_points(space, TrialRunner(settings, evaluator, study).fits):
             study.enqueue_trial(space.params(start))
     if on_start is not None:
         on_start(study)
@@ -161,6 +160,11 @@ def explore(settings: ExploreSettings, evaluator: Evaluator, *, storage: str | N
     else:
         run_study(study, settings, evaluator, space, rungs, worker, n_trials=n_trials, timeout_s=timeout_s,
                   on_trial=on_trial, on_rung=on_rung, on_wait=on_wait)
+        if compiling is not None:
+            # A search shorter than the compile (a few tiny trials) waits for it: the cache is then whole
+            # for the next run, and no compile thread outlives the search (its notices would land on
+            # whatever the process does next).
+            compiling.join()
     return result_from_study(study, storage, select=select, mu=mu, wall_s=time.perf_counter() - t0)
 
 

@@ -316,17 +316,31 @@ def incremental_candidates(space: SearchSpace, design: str, neurons: int) -> lis
     return out
 
 
-def starting_point(space: SearchSpace, fits: Callable[[Candidate], bool]) -> Candidate | None:
-    """Where FSpiNN's Algorithm 2 ends up, as the optuna strategy's first trial: the largest of FSpiNN's
-    sizes whose widest k-bit design fits, fspinn if the space has it. Its training and PTQ siblings then
-    give the sampler a known-good region before the random start-up; None if nothing of it fits."""
+def starting_points(space: SearchSpace, fits: Callable[[Candidate], bool]) -> list[Candidate]:
+    """The optuna strategy's first trials, fspinn if the space has it:
+
+    1. where FSpiNN's Algorithm 2 ends up: the largest of FSpiNN's sizes whose widest k-bit design fits;
+    2. the memory-bound corner: the largest size of the space whose narrowest k-bit design fits. Algorithm 2
+       grows N only over FSpiNN's sizes (400 -> 900), so under 1 MB it stops at Net400, while an STDP network
+       gains accuracy with size up to Net2500 (docs/results.md section 2) and 4-8-bit PTQ costs little.
+
+    Their trainings and PTQ siblings give the sampler known-good regions before the random start-up.
+    """
     designs = space.dim("design").values()
     design = "fspinn" if "fspinn" in designs else designs[0]
+    out: list[Candidate] = []
     for n in sorted(incremental_sizes(space), reverse=True):
-        for c in incremental_candidates(space, design, n):
-            if fits(c):
-                return c
-    return None
+        fitting = [c for c in incremental_candidates(space, design, n) if fits(c)]
+        if fitting:
+            out.append(fitting[0])
+            break
+    for n in sorted(space.dim("neurons").values(), reverse=True):
+        narrowest = incremental_candidates(space, design, n)[-1]
+        if fits(narrowest):
+            if not out or out[0].neurons != n:  # at the same size it is one of the first point's PTQ siblings
+                out.append(narrowest)
+            break
+    return out
 
 
 def _incremental(loop: _Loop, space: SearchSpace, rungs: tuple[int, ...], n_trials: int | None) -> None:
