@@ -49,6 +49,8 @@ COUNT_NAMES = (
  C_WINDOW_UPDATES, C_COLUMNS_NORMALISED, C_DEPRESSIONS) = range(len(COUNT_NAMES))
 # The counts of what the engine actually did (see above), absent from runs recorded before them.
 ENGINE_ACTUAL = ("columns_normalised", "depressions")
+# What only learning does (0 in inference): the rest of a training presentation is an inference one.
+LEARNING_COUNTS = ("weight_updates", "trace_updates", "normalisations", "window_updates", *ENGINE_ACTUAL)
 N_COUNTS = len(COUNT_NAMES)
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from dse.runs.folder import RunError
-from dse.search.evaluate import SnnEvaluator, _cached_run
+from dse.search.cachefolders import cached_folder
+from dse.search.evaluate import SnnEvaluator
 from dse.search.space import DEFAULT_SPACE
 
 
@@ -29,7 +30,7 @@ def _slow_make(count_file: str):
 
 
 def _worker(final: str, count_file: str, out: str) -> None:
-    manifest, made = _cached_run(Path(final), _slow_make(count_file))
+    manifest, made = cached_folder(Path(final), _slow_make(count_file))
     Path(out).write_text(json.dumps({"manifest": manifest, "made": made}))
 
 

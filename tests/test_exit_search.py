@@ -16,7 +16,7 @@ from dse.models.early_exit import ExitRule
 from dse.runs.exits import exit_sweep
 from dse.runs.inference import evaluate_run
 from dse.runs.train import TrainConfig, train_run
-from dse.runs.validate import DamagedFile
+from dse.runs.documents import DamagedFile
 from dse.search import costs
 from dse.search.evaluate import SnnEvaluator
 from dse.search.space import DEFAULT_SPACE, Candidate, SpaceError

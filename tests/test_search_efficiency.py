@@ -211,3 +211,62 @@ def test_the_search_starts_at_algorithm_2s_point_and_at_the_largest_network_that
     assert fits(corner) and not fits(corner.__class__(**{**corner.to_dict(), "neurons": 900}))
     # one size only: the corner would be a PTQ sibling of the first point, so it is not added
     assert len(starting_points(DEFAULT_SPACE.restricted({"neurons": "400"}), fits)) == 1
+
+
+def test_an_fp32_network_over_the_budget_is_trained_untested_and_tested_only_if_asked(tmp_path, bundled_only):
+    """Its PTQ variants assign labels and test themselves; testing the FP32 network would cost an
+    evaluation that is no candidate. The result of the PTQ variant does not depend on it."""
+    from dse.runs import folder
+
+    space = DEFAULT_SPACE.restricted(TINY)
+    ptq = space.candidate({"neurons": 10, "weights_bits": 8, "scheme": "ptq"})
+    lean = _snn(tmp_path / "lean")
+    lean.parent_tested = lambda parent: False  # what the search sets when the FP32 network breaks the budget
+    got = lean.evaluate(ptq, 120)
+    untested = Path(got.fp32_run_dir)
+    assert untested.name.endswith("-untested") and (got.trainings, got.trained_images) == (1, 120)
+    m = folder.read_manifest(untested)
+    assert m["evaluated"] is False and m["metrics"] is None and m["counts"]["inference"] is None
+    assert m["health"]["test"] is None and m["stream"]["window_images"] > 0
+    assert (folder.load_npz(untested / folder.WEIGHTS)["neuron_labels"] == -1).all()
+
+    full = _snn(tmp_path / "full")  # the same search with the FP32 network tested
+    ref = full.evaluate(ptq, 120)
+    assert (got.accuracy, got.confusion, got.counts_per_image) == (ref.accuracy, ref.confusion, ref.counts_per_image)
+
+    # asked for later (another study's budget admits it): tested from the untested folder, nothing trained
+    fp32 = lean.evaluate(ptq.fp32(), 120)
+    ref32 = full.evaluate(ptq.fp32(), 120)
+    assert (fp32.trainings, fp32.trained_images) == (0, 0)
+    assert (fp32.accuracy, fp32.confusion, fp32.counts_per_image) == (ref32.accuracy, ref32.confusion,
+                                                                       ref32.counts_per_image)
+    # and the PTQ variant is not made again: it is keyed by the training, tested or not
+    again = lean.evaluate(ptq, 120)
+    assert again.quantizations == 0 and again.accuracy == got.accuracy
+
+
+def test_a_low_rung_reads_the_training_stream_and_tests_nothing(tmp_path, bundled_only):
+    from dse.runs import folder
+
+    def evaluator(where):
+        return SnnEvaluator(dataset="mnist", cache_dir=where, train_samples=1000, assign_samples=60,
+                            test_samples=60)
+
+    ev = evaluator(tmp_path / "cache")
+    c = DEFAULT_SPACE.restricted(TINY).candidate({"neurons": 10, "weights_bits": 8, "scheme": "ptq"})
+    low = ev.evaluate(c.fp32(), 500)
+    m = folder.read_manifest(Path(low.run_dir))
+    assert low.extra["measured"] == "training stream" and low.run_dir.endswith("-untested")
+    assert m["evaluated"] is False and m["timings"]["infer_s"] == 0  # no label assignment, no test
+    # two chunks of 250 images: the second is predicted with labels from the first
+    assert m["stream"]["recent_images"] == 250 and low.accuracy == m["stream"]["recent_correct"] / 250
+    assert low.accuracy_ci95[0] < low.accuracy < low.accuracy_ci95[1]
+    inference, training = low.counts_per_image["inference"], low.counts_per_image["training"]
+    assert inference["weight_updates"] == 0 and training["weight_updates"] > 0
+    assert inference["exc_spikes"] == training["exc_spikes"] > 0
+    full = ev.evaluate(c, 1000)  # the full rung continues the untested one, then quantizes and tests
+    assert (full.trainings, full.trained_images, full.continued_from) == (0, 500, 500)
+    fresh = evaluator(tmp_path / "other").evaluate(c, 1000)
+    assert fresh.accuracy == full.accuracy and fresh.counts_per_image == full.counts_per_image
+    # a rung of one chunk has no prediction yet: it is tested
+    assert ev.evaluate(c.fp32(), 200).extra.get("measured") is None

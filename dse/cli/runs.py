@@ -182,9 +182,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                          test_samples=args.test_samples, engine=args.engine, progress=progress)
     con = console()
     q = m["quantization"]
-    con.print(f"PTQ {q['spec']} ({q['rounding']}) of {args.run_dir}: FP32 {100 * q['fp32_accuracy']:.2f}% -> "
-              f"{100 * m['metrics']['accuracy']:.2f}% ({100 * q['accuracy_change']:+.2f} points); "
-              f"weights stored as {q['weight_storage']}")
+    after = f"{100 * m['metrics']['accuracy']:.2f}%"
+    change = (f"FP32 {100 * q['fp32_accuracy']:.2f}% -> {after} ({100 * q['accuracy_change']:+.2f} points)"
+              if q["fp32_accuracy"] is not None else f"{after} (the FP32 run was not tested)")
+    con.print(f"PTQ {q['spec']} ({q['rounding']}) of {args.run_dir}: {change}; weights stored as {q['weight_storage']}")
     print_metrics(m, con)
     con.print(f"run folder  {args.out}")
     return 0

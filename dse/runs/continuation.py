@@ -30,7 +30,7 @@ from dse.runs import folder
 __all__ = ["Continuation", "schedule_identity", "load_continuation", "continue_state"]
 
 # TrainConfig fields that do not change what training does (only what is measured after it, or where it stops).
-NOT_SCHEDULE = ("images", "assign_samples", "test_samples", "engine", "checkpoint_every")
+NOT_SCHEDULE = ("images", "assign_samples", "test_samples", "engine", "checkpoint_every", "evaluate")
 
 
 def schedule_identity(config_dict: dict[str, Any], data_sha256: str, n_train: int,
@@ -74,7 +74,9 @@ def load_continuation(source: Path, identity: dict[str, Any], target: int, recip
                                              for name in COUNT_NAMES)):
         raise folder.RunError(f"{source / folder.MANIFEST}: counts.training must hold a whole number >= 0 for "
                               f"each of {', '.join(COUNT_NAMES)}; give a finished run to ", Param("continue_from"))
-    if not (type(position) is int and position == counts["images"] and 0 < position < target):
+    # an untested run may also be continued by no images at all: that only assigns labels and tests it
+    finishing = position == target and not validate.evaluated(source, manifest)
+    if not (type(position) is int and position == counts["images"] and (0 < position < target or finishing)):
         raise folder.RunError(f"{source}: trained {position!r} images (counted {counts['images']}), not a number "
                               f"of images below the {target:,} asked; nothing to continue")
     state = validate.run_state(source, manifest, recipe, quant)

@@ -58,20 +58,23 @@ def threshold_stats(recipe: Recipe, theta: np.ndarray) -> dict[str, Any]:
 
 
 def network_health(recipe: Recipe, theta: np.ndarray, train_spikes: np.ndarray | None,
-                   test_spike_counts: np.ndarray) -> dict[str, Any]:
+                   test_spike_counts: np.ndarray | None) -> dict[str, Any]:
     """The manifest's ``health`` entry: figures, a status and one warning per problem found.
 
     train_spikes: per-image excitatory spikes of training (last presentation), or None;
-    test_spike_counts: (n_test, N) spike counts of the test images.
+    test_spike_counts: (n_test, N) spike counts of the test images, or None for a run not tested
+    (then the thresholds and the training tail are judged).
     """
     min_spikes = int(recipe.get("input", "min_spikes"))
-    counts = np.asarray(test_spike_counts)
-    test = spike_stats(counts.sum(axis=1), min_spikes)
-    test["silent_neurons_fraction"] = round(float(np.mean(counts.sum(axis=0) == 0)), 5)
+    test = None
+    if test_spike_counts is not None:
+        counts = np.asarray(test_spike_counts)
+        test = spike_stats(counts.sum(axis=1), min_spikes)
+        test["silent_neurons_fraction"] = round(float(np.mean(counts.sum(axis=0) == 0)), 5)
     health: dict[str, Any] = {"test": test, **threshold_stats(recipe, theta)}
     if train_spikes is not None:
         health["train_tail"] = spike_stats(np.asarray(train_spikes)[-TRAIN_TAIL_IMAGES:], min_spikes)
-    warnings = _warnings(recipe, health, counts.shape[1])
+    warnings = _warnings(recipe, health, len(theta))
     health["status"] = _status(warnings)
     health["warnings"] = [text for _, text in warnings]
     return health
@@ -79,10 +82,12 @@ def network_health(recipe: Recipe, theta: np.ndarray, train_spikes: np.ndarray |
 
 def _warnings(recipe: Recipe, health: dict[str, Any], n_neurons: int) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    test = health["test"]
+    test = health["test"] or health.get("train_tail") or {"at_representation_limit": None,
+                                                          "mean_spikes_per_image": None}
+    seen = "test" if health["test"] else "last training"
     min_spikes = recipe.get("input", "min_spikes")
     if test["at_representation_limit"] is not None and test["at_representation_limit"] > SILENT_IMAGE_FRACTION:
-        found.append(("silent", f"silent: {100 * test['at_representation_limit']:.1f}% of test images evoke fewer "
+        found.append(("silent", f"silent: {100 * test['at_representation_limit']:.1f}% of {seen} images evoke fewer "
                                 f"than {min_spikes} spikes even at the last re-presentation"))
     if health["at_ceiling_fraction"] > SATURATED_NEURON_FRACTION:
         found.append(("saturated", f"saturated: {100 * health['at_ceiling_fraction']:.0f}% of thresholds are within "
@@ -92,7 +97,7 @@ def _warnings(recipe: Recipe, health: dict[str, Any], n_neurons: int) -> list[tu
     max_per_neuron = steps / (refractory_steps + 1)
     mean = test["mean_spikes_per_image"]
     if mean is not None and mean > RUNAWAY_RATE_FRACTION * max_per_neuron * n_neurons:
-        found.append(("saturated", f"saturated: {mean:.0f} spikes per test image, over "
+        found.append(("saturated", f"saturated: {mean:.0f} spikes per {seen} image, over "
                                    f"{100 * RUNAWAY_RATE_FRACTION:.0f}% of the refractory-limited maximum"))
     return found
 
@@ -108,9 +113,10 @@ def health_line(health: dict[str, Any]) -> str:
     """One console line: the verdict and the figures behind it."""
     test = health["test"]
     th = health["theta_mv"]
-    text = (f"{health['status']}: {test['mean_spikes_per_image']:.1f} spikes per test image, "
-            f"{100 * test['at_representation_limit']:.1f}% at the re-presentation limit, "
-            f"theta {th['mean']:.1f} mV (range {th['min']:.1f}-{th['max']:.1f})")
+    activity = ("not tested" if test is None else
+                f"{test['mean_spikes_per_image']:.1f} spikes per test image, "
+                f"{100 * test['at_representation_limit']:.1f}% at the re-presentation limit")
+    text = f"{health['status']}: {activity}, theta {th['mean']:.1f} mV (range {th['min']:.1f}-{th['max']:.1f})"
     # each warning starts with its kind ("silent: ..."), which the status already says
     reasons = [w.split(": ", 1)[-1] for w in health["warnings"]]
     return text if not reasons else text + "; " + "; ".join(reasons)

@@ -63,16 +63,17 @@ def quantize_run(run_dir: Path, out_dir: Path, spec: str, rounding: str, *, data
     test = select(dataset.test_images, dataset.test_labels, test_samples or cfg.get("test_samples"))
     inference = assign_and_test(sim, state, train, test, cfg.get("assign_samples"), cfg["seed"], engine, progress)
     evaluation, counts, infer_s, n_images = inference[:4]
-    metrics = evaluation.to_dict()
+    metrics, fp32 = evaluation.to_dict(), source.get("metrics")
     manifest = {
         **{k: source[k] for k in ("schema_version", "config", "data", "ranges") if k in source},
         "kind": "quantize",
         "created": folder.now_iso(),
         "versions": folder.versions(),
         "quantization": {**quant_record(quant, "ptq"), "source_run": str(run_dir),
-                         "fp32_accuracy": source["metrics"]["accuracy"],
-                         "fp32_accuracy_proportion": source["metrics"]["accuracy_proportion"],
-                         "accuracy_change": metrics["accuracy"] - source["metrics"]["accuracy"]},
+                         # an untested source (a search's PTQ parent) has no FP32 accuracy to compare with
+                         "fp32_accuracy": fp32["accuracy"] if fp32 else None,
+                         "fp32_accuracy_proportion": fp32["accuracy_proportion"] if fp32 else None,
+                         "accuracy_change": metrics["accuracy"] - fp32["accuracy"] if fp32 else None},
         "metrics": metrics,
         "counts": {"training": source["counts"]["training"],
                    "training_per_image": source["counts"]["training_per_image"],

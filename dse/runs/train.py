@@ -42,6 +42,7 @@ class TrainConfig:
     quant: str | None = None           # in-training quantization spec, e.g. "weights=Q0.8"
     rounding: str = "nearest"
     images: int | None = None          # stop after this many images of the schedule (None: all epochs)
+    evaluate: bool = True              # False: write the trained network untested (a search's PTQ source)
 
     def quant_config(self) -> QuantConfig | None:
         if not self.quant:
@@ -70,6 +71,7 @@ class TrainConfig:
         d.pop("engine")
         d.pop("test_samples")
         d.pop("images")  # where a run stops is not what it is: a checkpoint serves any stop beyond it
+        d.pop("evaluate")
         return d
 
 
@@ -78,12 +80,14 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 class RunningAccuracy:
-    """Accuracy of each new chunk, predicted from labels assigned on the previous ones."""
+    """Accuracy of each new chunk, predicted from labels assigned on the previous ones (at most
+    ``window`` images): a free signal of how well the network learns, read from the training stream."""
 
     def __init__(self, window: int = 2_000) -> None:
         self.window = window
         self.counts: list[np.ndarray] = []
         self.labels: list[np.ndarray] = []
+        self.scored: list[tuple[int, int]] = []  # (images, correct) of each predicted chunk
         self.value: float | None = None
 
     def update(self, counts: np.ndarray, labels: np.ndarray) -> float | None:
@@ -91,10 +95,24 @@ class RunningAccuracy:
             hist = np.concatenate(self.counts)[-self.window:]
             hist_labels = np.concatenate(self.labels)[-self.window:]
             pred = predict_all_activity(counts, assign_labels(hist, hist_labels))
-            self.value = float(np.mean(pred == labels))
+            correct = int(np.sum(pred == labels))
+            self.scored.append((len(labels), correct))
+            self.value = correct / len(labels)
         self.counts.append(counts)
         self.labels.append(labels)
         return self.value
+
+    def recent(self, images: int = 1_000) -> dict[str, Any]:
+        """Accuracy over the last predicted chunks that hold at least ``images`` images (all if fewer)."""
+        n = correct = 0
+        for size, hits in reversed(self.scored):
+            if n >= images:
+                break
+            n, correct = n + size, correct + hits
+        return {"running_accuracy": self.value, "recent_accuracy": correct / n if n else None,
+                "recent_images": n, "recent_correct": correct, "window_images": self.window,
+                "note": "each chunk of training images predicted with labels from the previous window, "
+                        "before the network learns from it"}
 
 
 def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None,
@@ -158,22 +176,28 @@ def train_run(config: TrainConfig, out_dir: Path, *, data_dir: str | None = None
         with folder.writing("out_dir", out_dir, _kept(last_ckpt, total)):
             _save_checkpoint(out_dir, state, train_counts, total, identity)
 
-    inference = assign_and_test(
-        sim, state, (train_x, train_y), (test_x, test_y), config.assign_samples, config.seed,
-        config.engine, progress)
-    evaluation, infer_counts, infer_s = inference.evaluation, inference.counts, inference.seconds
-    manifest = _manifest(config, recipe, dataset, len(train_x), len(test_x), min(config.assign_samples, len(train_x)),
-                         evaluation.to_dict(), train_counts, infer_counts,
-                         {"train_s": train_s, "trained_this_session": trained_now,
-                          "infer_s": infer_s, "compile_s": compile_s}, total)
+    times = {"train_s": train_s, "trained_this_session": trained_now, "infer_s": 0.0, "compile_s": compile_s}
+    tail = np.concatenate(train_spikes) if train_spikes else None
+    if config.evaluate:
+        inference = assign_and_test(
+            sim, state, (train_x, train_y), (test_x, test_y), config.assign_samples, config.seed,
+            config.engine, progress)
+        times["infer_s"] = inference.seconds
+        manifest = _manifest(config, recipe, dataset, len(train_x), len(test_x),
+                             min(config.assign_samples, len(train_x)), inference.evaluation.to_dict(), train_counts,
+                             inference.counts, times, total)
+        manifest["health"] = network_health(recipe, state.theta, tail, inference.test_spike_counts)
+        labels = inference.evaluation.assignment.labels
+    else:  # no labels, no test: the search quantizes this network and tests the PTQ variant instead
+        manifest = _manifest(config, recipe, dataset, len(train_x), 0, 0, None, train_counts, None, times, total)
+        manifest["health"] = network_health(recipe, state.theta, tail, None)
+        labels = np.full(config.neurons, -1, dtype=np.int64)
     manifest["continued_from"] = str(continue_from) if continue_from is not None else None
-    manifest["health"] = network_health(recipe, state.theta,
-                                        np.concatenate(train_spikes) if train_spikes else None,
-                                        inference.test_spike_counts)
+    manifest["stream"] = running.recent()
     manifest["quantization"] = quant_record(quant, "itq" if quant else None)
     manifest["ranges"] = observed_ranges(recipe, state, quant)
     with folder.writing("out_dir", out_dir, _kept(total, total)):
-        return write_results(out_dir, state, evaluation.assignment.labels, manifest, quant)
+        return write_results(out_dir, state, labels, manifest, quant)
 
 
 def _starting_state(out_dir: Path, config: TrainConfig, recipe: Recipe, quant: QuantConfig | None,
@@ -273,9 +297,11 @@ def _warm_up(sim: Simulator, state: NetworkState) -> float:
 
 
 def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n_test: int,
-              n_assign: int, metrics: dict[str, Any], train_counts: np.ndarray,
-              infer_counts: np.ndarray, times: dict[str, float], images_trained: int) -> dict[str, Any]:
-    tc, ic = counts_to_dict(train_counts), counts_to_dict(infer_counts)
+              n_assign: int, metrics: dict[str, Any] | None, train_counts: np.ndarray,
+              infer_counts: np.ndarray | None, times: dict[str, float], images_trained: int) -> dict[str, Any]:
+    """The run's manifest; metrics and inference counts are None when the run was not evaluated."""
+    tc = counts_to_dict(train_counts)
+    ic = counts_to_dict(infer_counts) if infer_counts is not None else None
     return {
         "schema_version": 1,
         "kind": "train",
@@ -285,9 +311,10 @@ def _manifest(config: TrainConfig, recipe: Recipe, dataset: Any, n_train: int, n
                  "location": dataset.location, "sha256": dataset.sha256,
                  "n_train_used": n_train, "n_assign_used": n_assign, "n_test_used": n_test},
         "versions": folder.versions(),
+        "evaluated": metrics is not None,
         "metrics": metrics,
         "counts": {"training": tc, "inference": ic,
-                   "training_per_image": per_image(tc), "inference_per_image": per_image(ic)},
+                   "training_per_image": per_image(tc), "inference_per_image": per_image(ic) if ic else None},
         "timings": {
             "measured_on": folder.cpu_model(),
             "train_s": round(times["train_s"], 3),

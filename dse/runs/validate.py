@@ -9,9 +9,11 @@ its memory: metrics that change from run to run, or a segfault. Every
 loader therefore goes through one of the functions below, which check
 shapes, dtypes, finiteness and ranges against the manifest and the recipe,
 and refuse in one line that names the file, the field and what to do
-(:class:`DamagedFile`, a ValueError: the CLI prints it and exits 2).
+(:class:`dse.runs.documents.DamagedFile`, a ValueError: the CLI prints it and exits 2).
 
 * :func:`run_config`: the ``config`` of a run manifest (what a reader needs);
+* :func:`run_recipe`: the recipe the run trained with, as its manifest stored it;
+* :func:`evaluated`: whether a run was tested (a search's PTQ source may not be);
 * :func:`run_state`: ``weights.npz`` of a run, against its config and recipe;
 * :func:`checkpoint`: ``checkpoint.json`` and ``checkpoint.npz`` of an interrupted training;
 * :func:`cached_run`: the manifest fields the search and the sweep read from cached runs;
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -35,11 +36,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from dse.errors import Param
+from dse.runs.documents import Fields, Fix, fail, read_json
 from dse.runs.folder import CHECKPOINT, CHECKPOINT_META, MANIFEST, WEIGHTS, RunError
 from dse.runs.numbers import MAX_MAGNITUDE, is_number, short_repr, bounded, finite_json, number_fields
 
-__all__ = ["DamagedFile", "read_json", "load_arrays", "run_config", "run_state", "run_labels", "checkpoint",
-           "Checkpoint", "cached_run", "quantize_source", "per_image_counts", "run_quant_checked", "number_fields",
+__all__ = ["load_arrays", "run_config", "run_state", "run_labels", "checkpoint",
+           "Checkpoint", "cached_run", "quantize_source", "per_image_counts", "run_quant_checked", "run_recipe", "evaluated", "number_fields",
            "bounded", "finite_json", "MAX_SEED", "MAX_MAGNITUDE"]
 
 MAX_SEED = 2**63 - 1
@@ -49,101 +51,8 @@ MAX_THETA = 1e9
 # Float weights are clipped to w_max by learning and scaled to column sums of norm_total; this is
 # the float32 slack of that scaling.
 _WEIGHT_SLACK = 1e-4
-Fix = str | tuple[str, ...]  # what to do, as message parts (plain text and Params)
 RUN_FIX = "retrain the run with `dse train` (or restore the file from a copy)"
 CHECKPOINT_FIX = ("delete checkpoint.npz and checkpoint.json and train again without ", Param("resume"))
-
-
-class DamagedFile(RunError):
-    """A file written by this program is damaged or disagrees with its manifest; one line, naming file and field."""
-
-
-def _fail(path: Path, what: str, fix: Fix) -> DamagedFile:
-    return DamagedFile(f"{path}: {what}; ", *((fix,) if isinstance(fix, str) else fix))
-
-
-# --------------------------------------------------------------------------- JSON documents
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def read_json(path: Path, fix: Fix) -> dict[str, Any]:
-    """A JSON object from ``path``; NaN and Infinity (which Python's json accepts) are refused."""
-    try:
-        doc = json.loads(Path(path).read_bytes(), parse_constant=_no_constant)
-    except FileNotFoundError:
-        raise _fail(path, "file not found", fix) from None
-    except json.JSONDecodeError as exc:
-        raise _fail(path, f"corrupt JSON ({exc.msg} at line {exc.lineno})", fix) from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _fail(path, f"unreadable ({exc})", fix) from None
-    if not isinstance(doc, dict):
-        raise _fail(path, "not a JSON object", fix)
-    return doc
-
-
-@dataclass(frozen=True)
-class _Fields:
-    """Typed access to a JSON document's fields, each refused in one line naming the file and the field."""
-
-    path: Path
-    doc: Mapping[str, Any]
-    fix: Fix
-
-    def get(self, dotted: str) -> Any:
-        node: Any = self.doc
-        for part in dotted.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                raise _fail(self.path, f"no {dotted}", self.fix)
-            node = node[part]
-        return node
-
-    def has(self, dotted: str) -> bool:
-        try:
-            self.get(dotted)
-        except DamagedFile:
-            return False
-        return True
-
-    def integer(self, dotted: str, low: int, high: int, *, optional: bool = False,
-                nullable: bool = False) -> int | None:
-        """optional: the key may be missing or null; nullable: it must be there, and may be null."""
-        value = self.get(dotted) if not optional or self.has(dotted) else None
-        if value is None and (optional or nullable):
-            return None
-        if type(value) is not int or not low <= value <= high:
-            raise _fail(self.path, f"{dotted} must be a whole number in {low}..{high}, got {short_repr(value)}",
-                        self.fix)
-        return value
-
-    def text(self, dotted: str) -> str:
-        value = self.get(dotted)
-        if not isinstance(value, str) or not value:
-            raise _fail(self.path, f"{dotted} must be a non-empty string, got {short_repr(value)}", self.fix)
-        return value
-
-    def number(self, dotted: str, low: float, high: float) -> float:
-        value = self.get(dotted)
-        if not is_number(value) or not low <= value <= high:
-            raise _fail(self.path, f"{dotted} must be a number in [{low:g}, {high:g}], got {short_repr(value)}",
-                        self.fix)
-        return float(value)
-
-    def mapping(self, dotted: str) -> Mapping[str, Any]:
-        value = self.get(dotted)
-        if not isinstance(value, Mapping):
-            raise _fail(self.path, f"{dotted} must be an object, got {short_repr(value)}", self.fix)
-        return value
-
-    def counts(self, dotted: str) -> Mapping[str, float]:
-        """An object of finite, non-negative numbers (activity counts, ranges)."""
-        value = self.mapping(dotted)
-        problem = number_fields(value, 0.0, MAX_MAGNITUDE)
-        if problem:
-            raise _fail(self.path, f"{dotted}.{problem}", self.fix)
-        return value
 
 
 # --------------------------------------------------------------------------- arrays
@@ -159,17 +68,17 @@ def _read_npz(path: Path, fix: Fix) -> tuple[dict[str, np.ndarray], str]:
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise _fail(path, "file not found", fix) from None
+        raise fail(path, "file not found", fix) from None
     except OSError as exc:
-        raise _fail(path, f"unreadable ({exc.strerror or exc})", fix) from None
+        raise fail(path, f"unreadable ({exc.strerror or exc})", fix) from None
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, AttributeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _fail(path, f"not a readable .npz array file ({reason})", fix) from None
+        raise fail(path, f"not a readable .npz array file ({reason})", fix) from None
     if not isinstance(arrays, dict):
-        raise _fail(path, "not an .npz archive of named arrays", fix)
+        raise fail(path, "not an .npz archive of named arrays", fix)
     return arrays, hashlib.sha256(raw).hexdigest()
 
 
@@ -178,9 +87,9 @@ def _check_checksum(path: Path, actual: str, recorded: Any, record: Path, field:
     if recorded is None:
         return  # written before checksums were recorded
     if not (isinstance(recorded, str) and len(recorded) == 64):
-        raise _fail(record, f"{field} must be the SHA-256 of {path.name}, got {short_repr(recorded)}", fix)
+        raise fail(record, f"{field} must be the SHA-256 of {path.name}, got {short_repr(recorded)}", fix)
     if actual != recorded:
-        raise _fail(path, f"does not match its checksum in {record.name} ({field}): it was changed after it was "
+        raise fail(path, f"does not match its checksum in {record.name} ({field}): it was changed after it was "
                           "written", fix)
 
 
@@ -196,20 +105,20 @@ class _ArraySpec:
 def _check_array(arrays: Mapping[str, np.ndarray], key: str, spec: _ArraySpec, path: Path,
                  fix: Fix) -> np.ndarray:
     if key not in arrays:
-        raise _fail(path, f"no {key!r} array", fix)
+        raise fail(path, f"no {key!r} array", fix)
     a = arrays[key]
     if a.dtype != spec.dtype:
-        raise _fail(path, f"{key!r} has dtype {a.dtype}, expected {spec.dtype}", fix)
+        raise fail(path, f"{key!r} has dtype {a.dtype}, expected {spec.dtype}", fix)
     if a.shape != spec.shape:
-        raise _fail(path, f"{key!r} has shape {a.shape}, expected {spec.shape} ({spec.why})", fix)
+        raise fail(path, f"{key!r} has shape {a.shape}, expected {spec.shape} ({spec.why})", fix)
     if a.size and a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise _fail(path, f"{key!r} holds {int(np.count_nonzero(~np.isfinite(a)))} values that are not finite",
+        raise fail(path, f"{key!r} holds {int(np.count_nonzero(~np.isfinite(a)))} values that are not finite",
                     fix)
     if a.size and a.min() < spec.low:
         word = "negative values" if spec.low == 0 else "values below its range"
-        raise _fail(path, f"{key!r} holds {word} (minimum {a.min():g}, allowed {spec.low:g})", fix)
+        raise fail(path, f"{key!r} holds {word} (minimum {a.min():g}, allowed {spec.low:g})", fix)
     if a.size and a.max() > spec.high:
-        raise _fail(path, f"{key!r} holds values above its range (maximum {a.max():g}, allowed {spec.high:g})",
+        raise fail(path, f"{key!r} holds values above its range (maximum {a.max():g}, allowed {spec.high:g})",
                     fix)
     return np.ascontiguousarray(a)
 
@@ -240,7 +149,7 @@ def run_config(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The manifest's config, each field a reader uses checked: design, dataset, neurons, seed, samples."""
     from dse.models.network import MAX_NEURONS
 
-    f = _Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
+    f = Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
     f.text("config.design")
     f.text("config.dataset")
     cfg = dict(f.mapping("config"))
@@ -251,7 +160,7 @@ def run_config(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
         f.integer(f"config.{name}", 1, 2**62, nullable=True)
     overrides = cfg.get("overrides") or {}
     if not isinstance(overrides, Mapping) or not all(isinstance(v, str) for v in overrides.values()):
-        raise _fail(f.path, f"config.overrides must map SECTION.KEY to text, got {short_repr(overrides)}", RUN_FIX)
+        raise fail(f.path, f"config.overrides must map SECTION.KEY to text, got {short_repr(overrides)}", RUN_FIX)
     f.text("data.sha256")
     if f.has("quantization") and manifest["quantization"] is not None:
         f.mapping("quantization")
@@ -268,9 +177,9 @@ def run_recipe(run_dir: Path, manifest: Mapping[str, Any]) -> Any:
     try:
         recipe = recipe_from_dict(cfg.get("recipe"), f"{path}: config.recipe")
     except RecipeError as exc:
-        raise _fail(path, str(exc).removeprefix(f"{path}: "), RUN_FIX) from None
+        raise fail(path, str(exc).removeprefix(f"{path}: "), RUN_FIX) from None
     if recipe.design != cfg["design"]:
-        raise _fail(path, f"config.recipe is of design '{recipe.design}', config.design is '{cfg['design']}'",
+        raise fail(path, f"config.recipe is of design '{recipe.design}', config.design is '{cfg['design']}'",
                     RUN_FIX)
     return recipe
 
@@ -302,7 +211,7 @@ def _labels(arrays: Mapping[str, np.ndarray], path: Path, neurons: int) -> np.nd
     labels = arrays.get("neuron_labels")
     if labels is not None and (labels.dtype.kind not in "iu" or labels.shape != (neurons,)
                                or (labels.size and (labels.min() < -1 or labels.max() >= N_CLASSES))):
-        raise _fail(path, f"'neuron_labels' must be {neurons} whole numbers in -1..{N_CLASSES - 1}, "
+        raise fail(path, f"'neuron_labels' must be {neurons} whole numbers in -1..{N_CLASSES - 1}, "
                           f"got {labels.dtype} of shape {labels.shape}", RUN_FIX)
     return None if labels is None else labels.astype(np.int64)
 
@@ -314,7 +223,7 @@ def run_quant_checked(run_dir: Path, manifest: Mapping[str, Any]) -> Any:
     try:
         return run_quant(dict(manifest))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise _fail(Path(run_dir) / MANIFEST, f"quantization record is not valid ({exc})", RUN_FIX) from None
+        raise fail(Path(run_dir) / MANIFEST, f"quantization record is not valid ({exc})", RUN_FIX) from None
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -339,7 +248,7 @@ def checkpoint(out_dir: Path, identity: Mapping[str, Any], neurons: int, total: 
     out_dir = Path(out_dir)
     meta_path, npz_path = out_dir / CHECKPOINT_META, out_dir / CHECKPOINT
     meta = read_json(meta_path, CHECKPOINT_FIX)
-    f = _Fields(meta_path, meta, CHECKPOINT_FIX)
+    f = Fields(meta_path, meta, CHECKPOINT_FIX)
     saved = f.mapping("identity")
     if saved != identity:
         diff = sorted(k for k in identity if saved.get(k) != identity[k])
@@ -351,7 +260,7 @@ def checkpoint(out_dir: Path, identity: Mapping[str, Any], neurons: int, total: 
     counts = _check_array(arrays, "counts", _ArraySpec((N_COUNTS,), np.dtype(np.int64), 0, np.iinfo(np.int64).max,
                                                        "one per activity count"), npz_path, CHECKPOINT_FIX)
     if int(counts[C_IMAGES]) != position:
-        raise _fail(meta_path, f"position is {position} but checkpoint.npz counted {int(counts[C_IMAGES])} "
+        raise fail(meta_path, f"position is {position} but checkpoint.npz counted {int(counts[C_IMAGES])} "
                                "trained images", CHECKPOINT_FIX)
     _check_checksum(npz_path, sha256, meta.get("sha256"), meta_path, "sha256", CHECKPOINT_FIX)
     return Checkpoint(state=state, counts=counts.copy(), position=position)
@@ -362,35 +271,61 @@ def checkpoint(out_dir: Path, identity: Mapping[str, Any], neurons: int, total: 
 
 def quantize_source(run_dir: Path, manifest: Mapping[str, Any]) -> None:
     """The manifest fields `dse quantize` copies from the FP32 run: accuracies, training counts, ranges."""
-    f = _Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
-    f.number("metrics.accuracy", 0.0, 1.0)
-    f.number("metrics.accuracy_proportion", 0.0, 1.0)
+    f = Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
+    if evaluated(run_dir, manifest):
+        f.number("metrics.accuracy", 0.0, 1.0)
+        f.number("metrics.accuracy_proportion", 0.0, 1.0)
     f.counts("counts.training")
     f.counts("counts.training_per_image")
     if manifest.get("ranges") is not None:
         f.counts("ranges")
 
 
+def evaluated(run_dir: Path, manifest: Mapping[str, Any]) -> bool:
+    """Whether the run assigned labels and was tested (``evaluated``: absent in older manifests, which were);
+    an untested run must say so and hold no metrics."""
+    flag = manifest.get("evaluated", True)
+    if type(flag) is not bool:
+        raise fail(Path(run_dir) / MANIFEST, f"evaluated must be true or false, got {short_repr(flag)}", RUN_FIX)
+    if not flag and manifest.get("metrics") is not None:
+        raise fail(Path(run_dir) / MANIFEST, "evaluated is false but metrics are given", RUN_FIX)
+    return flag
+
+
+def stream_score(run_dir: Path, manifest: Mapping[str, Any]) -> tuple[int, int]:
+    """(images, correct) of the training stream's recent predictions (``stream``), checked."""
+    f = Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
+    n = f.integer("stream.recent_images", 0, 2**62)
+    correct = f.integer("stream.recent_correct", 0, n)
+    return n, correct
+
+
 def per_image_counts(run_dir: Path, manifest: Mapping[str, Any]) -> dict[str, Mapping[str, float]]:
     """Per-image activity counts of both phases (what `dse cost --from-run` prices), each finite and >= 0."""
-    f = _Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
+    f = Fields(Path(run_dir) / MANIFEST, manifest, RUN_FIX)
     return {"training": f.counts("counts.training_per_image"), "inference": f.counts("counts.inference_per_image")}
 
 
 def cached_run(run_dir: Path, manifest: Mapping[str, Any], *, ranges: bool = False) -> None:
     """The manifest fields the search and the sweep read from a reused run folder."""
     fix = f"delete the folder {run_dir} (it is made again when next needed)"
-    f = _Fields(Path(run_dir) / MANIFEST, manifest, fix)
+    f = Fields(Path(run_dir) / MANIFEST, manifest, fix)
+    if not evaluated(run_dir, manifest):  # a PTQ source trained untested: what quantizing it reads
+        f.counts("counts.training_per_image")
+        if ranges:
+            f.counts("ranges")
+            f.number("ranges.weights", 0.0, MAX_MAGNITUDE)
+        return
     f.number("metrics.accuracy", 0.0, 1.0)
     f.number("metrics.accuracy_proportion", 0.0, 1.0)
     ci = f.get("metrics.accuracy_ci95")
     if not (isinstance(ci, list) and len(ci) == 2 and all(is_number(x) and 0 <= x <= 1 for x in ci)):
-        raise _fail(f.path, f"metrics.accuracy_ci95 must be two fractions, got {short_repr(ci)}", fix)
+        raise fail(f.path, f"metrics.accuracy_ci95 must be two fractions, got {short_repr(ci)}", fix)
     confusion = f.get("metrics.confusion_matrix")
     if not (isinstance(confusion, list) and len(confusion) == N_CLASSES
             and all(isinstance(row, list) and len(row) == N_CLASSES + 1
                     and all(type(x) is int and x >= 0 for x in row) for row in confusion)):
-        raise _fail(f.path, f"metrics.confusion_matrix must be {N_CLASSES} rows of {N_CLASSES + 1} counts", fix)
+        raise fail(f.path, f"metrics.confusion_matrix must be {N_CLASSES} rows of {N_CLASSES + 1} counts", fix)
     f.counts("counts.training_per_image")
     f.counts("counts.inference_per_image")
     if ranges:

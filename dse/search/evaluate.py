@@ -13,8 +13,13 @@ Cache layout (``reports/cache/`` by default), one run folder per key:
   ``images``: a higher rung continues the highest finished lower one
   (:func:`dse.runs.train.train_run` ``continue_from``), so a candidate that climbs every rung is
   trained once, and the result is bit-identical to training straight to that rung;
-* ``ptq-<sha256>``: a PTQ variant of an FP32 training, keyed by that training's folder,
-  the spec and the rounding. Every PTQ variant of a network reuses one FP32 training.
+* ``train-<sha256>-i<images>-untested``: the same training written without label assignment and
+  test: the source of PTQ variants when the FP32 network is no candidate itself (it breaks the
+  budgets), and every rung below the full one (the rung reads the training stream instead). Asked
+  for tested later, it is tested without training (``continue_from`` with no images left);
+* ``ptq-<sha256>``: a PTQ variant of an FP32 training, keyed by that training's folder (tested or
+  not), the spec and the rounding. Every PTQ variant of a network reuses one FP32 training;
+* ``exit-<sha256>``: the early-exit tests of a tested network or PTQ variant, every margin at once.
 
 A key is the SHA-256 of the canonical JSON of everything that decides the
 result (design, neurons, dataset and its checksum, the training schedule's images,
@@ -30,22 +35,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from dse.models.recipes import load_recipe
+from .cachefolders import cached_folder, key_lock
 from .space import Candidate, nominal_ranges, quant_spec
 
 __all__ = ["Evaluation", "Evaluator", "SnnEvaluator", "cache_key", "CACHE_SCHEMA"]
 
 EXIT_MIN_STEPS = 0  # early exit may decide from the first step (the margin alone guards it)
+STREAM_MIN_IMAGES = 500  # two training chunks: the second is predicted from the first's labels
+UNTESTED = "untested"  # name suffix of a training folder written without label assignment and test
 CACHE_SCHEMA = 2  # bump when the simulator changes what a cached run means (2: rungs continue one schedule)
 
 
@@ -116,6 +121,10 @@ class SnnEvaluator:
         self.n_test = len(ds.test_images) if test_samples is None else min(test_samples, len(ds.test_images))
         self.assign_cap = assign_samples
         self.exit_margins: tuple[int, ...] = ()  # the space's early-exit margins, tested together (prepare)
+        # Whether a PTQ candidate's FP32 network is a candidate too (fits the budgets): only then is it tested
+        # at the full rung; otherwise it is trained untested and only its PTQ variants assign labels and
+        # test. The search sets it (TrialRunner); a folder trained untested is tested later if asked.
+        self.parent_tested: Any = lambda parent: True
 
     def identity(self) -> dict[str, Any]:
         return {"evaluator": "snn", "dataset": self.dataset_name, "data_sha256": self.data_sha256,
@@ -142,7 +151,7 @@ class SnnEvaluator:
     def siblings_lock(self, parent: Candidate) -> AbstractContextManager[None]:
         """A lock on the FP32 training's key in the cache (shared by the workers that share the cache)."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        return _key_lock(self.cache_dir / f".siblings-{self._schedule_key(parent, None)}.lock")
+        return key_lock(self.cache_dir / f".siblings-{self._schedule_key(parent, None)}.lock")
 
     def _schedule_key(self, c: Candidate, quant: str | None) -> str:
         """The key shared by every rung of one training schedule (the images it stops at are not in it)."""
@@ -153,18 +162,24 @@ class SnnEvaluator:
                           "overrides": c.overrides(), "recipe": recipe, "quant": quant,
                           "rounding": c.rounding if quant else None})
 
-    def _lower_rung(self, key: str, images: int) -> tuple[Path, int] | None:
-        """The finished run of the schedule that went furthest below ``images``, to continue from."""
+    def _lower_rung(self, key: str, images: int, finishing: bool) -> tuple[Path, int] | None:
+        """The finished run of the schedule that went furthest below ``images`` (tested or not), to continue
+        from; with ``finishing``, an untested run at ``images`` itself comes first (it only needs its test)."""
         best = None
         for d in self.cache_dir.glob(f"train-{key}-i*"):
-            done = d.name.rsplit("-i", 1)[1]
-            if done.isdigit() and int(done) < images and (d / "manifest.json").is_file():
-                if best is None or int(done) > best[1]:
-                    best = (d, int(done))
-        return best
+            done, _, kind = d.name.rsplit("-i", 1)[1].partition("-")
+            if not done.isdigit() or kind not in ("", UNTESTED) or not (d / "manifest.json").is_file():
+                continue
+            n = int(done)
+            rank = (n, 1) if n < images else (n, 2) if finishing and n == images and kind == UNTESTED else None
+            if rank is not None and (best is None or rank > best[2]):
+                best = (d, n, rank)
+        return best[:2] if best else None
 
-    def _train(self, c: Candidate, images: int) -> tuple[Path, dict[str, Any], bool, int | None]:
-        """The run folder of the candidate's training (FP32, or ITQ) stopped at ``images``; made if missing."""
+    def _train(self, c: Candidate, images: int, test: bool = True) -> tuple[Path, dict[str, Any], bool, int | None]:
+        """The run folder of the candidate's training (FP32, or ITQ) stopped at ``images``; made if missing.
+        ``test=False``: an untested folder will do (``train-...-i<images>-untested``); a tested one is
+        used when it exists, and an untested one is tested (no images trained) when a test is asked for."""
         from dse.runs.train import TrainConfig, train_run
 
         itq_spec = quant_spec(c, nominal_ranges(c)) if c.scheme == "itq" else None
@@ -173,18 +188,20 @@ class SnnEvaluator:
                              train_samples=self.n_train, images=images, test_samples=self.n_test,
                              assign_samples=min(images, self.assign_cap), seed=self.seed,
                              overrides=c.overrides(), engine=self.engine, quant=itq_spec,
-                             rounding=c.rounding if itq_spec else "nearest")
+                             rounding=c.rounding if itq_spec else "nearest", evaluate=test)
         lower: list[int | None] = [None]
 
         def make(d: Path) -> dict[str, Any]:
             # looked up under the key's lock: a rung another worker just finished is continued, not redone
-            below = self._lower_rung(key, images)
+            below = self._lower_rung(key, images, finishing=test)
             lower[0] = below[1] if below else None
             return train_run(config, d, data_dir=self.data_dir, progress=self.progress,
                              continue_from=below[0] if below else None)
 
         train_dir = self.cache_dir / f"train-{key}-i{images}"
-        manifest, made = _cached_run(train_dir, make)
+        if not test and not (train_dir / "manifest.json").exists():
+            train_dir = train_dir.with_name(f"{train_dir.name}-{UNTESTED}")
+        manifest, made = cached_folder(train_dir, make)
         return train_dir, manifest, made, lower[0]
 
     def evaluate(self, c: Candidate, train_images: int) -> Evaluation:
@@ -198,14 +215,23 @@ class SnnEvaluator:
                               "space and rerun the same command", reason=exc.reason) from None
 
     def _evaluate(self, c: Candidate, train_images: int) -> Evaluation:
-        from dse.runs import validate
-
+        if STREAM_MIN_IMAGES <= train_images < self.n_train:
+            return self._from_stream(c, train_images)
         if c.exit_margin:
             return self._with_exit(c, train_images)
+        return self._tested(c, train_images)
+
+    def _tested(self, c: Candidate, train_images: int) -> Evaluation:
+        """The candidate's network trained (or from the cache), quantized if PTQ, labels assigned, tested."""
+        from dse.runs import validate
+
         t0 = time.perf_counter()
         quantizations = 0
-        train_dir, manifest, made, lower = self._train(c, train_images)
+        test = c.scheme != "ptq" or train_images < self.n_train or self.parent_tested(c.fp32())
+        train_dir, manifest, made, lower = self._train(c, train_images, test)
         validate.cached_run(train_dir, manifest, ranges=c.scheme == "ptq")
+        if made and lower == train_images:  # it only tested a network trained untested before
+            made, lower = False, None
         trained = int(manifest["timings"].get("images_trained_now", train_images)) if made else 0
         run_dir, fp32_dir = train_dir, (train_dir if c.scheme != "itq" else None)
         if c.scheme == "ptq":
@@ -214,10 +240,12 @@ class SnnEvaluator:
             # PTQ formats take their integer bits from the trained run's observed ranges
             # (largest weight, threshold), so the fraction gets every bit the range leaves.
             spec = quant_spec(c, manifest["ranges"])
-            ptq_key = cache_key({"kind": "ptq", "source": train_dir.name, "spec": spec, "rounding": c.rounding,
+            # keyed by the training, tested or not (the same weights): a variant is made once either way
+            source = train_dir.name.removesuffix(f"-{UNTESTED}")
+            ptq_key = cache_key({"kind": "ptq", "source": source, "spec": spec, "rounding": c.rounding,
                                  "test_samples": self.n_test})
             run_dir = self.cache_dir / f"ptq-{ptq_key}"
-            manifest, made_ptq = _cached_run(run_dir, lambda d: quantize_run(
+            manifest, made_ptq = cached_folder(run_dir, lambda d: quantize_run(
                 train_dir, d, spec, c.rounding, data_dir=self.data_dir, test_samples=self.n_test,
                 engine=self.engine, progress=self.progress))
             validate.cached_run(run_dir, manifest)
@@ -235,6 +263,36 @@ class SnnEvaluator:
             seconds=time.perf_counter() - t0,
             extra={"quant_spec": (manifest.get("quantization") or {}).get("spec", "fp32")})
 
+
+    def _from_stream(self, c: Candidate, images: int) -> Evaluation | None:
+        """Below the full rung: the network the candidate trains (the FP32 one of a PTQ candidate; ITQ as
+        it is; early exit aside) is trained untested, and the rung reads the training stream: accuracy
+        over the last ~1,000 training images, each chunk predicted with labels from the images before it,
+        before it was learnt from; inference activity, that of the training presentations without the
+        learning. The rung only decides whether the training goes on, so no label assignment or test is
+        paid for. A rung that predicted nothing (it continued a lower one by less than two chunks) is
+        tested instead."""
+        from dse.models.counts import LEARNING_COUNTS
+        from dse.runs import validate
+        from dse.runs.accuracy import wilson_interval
+
+        t0 = time.perf_counter()
+        net = c.without_exit() if c.scheme == "itq" else c.fp32()
+        train_dir, manifest, made, lower = self._train(net, images, test=False)
+        validate.cached_run(train_dir, manifest)
+        n, correct = validate.stream_score(train_dir, manifest)
+        trainings, trained = int(made and lower is None), int(manifest["timings"]["images_trained_now"]) if made else 0
+        if n == 0:
+            tested = self._tested(net, images)
+            return replace(tested, trainings=trainings, trained_images=trained, continued_from=lower if made else None)
+        training = dict(manifest["counts"]["training_per_image"])
+        inference = {k: (0.0 if k in LEARNING_COUNTS else v) for k, v in training.items()}
+        return Evaluation(
+            accuracy=correct / n, accuracy_ci95=wilson_interval(correct, n),
+            counts_per_image={"training": training, "inference": inference}, train_images=images,
+            trainings=trainings, trained_images=trained, continued_from=lower if made else None, run_dir=str(train_dir),
+            fp32_run_dir=str(train_dir) if net.scheme != "itq" else None, seconds=time.perf_counter() - t0,
+            extra={"measured": "training stream", "stream_images": n})
 
     def _with_exit(self, c: Candidate, train_images: int) -> Evaluation:
         """The candidate's network and precision (trained or quantized as without exit, from the cache)
@@ -262,7 +320,7 @@ class SnnEvaluator:
             folder.atomic_write_json(d / folder.MANIFEST, doc)
             return doc
 
-        doc, made = _cached_run(final, make)
+        doc, made = cached_folder(final, make)
         r = _exit_result(final, doc, c.exit_margin)
         metrics = r["metrics"]
         counts = {"training": dict(base.counts_per_image["training"]), "inference": dict(r["test_per_image"])}
@@ -282,7 +340,7 @@ class SnnEvaluator:
 def _exit_result(folder_path: Path, doc: Any, margin: int) -> dict[str, Any]:
     """One margin's result from an exit folder's manifest, checked before it is used (the cache may be
     shared, or damaged)."""
-    from dse.runs.validate import DamagedFile
+    from dse.runs.documents import DamagedFile
 
     try:
         r = doc["results"][str(margin)]
@@ -311,54 +369,3 @@ def engine_variants(space: Any) -> list[tuple[str, str]]:
         if bits < FP32_BITS:
             keys.append(variant_key(parse_quant(f"weights=Q0.{bits}", "nearest").weights.storage_dtype, np.float32))
     return list(dict.fromkeys(keys))
-
-
-def _cached_run(final: Path, make: Any) -> tuple[dict[str, Any], bool]:
-    """The manifest of the run folder ``final``, made under a temporary name first if missing.
-
-    Workers sharing the cache take the key's lock before making it: the second
-    waits for the first and reuses its folder instead of training the same
-    network again. Partial folders left by a worker that died are removed by the
-    next holder of the lock (only a lock holder writes them).
-    """
-    from dse.runs import folder
-
-    if (final / folder.MANIFEST).exists():
-        return folder.read_manifest(final), False
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with _key_lock(final.parent / f".{final.name}.lock"):
-        if (final / folder.MANIFEST).exists():  # made by another worker while this one waited
-            return folder.read_manifest(final), False
-        for stale in final.parent.glob(f".{final.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        partial = final.parent / f".{final.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            manifest = make(partial)
-            if final.exists():  # a folder without a manifest: an unfinished copy from an older version
-                shutil.rmtree(final)
-            os.rename(partial, final)
-            return manifest, True
-        finally:
-            if partial.exists():
-                shutil.rmtree(partial, ignore_errors=True)
-
-
-@contextmanager
-def _key_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (flock) on ``path``; the kernel releases it if the process dies.
-
-    flock works between processes on one machine and on NFSv4 and most shared
-    file systems; where fcntl does not exist (Windows) the rename into place
-    still keeps the cache consistent, but two workers may train one key twice.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(path, "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

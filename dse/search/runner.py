@@ -68,6 +68,11 @@ class TrialRunner:
     space: SearchSpace | None = None  # the space trials are suggested from (PTQ siblings are recorded in it)
     on_sibling: Callable[[Any], None] | None = None
 
+    def __post_init__(self) -> None:
+        if hasattr(self.evaluator, "parent_tested"):
+            # a PTQ candidate's FP32 network is tested only when it is a candidate itself (fits the budgets)
+            self.evaluator.parent_tested = self.fits
+
     @property
     def budgets(self) -> Budgets:
         return self.settings.budgets
@@ -128,7 +133,7 @@ class TrialRunner:
         if self.space is not None:
             # While this trial still runs: an interruption fails it, and its retry (a cache hit) adds
             # the siblings still missing.
-            evaluate_siblings(self, self.space, trial.number, c, rungs[-1], self.on_sibling)
+            evaluate_siblings(self, self.space, trial.number, c, rungs[-1], self.on_sibling, own=ev)
         self._end(trial, attrs, "complete", None, (ev.accuracy, mem, energy))
         return ev.accuracy, mem, energy
 
@@ -138,7 +143,9 @@ class TrialRunner:
                 "trainings": ev.trainings, "trained_images": ev.trained_images, "seconds": round(ev.seconds, 3)}
         if ev.continued_from:
             rung["continued_from"] = ev.continued_from
-        if by_fp32:
+        if ev.extra.get("measured"):  # below the full rung: what the rung read (the training stream)
+            rung["measured"] = ev.extra["measured"]
+        elif by_fp32:
             rung["measured"] = "fp32"  # a PTQ candidate below the full rung: the network it would quantize
         if self.on_rung is not None:
             self.on_rung(number, c, rung)

@@ -156,14 +156,18 @@ def held_candidates(study: Any) -> set[Candidate]:
 
 
 def evaluate_siblings(runner: Any, space: SearchSpace, number: int, c: Candidate, full_images: int,
-                      on_trial: Callable[[Any], None] | None = None) -> list[Any]:
+                      on_trial: Callable[[Any], None] | None = None, own: Any = None) -> list[Any]:
     """Evaluate the PTQ siblings of trial ``number``'s FP32 network, and the early-exit variants of the
     precisions evaluated, and add each to the study; returns the added trials. An ITQ trial gets its
     exit variants only (its training is its precision). Nothing is added for a network below the
-    accuracy floor (quantizing it does not make it usable), or once the time budget is spent."""
+    accuracy floor (quantizing it does not make it usable), or once the time budget is spent.
+    ``own``: the trial's evaluation; the floor is judged on the FP32 network when that is a candidate
+    (then tested anyway), else on the trial's own precision (the FP32 network is not tested)."""
     itq = c.scheme == "itq"
     parent = c.without_exit() if itq else c.fp32()
-    fp32 = runner.evaluator.evaluate(parent, full_images)  # the training just done: read from the cache
+    tested_parent = itq or own is None or runner.fits(parent)
+    # the training just done, read from the cache
+    fp32 = runner.evaluator.evaluate(parent, full_images) if tested_parent else own
     if fp32.accuracy < runner.budgets.min_accuracy:
         return []
     limit = sibling_limit(full_images, runner.evaluator.evaluation_images(full_images))
@@ -178,7 +182,7 @@ def evaluate_siblings(runner: Any, space: SearchSpace, number: int, c: Candidate
                 continue
             if runner.deadline is not None and time.monotonic() >= runner.deadline:
                 break
-            ev = fp32 if s == parent else runner.evaluator.evaluate(s, full_images)
+            ev = fp32 if s == parent and tested_parent else runner.evaluator.evaluate(s, full_images)
             added.append(_add_trial(runner, space, number, s, ev))
             held.add(s)
             if on_trial is not None:

@@ -93,7 +93,7 @@ class _Loop:
         from optuna.trial import TrialState
 
         from dse.runs.folder import WriteFailed
-        from dse.runs.validate import DamagedFile
+        from dse.runs.documents import DamagedFile
 
         if candidate is not None:
             self.study.enqueue_trial(self.space.params(candidate))
