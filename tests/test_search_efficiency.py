@@ -270,3 +270,11 @@ def test_a_low_rung_reads_the_training_stream_and_tests_nothing(tmp_path, bundle
     assert fresh.accuracy == full.accuracy and fresh.counts_per_image == full.counts_per_image
     # a rung of one chunk has no prediction yet: it is tested
     assert ev.evaluate(c.fp32(), 200).extra.get("measured") is None
+
+
+def test_labels_are_assigned_on_a_sixth_of_the_training_set_at_most_10000(tmp_path, bundled_only):
+    from dse.search.evaluate import default_assign_samples
+
+    assert [default_assign_samples(n) for n in (60_000, 5_000, 600, 3)] == [10_000, 833, 100, 1]
+    assert SnnEvaluator(dataset="mnist", cache_dir=tmp_path).assign_cap == 833  # the bundled subset
+    assert SnnEvaluator(dataset="mnist", cache_dir=tmp_path, assign_samples=50).assign_cap == 50
