@@ -14,6 +14,7 @@ store_weight writes either, rounding a new value onto the code grid.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from .constants import (FC_ETA_POST, FC_ETA_PRE, FC_MU, FC_W_MAX, FC_W_SCALE, FC_X_TAR, IC_POST_EVERY, IC_QW,
@@ -83,18 +84,21 @@ def deliver_inputs(w, idx, start, stop, ge, drive, coded):
     added once: an exact sum, whatever the order, which keeps the batched
     engine bit-identical in fixed point.
     """
-    if coded:
-        drive[:] = 0  # (scratch memory: never read before this)
-        target = drive
-    else:
-        target = ge
+    if not coded:
+        for a in range(start, stop):
+            i = idx[a]
+            for j in range(w.shape[1]):
+                ge[j] += w[i, j]
+        return
+    drive[:] = 0  # (scratch memory: never read before this)
     for a in range(start, stop):
         i = idx[a]
         for j in range(w.shape[1]):
-            target[j] += w[i, j]
-    if coded:
-        for j in range(ge.shape[0]):
-            ge[j] += drive[j]
+            # A code converted to float32 on its own is exact (< 2^24) and keeps the sum in single
+            # precision; left implicit, uint16 + float32 goes through float64 and ran at half speed.
+            drive[j] += np.float32(w[i, j])
+    for j in range(ge.shape[0]):
+        ge[j] += drive[j]
 
 
 # --------------------------------------------------------------------------- pair-wise STDP (FSpiNN Eq. 3)
