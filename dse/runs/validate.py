@@ -41,7 +41,8 @@ from dse.runs.folder import CHECKPOINT, CHECKPOINT_META, MANIFEST, WEIGHTS, RunE
 from dse.runs.numbers import MAX_MAGNITUDE, is_number, short_repr, bounded, finite_json, number_fields
 
 __all__ = ["load_arrays", "run_config", "run_state", "run_labels", "checkpoint",
-           "Checkpoint", "cached_run", "quantize_source", "per_image_counts", "run_quant_checked", "run_recipe", "evaluated", "number_fields",
+           "Checkpoint", "cached_run", "quantize_source", "per_image_counts", "run_quant_checked",
+           "run_recipe", "evaluated", "stream_score", "number_fields",
            "bounded", "finite_json", "MAX_SEED", "MAX_MAGNITUDE"]
 
 MAX_SEED = 2**63 - 1

@@ -274,8 +274,7 @@ class SnnEvaluator:
             seconds=time.perf_counter() - t0,
             extra={"quant_spec": (manifest.get("quantization") or {}).get("spec", "fp32")})
 
-
-    def _from_stream(self, c: Candidate, images: int) -> Evaluation | None:
+    def _from_stream(self, c: Candidate, images: int) -> Evaluation:
         """Below the full rung: the network the candidate trains (the FP32 one of a PTQ candidate; ITQ as
         it is; early exit aside) is trained untested, and the rung reads the training stream: accuracy
         over the last ~1,000 training images, each chunk predicted with labels from the images before it,
@@ -292,16 +291,18 @@ class SnnEvaluator:
         train_dir, manifest, made, lower = self._train(net, images, test=False)
         validate.cached_run(train_dir, manifest)
         n, correct = validate.stream_score(train_dir, manifest)
-        trainings, trained = int(made and lower is None), int(manifest["timings"]["images_trained_now"]) if made else 0
+        trainings = int(made and lower is None)
+        trained = int(manifest["timings"]["images_trained_now"]) if made else 0
+        continued = lower if made else None
         if n == 0:
-            tested = self._tested(net, images)
-            return replace(tested, trainings=trainings, trained_images=trained, continued_from=lower if made else None)
+            return replace(self._tested(net, images), trainings=trainings, trained_images=trained,
+                           continued_from=continued)
         training = dict(manifest["counts"]["training_per_image"])
         inference = {k: (0.0 if k in LEARNING_COUNTS else v) for k, v in training.items()}
         return Evaluation(
             accuracy=correct / n, accuracy_ci95=wilson_interval(correct, n),
             counts_per_image={"training": training, "inference": inference}, train_images=images,
-            trainings=trainings, trained_images=trained, continued_from=lower if made else None, run_dir=str(train_dir),
+            trainings=trainings, trained_images=trained, continued_from=continued, run_dir=str(train_dir),
             fp32_run_dir=str(train_dir) if net.scheme != "itq" else None, seconds=time.perf_counter() - t0,
             extra={"measured": "training stream", "stream_images": n})
 
