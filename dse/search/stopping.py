@@ -7,8 +7,10 @@ limit gives up, or it fires without telling the classes apart. Measured at a
 fidelity rung below the full one, any of these stops the trial there, with
 the reason recorded, instead of training it to the end (the issue that
 motivated this saw two collapsed baselines, at 1.4% and 0.5%, each trained to
-full fidelity). The signals come from the rung's own evaluation: accuracy on
-the test set and the activity counts of that test.
+full fidelity). The signals come from the rung's own evaluation: below the
+full rung, the training stream's accuracy and the activity of the training
+presentations (dse.search.evaluate); a rung too short for a stream signal is
+tested, and then its test's accuracy and counts are read.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .space import Candidate
 __all__ = ["hopeless_reason", "CHANCE_FACTOR", "SILENT_SPIKES", "LIMIT_SHARE"]
 
 CHANCE_FACTOR = 2.0   # at a rung, an accuracy below twice chance (20% for ten classes) is near chance
-SILENT_SPIKES = 1.0   # fewer excitatory spikes per presentation than this, in the test: a silent network
+SILENT_SPIKES = 1.0   # fewer excitatory spikes per presentation than this: a silent network
 LIMIT_SHARE = 0.5     # more presentations per image than 1 + this x the re-presentations allowed: at the limit
 
 
