@@ -37,13 +37,14 @@ def _max_representations(design: str) -> int:
 def hopeless_reason(c: Candidate, ev: Evaluation) -> str | None:
     """Why the network measured by ``ev`` is hopeless, or None if it is not."""
     test = ev.counts_per_image.get("inference") or {}
+    seen = "training" if (ev.extra or {}).get("measured") == "training stream" else "test"
     presentations = float(test.get("presentations", 1.0)) or 1.0
     spikes = float(test.get("exc_spikes", 0.0)) / presentations
     if spikes < SILENT_SPIKES:
-        return f"silent network: {spikes:.2g} excitatory spikes per presentation in the test"
+        return f"silent network: {spikes:.2g} excitatory spikes per presentation in {seen}"
     limit = _max_representations(c.design)
     if limit and presentations > 1.0 + LIMIT_SHARE * limit:
-        return (f"at the re-presentation limit: {presentations:.2f} presentations per test image "
+        return (f"at the re-presentation limit: {presentations:.2f} presentations per {seen} image "
                 f"(at most {1 + limit})")
     classes = len(ev.confusion) if ev.confusion else 10
     if ev.accuracy < CHANCE_FACTOR / classes:
