@@ -46,12 +46,15 @@ def _cli(*argv: str) -> None:
     assert code == 0, f"dse {' '.join(argv)} exited with {code}"
 
 
-def fp32_run(root: Path, design: str) -> Path:
-    key = ("fp32", design)
+def fp32_run(root: Path, design: str, *overrides: str) -> Path:
+    """The design trained on 300 images; ``overrides``: recipe settings (``SECTION.KEY=VALUE``)."""
+    key = ("fp32", design, *overrides)
     if key not in _made:
-        out = root / f"{design}-fp32"
+        out = root / f"{design}-fp32{'-' + '-'.join(overrides) if overrides else ''}"
+        sets = [arg for o in overrides for arg in ("--set", o)]
         _cli("train", "--design", design, "--neurons", str(NEURONS), "--train-samples", "300",
-             "--assign-samples", "300", "--test-samples", str(N_TEST), "--seed", "7", "--quiet", "--out", str(out))
+             "--assign-samples", "300", "--test-samples", str(N_TEST), "--seed", "7", "--quiet", *sets,
+             "--out", str(out))
         _made[key] = out
     return _made[key]
 

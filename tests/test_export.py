@@ -14,8 +14,8 @@ from dse.export.model import load_export_model
 from dse.export.writer import export_run
 from dse.models.counts import C_PRESENTATIONS, new_counts
 from dse.runs.inference import TEST_STREAM
-from tests.export_runs import (N_TEST, NEURONS, host_compiler_missing, parse_example, quantized_run,
-                               require_toolchain)
+from tests.export_runs import (N_TEST, NEURONS, PRESET_8BIT, fp32_run, host_compiler_missing, parse_example,
+                               quantized_run, require_toolchain)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,21 @@ def test_host_build_matches_the_engine_bit_for_bit(design, root, tmp_path, capsy
     for im in images:
         confusion[im["label"], im["prediction"] if im["prediction"] >= 0 else 10] += 1
     np.testing.assert_array_equal(confusion, evaluated["confusion_matrix"])
+
+
+def test_the_two_step_layer_loop_exports_bit_exact_too(root, tmp_path):
+    """A run trained with the inhibitory loop as first stepped (layer_loop_steps = 2) exports with it."""
+    from dse.cli.main import main
+
+    source = fp32_run(root, "baseline", "inhibition.layer_loop_steps=2")
+    run = tmp_path / "q"
+    assert main(["quantize", str(source), *PRESET_8BIT, "--quiet", "--out", str(run)]) == 0
+    status, images, summary = _host_run(run, tmp_path / "c", 60)
+    assert "#define SNN_LAYER_LOOP_STEPS 2 " in (tmp_path / "c" / "snn_model.h").read_text()
+    counts, pred, _ = _engine(run, 60)
+    assert status == 0 and summary["agree"] == 60 and counts.sum() > 20 * 60
+    np.testing.assert_array_equal(np.stack([im["counts"] for im in images]), counts)
+    np.testing.assert_array_equal([im["prediction"] for im in images], pred)
 
 
 # Other corners of the engine's fixed point: stochastic rounding (draws every
