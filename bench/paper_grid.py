@@ -58,14 +58,28 @@ def cell_id(dataset: str, design: str, neurons: int) -> str:
     return f"{dataset}/{design}/{neurons}"
 
 
-def config_digest(args: argparse.Namespace, design: str) -> str:
-    """Hash of the full recipe after overrides and of the data limits.
+def config_digest(args: argparse.Namespace, design: str, neurons: int) -> str:
+    """Hash of the recipe as it acts at this size (after overrides) and of the data limits.
 
-    A changed default in a design's TOML makes its finished cells stale, so they are run again.
+    A changed default in a design's TOML makes its finished cells stale, so they are run again;
+    a key that cannot act at this size is left out, so cells it does not touch are kept.
     """
     recipe = load_recipe(design, parse_overrides(args.set)).to_dict()
-    text = json.dumps({"recipe": recipe, "train": args.train_samples, "test": args.test_samples}, sort_keys=True)
+    text = json.dumps({"recipe": recipe_at_size(recipe, neurons), "train": args.train_samples,
+                       "test": args.test_samples}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def recipe_at_size(recipe: dict[str, Any], neurons: int) -> dict[str, Any]:
+    """The recipe without keys that change nothing at this size.
+
+    tau_theta_max_neurons only shortens theta's decay above that size (models/constants.py
+    theta_decay); at or below it every engine constant is the same as without the key.
+    """
+    excitatory = dict(recipe.get("excitatory", {}))
+    if 0 < neurons <= excitatory.get("tau_theta_max_neurons", 0):
+        del excitatory["tau_theta_max_neurons"]
+    return {**recipe, "excitatory": excitatory}
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -209,7 +223,7 @@ def run_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     todo = cell_order(args)
     for k, (neurons, dataset, design) in enumerate(todo, 1):
-        digest = config_digest(args, design)
+        digest = config_digest(args, design, neurons)
         if _find(rows, dataset, design, neurons, args.seed, digest) is not None:
             print(f"[{k}/{len(todo)}] {cell_id(dataset, design, neurons)}: done already, skipped", flush=True)
             continue
@@ -252,7 +266,7 @@ def _pct(row: dict[str, Any] | None, ci: bool = True) -> str:
 
 def table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     """Markdown tables beside the paper, then the wall time of every cell and in total."""
-    digests = {d: config_digest(args, d) for d in args.designs}
+    digests = {(d, n): config_digest(args, d, n) for d in args.designs for n in args.sizes}
     lines = []
     for dataset in args.datasets:
         fig = "13a" if dataset == "mnist" else "14a"
@@ -260,7 +274,7 @@ def table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
                   "| N | " + " | ".join(f"{d} (ours)" for d in args.designs) + " | FSpiNN (paper) | baseline (paper) |",
                   "|---|" + "---|" * (len(args.designs) + 2)]
         for n in args.sizes:
-            cells = [_pct(_find(rows, dataset, d, n, args.seed, digests[d])) for d in args.designs]
+            cells = [_pct(_find(rows, dataset, d, n, args.seed, digests[d, n])) for d in args.designs]
             paper = PAPER[dataset].get(n)
             ref = [f"{paper[0]:.1f}%", f"{paper[0] - paper[1]:.1f}%"] if paper else ["-", "-"]
             lines.append(f"| {n} | " + " | ".join(cells + ref) + " |")
@@ -269,12 +283,12 @@ def table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     total = 0.0
     for dataset in args.datasets:
         for n in args.sizes:
-            found = [_find(rows, dataset, d, n, args.seed, digests[d]) for d in args.designs]
+            found = [_find(rows, dataset, d, n, args.seed, digests[d, n]) for d in args.designs]
             total += sum(r["wall_s"] for r in found if r)
             cells = [f"{r['wall_s']:,.0f} ({r['train_images_per_s']:,.0f} img/s)" if r else "-" for r in found]
             lines.append(f"| {dataset} | {n} | " + " | ".join(cells) + " |")
     done = sum(1 for ds in args.datasets for n in args.sizes for d in args.designs
-               if _find(rows, ds, d, n, args.seed, digests[d]))
+               if _find(rows, ds, d, n, args.seed, digests[d, n]))
     cells_total = len(args.datasets) * len(args.sizes) * len(args.designs)
     lines.append(f"\n{done}/{cells_total} cells measured; their wall time adds up to {total:,.0f} s "
                  f"({total / 3600:.2f} h)")

@@ -52,6 +52,7 @@ class EngineConstants:
     n_steps: int
     tau_theta_ms: float             # theta's decay time constant at tau_theta_at_neurons neurons
     tau_theta_at_neurons: int = 0   # 0: fixed tau_theta; else it scales with N (ours)
+    tau_theta_max_neurons: int = 0  # the scaling stops growing at this N (0: it never stops)
 
     def fc_for(self, n_neurons: int) -> np.ndarray:
         """The float constants for a network of n_neurons: theta's decay resolved for its size.
@@ -62,21 +63,29 @@ class EngineConstants:
         if self.tau_theta_at_neurons == 0:
             return self.fc
         fc = self.fc.copy()
-        fc[FC_THETA_DECAY] = theta_decay(self.dt_ms, self.tau_theta_ms, self.tau_theta_at_neurons, n_neurons)
+        fc[FC_THETA_DECAY] = theta_decay(self.dt_ms, self.tau_theta_ms, self.tau_theta_at_neurons, n_neurons,
+                                         self.tau_theta_max_neurons)
         return fc
 
 
-def theta_decay(dt_ms: float, tau_theta_ms: float, at_neurons: int, n_neurons: int) -> float:
+def theta_decay(dt_ms: float, tau_theta_ms: float, at_neurons: int, n_neurons: int,
+                max_neurons: int = 0) -> float:
     """Per-step decay of the adaptive threshold: exp(-dt / tau).
 
     at_neurons = 0: tau = tau_theta_ms (Diehl & Cook). Otherwise (ours)
-    tau = tau_theta_ms x n_neurons / at_neurons: each neuron wins about 1/N of
-    the images, so theta forgets over the same number of its own spikes at
-    every size; a fixed tau lets Net100's thresholds run up to the E_exc
-    ceiling within one epoch, where no input can reach them.
+    tau = tau_theta_ms x n / at_neurons with n = n_neurons, or min(n_neurons,
+    max_neurons) when max_neurons > 0. The scaling assumes each neuron wins
+    about 1/N of the images, so theta forgets over the same number of its own
+    spikes at every size; a fixed tau lets Net100's thresholds run up to the
+    E_exc ceiling within one epoch, where no input can reach them. It stops at
+    max_neurons because the layer designs' volleys grow with N there (more
+    spikes per image, so a longer tau keeps thresholds that later pass the
+    ceiling; docs/results.md 2.3).
     """
-    tau = tau_theta_ms if at_neurons == 0 else tau_theta_ms * n_neurons / at_neurons
-    return math.exp(-dt_ms / tau)
+    if at_neurons == 0:
+        return math.exp(-dt_ms / tau_theta_ms)
+    n = min(n_neurons, max_neurons) if max_neurons > 0 else n_neurons
+    return math.exp(-dt_ms / (tau_theta_ms * n / at_neurons))
 
 
 def conductance_gain(tau_ms: float, dt_ms: float) -> float:
@@ -153,6 +162,7 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
         fc=fc.astype(dtype), ic=ic, pre_table=pre.astype(dtype), post_table=post.astype(dtype),
         f_max_hz=g("input", "f_max_hz"), rate_boost_hz=g("input", "rate_boost_hz"), dt_ms=dt,
         n_steps=steps, tau_theta_ms=tau_theta, tau_theta_at_neurons=at_neurons,
+        tau_theta_max_neurons=g("excitatory", "tau_theta_max_neurons", 0),
     )
 
 

@@ -46,6 +46,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "refractory_ms": (_F, True), "tau_m_ms": (_F, True), "e_exc_mv": (_F, True),
         "e_inh_mv": (_F, True), "tau_ge_ms": (_F, True), "tau_gi_ms": (_F, True),
         "theta_plus_mv": (_F, True), "tau_theta_ms": (_F, True), "tau_theta_at_neurons": (_I, False),
+        "tau_theta_max_neurons": (_I, False),
     },
     "inhibitory": {
         "v_rest_mv": (_F, True), "v_reset_mv": (_F, True), "v_th_mv": (_F, True),
@@ -74,7 +75,7 @@ _RULE_NEEDS = {
 # Values that may be zero (everything else numeric must be > 0 unless it is a potential).
 _MAY_BE_ZERO = {"eta_pre", "eta_post", "theta_plus_mv", "x_tar", "rate_boost_hz", "max_representations",
                 "min_spikes", "refractory_ms", "w_ie", "w_ei", "rho", "w_lat", "e_exc_mv",
-                "tau_theta_at_neurons"}
+                "tau_theta_at_neurons", "tau_theta_max_neurons"}
 _SIGNED = {"v_rest_mv", "v_reset_mv", "v_th_mv", "e_exc_mv", "e_inh_mv"}
 # Far beyond any physical constant here (ms, mV, Hz, weights) on both sides; keeps
 # the engines' float32 constants and ratios such as tau / dt finite.

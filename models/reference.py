@@ -135,7 +135,8 @@ def _excitatory_layer(p: _Params, s: _State, th: np.ndarray, learn: bool) -> np.
     s.refr = np.maximum(s.refr - 1, 0)
     s.ge *= np.exp(-dt / ex["tau_ge_ms"])
     s.gi *= np.exp(-dt / ex["tau_gi_ms"])
-    decay = theta_decay(dt, ex["tau_theta_ms"], ex.get("tau_theta_at_neurons", 0), th.size)
+    decay = theta_decay(dt, ex["tau_theta_ms"], ex.get("tau_theta_at_neurons", 0), th.size,
+                        ex.get("tau_theta_max_neurons", 0))
     return th * decay if learn else th
 
 
