@@ -74,10 +74,12 @@ def recipe_at_size(recipe: dict[str, Any], neurons: int) -> dict[str, Any]:
     """The recipe without keys that change nothing at this size.
 
     tau_theta_max_neurons only shortens theta's decay above that size (models/constants.py
-    theta_decay); at or below it every engine constant is the same as without the key.
+    theta_decay), and 0 means never; at or below it every engine constant is the same as without
+    the key.
     """
     excitatory = dict(recipe.get("excitatory", {}))
-    if 0 < neurons <= excitatory.get("tau_theta_max_neurons", 0):
+    cap = excitatory.get("tau_theta_max_neurons")
+    if cap is not None and (cap == 0 or neurons <= cap):
         del excitatory["tau_theta_max_neurons"]
     return {**recipe, "excitatory": excitatory}
 

@@ -279,10 +279,29 @@ def test_theta_decay_scales_with_network_size():
     assert fixed.fc_for(100)[FC_THETA_DECAY] == fixed.fc_for(4900)[FC_THETA_DECAY] == math.exp(-1.0 / 1e7)
 
 
-@pytest.mark.parametrize("at_neurons", ["0", "3"])
-def test_theta_decay_matches_reference_fixed_and_scaled(at_neurons, images):
-    """Both theta rules, learning on: compiled engine and reference agree, and decay at the stated tau."""
-    recipe = load_recipe("baseline", {"excitatory.tau_theta_ms": "2000", "excitatory.tau_theta_at_neurons": at_neurons})
+@pytest.mark.parametrize("design", ["baseline", "sl-stdp"])
+def test_layer_designs_scale_theta_decay_up_to_net1000_only(design):
+    """Their default: tau_theta = 1e7 ms x N / 1000 below Net1000, Diehl & Cook's 1e7 ms from there on."""
+    import math
+
+    from dse.models.constants import FC_THETA_DECAY
+
+    consts = engine_constants(load_recipe(design), np.float64)
+    assert consts.fc_for(400)[FC_THETA_DECAY] == math.exp(-1.0 / 4e6)
+    assert consts.fc_for(900)[FC_THETA_DECAY] == math.exp(-1.0 / 9e6)
+    assert consts.fc_for(1000)[FC_THETA_DECAY] == consts.fc_for(3600)[FC_THETA_DECAY] == math.exp(-1.0 / 1e7)
+    # fspinn keeps the uncapped scaling (healthy at every size measured)
+    assert engine_constants(load_recipe("fspinn"), np.float64).fc_for(3600)[FC_THETA_DECAY] == math.exp(-1.0 / 3.6e7)
+
+
+# 12 neurons, tau_theta_ms 2000: fixed 2000 ms; scaled 2000 x 12 / 3 = 8000 ms; scaled up to 6 neurons
+# only, 2000 x 6 / 3 = 4000 ms (the layer designs' default caps the scaling; 700 steps of 1 ms below)
+@pytest.mark.parametrize("at_neurons, max_neurons, tau", [("0", "0", 2000.0), ("3", "0", 8000.0),
+                                                         ("3", "6", 4000.0), ("3", "12", 8000.0)])
+def test_theta_decay_matches_reference_fixed_and_scaled(at_neurons, max_neurons, tau, images):
+    """Each theta rule, learning on: compiled engine and reference agree, and decay at the stated tau."""
+    recipe = load_recipe("baseline", {"excitatory.tau_theta_ms": "2000", "excitatory.tau_theta_at_neurons": at_neurons,
+                                      "excitatory.tau_theta_max_neurons": max_neurons})
     consts = engine_constants(recipe, np.float64)
     st = _state("baseline", 12, np.float64)
     theta0 = st.theta.copy()
@@ -295,8 +314,6 @@ def test_theta_decay_matches_reference_fixed_and_scaled(at_neurons, images):
         np.testing.assert_array_equal(raster.astype(bool), raster_ref)
         np.testing.assert_allclose(st.theta, th_ref, rtol=1e-12)
         fired |= raster.any(axis=0)
-    # 12 neurons: tau = 2000 ms x 12 / 3 = 8000 ms when scaled, else 2000 ms; 700 steps of 1 ms
-    tau = 8000.0 if at_neurons == "3" else 2000.0
     quiet = np.flatnonzero(~fired & (theta0 > 0))
     assert len(quiet) > 0 and fired.any()
     np.testing.assert_allclose(st.theta[quiet], theta0[quiet] * np.exp(-700 / tau), rtol=1e-9)

@@ -111,6 +111,20 @@ def test_changed_recipe_reruns_cells(grid, data_dir, tmp_path, capsys):
     assert "--set plasticity.eta_post=0.02" in rows[1]["command"]
 
 
+def test_cell_key_leaves_out_a_key_that_cannot_act_at_its_size(grid):
+    """tau_theta_max_neurons changes nothing at or below its size: those cells keep their key, larger ones change."""
+    import argparse
+
+    def digest(design, n, *sets):
+        return grid.config_digest(argparse.Namespace(set=list(sets), train_samples=None, test_samples=None), design, n)
+
+    without = "excitatory.tau_theta_max_neurons=0"
+    assert digest("baseline", 900) == digest("baseline", 900, without)
+    assert digest("baseline", 1000) == digest("baseline", 1000, without)
+    assert digest("baseline", 1600) != digest("baseline", 1600, without)
+    assert digest("baseline", 900) != digest("baseline", 900, "plasticity.eta_post=0.02")
+
+
 @pytest.mark.parametrize("extra, needle", [
     (("--designs", "nope"), "unknown design"),
     (("--datasets", "cifar"), "unknown data set"),
