@@ -1,7 +1,7 @@
 """Thresholds and spikes over a network's first training images: how a collapse starts.
 
     python bench/early_dynamics.py --data-dir DIR --design baseline --dataset fashion-mnist
-                                   --neurons 900 [--images 2000] [--set S.K=V ...]
+                                   --neurons 900 [--images 2000] [--every K] [--set S.K=V ...]
 
 Trains on the first images of the seeded epoch order (seed 0, as `dse train`)
 and prints, for growing spans of images, the presentations per image, the
@@ -35,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--neurons", type=int, required=True)
     ap.add_argument("--images", type=int, default=2000)
+    ap.add_argument("--every", type=int, help="print every K images (default: spans growing from 50)")
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args(argv)
+    if args.every is not None and args.every < 1:
+        ap.error("--every must be a positive number of images")
     recipe = load_recipe(args.design, parse_overrides(args.set))
     sim = Simulator(recipe)
     state = init_state(args.neurons, recipe, 0)
@@ -45,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| images | presentations/img | spikes/presentation | theta min / median / max (mV) |")
     print("|---|---|---|---|")
     done = 0
-    for stop in SPANS:
+    spans = range(args.every, args.images + args.every, args.every) if args.every else SPANS
+    for stop in spans:
         stop = min(stop, args.images)
         if stop <= done:
             break

@@ -271,7 +271,8 @@ def test_theta_decay_scales_with_network_size():
     from dse.models.constants import FC_THETA_DECAY
 
     scaled = engine_constants(load_recipe("fspinn", {"excitatory.tau_theta_ms": "1e7",
-                                                     "excitatory.tau_theta_at_neurons": "1000"}), np.float64)
+                                                     "excitatory.tau_theta_at_neurons": "1000",
+                                                     "excitatory.tau_theta_max_neurons": "0"}), np.float64)
     assert math.isnan(scaled.fc[FC_THETA_DECAY])           # unresolved until the size is known
     assert scaled.fc_for(100)[FC_THETA_DECAY] == math.exp(-1.0 / 1e6)
     assert scaled.fc_for(4900)[FC_THETA_DECAY] == math.exp(-1.0 / 4.9e7)
@@ -279,9 +280,9 @@ def test_theta_decay_scales_with_network_size():
     assert fixed.fc_for(100)[FC_THETA_DECAY] == fixed.fc_for(4900)[FC_THETA_DECAY] == math.exp(-1.0 / 1e7)
 
 
-@pytest.mark.parametrize("design", ["baseline", "sl-stdp"])
-def test_layer_designs_scale_theta_decay_up_to_net1000_only(design):
-    """Their default: tau_theta = 1e7 ms x N / 1000 below Net1000, Diehl & Cook's 1e7 ms from there on."""
+@pytest.mark.parametrize("design", ["baseline", "sl-stdp", "fspinn"])
+def test_designs_scale_theta_decay_up_to_net1000_only(design):
+    """The default: tau_theta = 1e7 ms x N / 1000 below Net1000, Diehl & Cook's 1e7 ms from there on."""
     import math
 
     from dse.models.constants import FC_THETA_DECAY
@@ -290,8 +291,6 @@ def test_layer_designs_scale_theta_decay_up_to_net1000_only(design):
     assert consts.fc_for(400)[FC_THETA_DECAY] == math.exp(-1.0 / 4e6)
     assert consts.fc_for(900)[FC_THETA_DECAY] == math.exp(-1.0 / 9e6)
     assert consts.fc_for(1000)[FC_THETA_DECAY] == consts.fc_for(3600)[FC_THETA_DECAY] == math.exp(-1.0 / 1e7)
-    # fspinn keeps the uncapped scaling (healthy at every size measured)
-    assert engine_constants(load_recipe("fspinn"), np.float64).fc_for(3600)[FC_THETA_DECAY] == math.exp(-1.0 / 3.6e7)
 
 
 # 12 neurons, tau_theta_ms 2000: fixed 2000 ms; scaled 2000 x 12 / 3 = 8000 ms; scaled up to 6 neurons
