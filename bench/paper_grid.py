@@ -3,14 +3,17 @@
     python bench/paper_grid.py --data-dir DIR [--out reports/paper-grid] [--sizes ...]
                                [--designs ...] [--datasets ...] [--seed 0] [--set S.K=V ...]
     python bench/paper_grid.py --out reports/paper-grid --table      # print the table only
-    (two processes sharing the grid: add --shard 0/2 to one, --shard 1/2 to the other)
+    (more processes, on this machine or others sharing OUT: start the same command again)
 
 DIR holds mnist/ and fashion-mnist/. Each cell is one `dse train` run (60,000
 training images, labels assigned on the first 10,000, full 10,000-image test)
 in OUT/runs/; each finished cell appends one JSON line to OUT/grid.jsonl.
 A rerun skips the cells already in the file (same recipe, seed and
-overrides) and redoes a cell that was interrupted. Cells run cheapest first. Progress lines are
-printed (and flushed) even when the output goes to a file.
+overrides) and redoes a cell that was interrupted. Cells run cheapest first. Processes started
+with the same command share the grid: each cell is locked while it runs (a lock the system
+drops if its process dies), so a process takes the next cell that is neither finished nor
+running elsewhere (`--shard K/N` still splits the list up front). Progress lines are printed
+(and flushed) even when the output goes to a file.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 from dse.runs import folder as rundir
 from dse.models.recipes import DESIGNS, RecipeError, load_recipe, parse_overrides
 from dse.runs.train import ProgressSink, TrainConfig, train_run
+from dse.search.cachefolders import key_lock, try_key_lock
 
 SIZES = (100, 400, 900, 1600, 2500, 3600, 4900)
 DATASETS = ("mnist", "fashion-mnist")
@@ -101,12 +105,13 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A line cut short by an interruption has no newline: start on a fresh line.
-    cut = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-    with path.open("a", encoding="utf-8") as f:
-        f.write(("\n" if cut else "") + json.dumps(row, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    with key_lock(path.with_name(path.name + ".lock")):  # one writer at a time across processes
+        # A line cut short by an interruption has no newline: start on a fresh line.
+        cut = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+        with path.open("a", encoding="utf-8") as f:
+            f.write(("\n" if cut else "") + json.dumps(row, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
 
 
 class LineProgress(ProgressSink):
@@ -147,7 +152,7 @@ def command_line(args: argparse.Namespace, dataset: str, design: str, neurons: i
 
 def run_cell(args: argparse.Namespace, dataset: str, design: str, neurons: int, digest: str) -> dict[str, Any]:
     label = f"[{dataset} {design} Net{neurons}]"
-    out = Path(args.out) / "runs" / f"{dataset}-{design}-{neurons}-s{args.seed}-{digest}"
+    out = cell_dir(args, dataset, design, neurons, digest)
     if out.exists() and not (out / rundir.MANIFEST).exists():
         print(f"{label} redoing an interrupted run ({out})", flush=True)
         shutil.rmtree(out)
@@ -226,17 +231,28 @@ def run_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
     todo = cell_order(args)
     for k, (neurons, dataset, design) in enumerate(todo, 1):
         digest = config_digest(args, design, neurons)
-        if _find(rows, dataset, design, neurons, args.seed, digest) is not None:
-            print(f"[{k}/{len(todo)}] {cell_id(dataset, design, neurons)}: done already, skipped", flush=True)
-            continue
-        row = run_cell(args, dataset, design, neurons, digest)
-        append_row(path, row)
+        name = cell_id(dataset, design, neurons)
+        with try_key_lock(cell_dir(args, dataset, design, neurons, digest).with_suffix(".lock")) as mine:
+            if mine:
+                rows = read_rows(path)  # other processes may have finished cells meanwhile
+            if _find(rows, dataset, design, neurons, args.seed, digest) is not None:
+                print(f"[{k}/{len(todo)}] {name}: done already, skipped", flush=True)
+                continue
+            if not mine:
+                print(f"[{k}/{len(todo)}] {name}: running in another process, skipped", flush=True)
+                continue
+            row = run_cell(args, dataset, design, neurons, digest)
+            append_row(path, row)
         rows.append(row)
         print(f"[{k}/{len(todo)}] {row['cell']}: {100 * row['accuracy']:.2f}% "
               f"({100 * row['accuracy_ci95'][0]:.1f}-{100 * row['accuracy_ci95'][1]:.1f}), "
               f"health {row['health']['status']}, {row['wall_s']:.0f} s; "
               f"{time.perf_counter() - t0:.0f} s this session", flush=True)
     return rows
+
+
+def cell_dir(args: argparse.Namespace, dataset: str, design: str, neurons: int, digest: str) -> Path:
+    return Path(args.out) / "runs" / f"{dataset}-{design}-{neurons}-s{args.seed}-{digest}"
 
 
 def cell_order(args: argparse.Namespace) -> list[tuple[int, str, str]]:

@@ -111,6 +111,46 @@ def test_changed_recipe_reruns_cells(grid, data_dir, tmp_path, capsys):
     assert "--set plasticity.eta_post=0.02" in rows[1]["command"]
 
 
+def test_a_cell_running_in_another_process_is_left_to_it(grid, data_dir, tmp_path, capsys):
+    """Processes share the grid: a cell whose lock another process holds is skipped, then run once free."""
+    import argparse
+
+    from dse.search.cachefolders import key_lock
+
+    out = tmp_path / "grid"
+    ns = argparse.Namespace(out=str(out), seed=0, set=[], train_samples=None, test_samples=None)
+    busy = grid.cell_dir(ns, "mnist", "baseline", 6, grid.config_digest(ns, "baseline", 6)).with_suffix(".lock")
+    busy.parent.mkdir(parents=True)
+    with key_lock(busy):  # another open file holding the lock: as another process would
+        assert grid.main(_args(data_dir, out)) == 0
+    assert "mnist/baseline/6: running in another process, skipped" in capsys.readouterr().out
+    assert sorted(r["cell"] for r in _rows(out)) == ["mnist/baseline/4", "mnist/fspinn/4", "mnist/fspinn/6"]
+    assert grid.main(_args(data_dir, out)) == 0
+    assert "mnist/fspinn/4: done already, skipped" in capsys.readouterr().out
+    assert sorted(r["cell"] for r in _rows(out)) == ["mnist/baseline/4", "mnist/baseline/6", "mnist/fspinn/4",
+                                                     "mnist/fspinn/6"]
+
+
+def test_a_cell_finished_by_another_process_meanwhile_is_not_run_again(grid, data_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "grid"
+    real, ran = grid.run_cell, []
+
+    def run_and_let_another_process_finish_the_last(args, dataset, design, neurons, digest):
+        row = real(args, dataset, design, neurons, digest)
+        ran.append(row["cell"])
+        if len(ran) == 1:  # meanwhile "another process" finishes the last cell of the list
+            last = grid.cell_order(args)[-1]
+            other = dict(row, cell=grid.cell_id(last[1], last[2], last[0]), dataset=last[1], design=last[2],
+                         neurons=last[0], config_digest=grid.config_digest(args, last[2], last[0]))
+            grid.append_row(Path(args.out) / "grid.jsonl", other)
+        return row
+
+    monkeypatch.setattr(grid, "run_cell", run_and_let_another_process_finish_the_last)
+    assert grid.main(_args(data_dir, out)) == 0
+    assert len(ran) == 3 and len(_rows(out)) == 4
+    assert "done already, skipped" in capsys.readouterr().out
+
+
 def test_cell_key_leaves_out_a_key_that_cannot_act_at_its_size(grid):
     """tau_theta_max_neurons changes nothing at or below its size: those cells keep their key, larger ones change."""
     import argparse

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cached_folder", "key_lock"]
+__all__ = ["cached_folder", "key_lock", "try_key_lock"]
 
 
 def cached_folder(final: Path, make: Any) -> tuple[dict[str, Any], bool]:
@@ -65,5 +65,30 @@ def key_lock(path: Path) -> Iterator[None]:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextmanager
+def try_key_lock(path: Path) -> Iterator[bool]:
+    """``key_lock`` without waiting: yields True while this process holds the lock on ``path``,
+    False at once if another process holds it (a process that died holds nothing).
+
+    Where fcntl does not exist (Windows) it always yields True: work may then be done twice.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
