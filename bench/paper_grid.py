@@ -157,7 +157,8 @@ def run_cell(args: argparse.Namespace, dataset: str, design: str, neurons: int, 
         print(f"{label} redoing an interrupted run ({out})", flush=True)
         shutil.rmtree(out)
     load_start = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    cpu_s = None
     if (out / rundir.MANIFEST).exists():  # finished, but its row was never written
         manifest = rundir.read_manifest(out)
         tm = manifest["timings"]
@@ -170,7 +171,10 @@ def run_cell(args: argparse.Namespace, dataset: str, design: str, neurons: int, 
         manifest = train_run(cfg, out, data_dir=str(Path(args.data_dir) / dataset),
                              progress=LineProgress(label))
         wall_s, wall_source = time.perf_counter() - t0, "measured around the run"
-    return _row(args, manifest, dataset, design, neurons, digest, out, wall_s, wall_source, load_start)
+        # CPU seconds of all this process's threads: what the cell costs whatever else shares the cores
+        cpu_s = round(time.process_time() - cpu0, 3)
+    row = _row(args, manifest, dataset, design, neurons, digest, out, wall_s, wall_source, load_start)
+    return {**row, "cpu_s": cpu_s}
 
 
 def _row(args, manifest, dataset, design, neurons, digest, out, wall_s, wall_source, load_start) -> dict[str, Any]:
@@ -298,10 +302,11 @@ def table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
             lines.append(f"| {n} | " + " | ".join(cells + ref) + " |")
     lines += ["\nwall time per cell (s) and training img/s\n",
               "| data set | N | " + " | ".join(args.designs) + " |", "|---|---|" + "---|" * len(args.designs)]
-    total = 0.0
+    total, shown = 0.0, []
     for dataset in args.datasets:
         for n in args.sizes:
             found = [_find(rows, dataset, d, n, args.seed, digests[d, n]) for d in args.designs]
+            shown += [r for r in found if r]
             total += sum(r["wall_s"] for r in found if r)
             cells = [f"{r['wall_s']:,.0f} ({r['train_images_per_s']:,.0f} img/s)" if r else "-" for r in found]
             lines.append(f"| {dataset} | {n} | " + " | ".join(cells) + " |")
@@ -310,6 +315,10 @@ def table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     cells_total = len(args.datasets) * len(args.sizes) * len(args.designs)
     lines.append(f"\n{done}/{cells_total} cells measured; their wall time adds up to {total:,.0f} s "
                  f"({total / 3600:.2f} h)")
+    timed = [r for r in shown if r.get("cpu_s")]
+    if timed:
+        lines.append(f"process CPU time of the {len(timed)} cells that recorded it: "
+                     f"{sum(r['cpu_s'] for r in timed):,.0f} s")
     lines += _machine_lines(rows)
     return "\n".join(lines)
 

@@ -56,12 +56,14 @@ def test_grid_writes_one_row_per_cell_and_resumes(grid, data_dir, tmp_path, caps
     row = rows[0]
     lo, hi = row["accuracy_ci95"]
     assert 0 <= lo <= row["accuracy"] <= hi <= 1
-    assert row["n_test"] == 30 and row["n_train"] == 60 and row["wall_s"] > 0
+    assert row["n_test"] == 30 and row["n_train"] == 60 and row["wall_s"] > 0 and row["cpu_s"] > 0
     assert row["health"]["status"] in ("ok", "silent", "saturated")
     assert row["command"].startswith("dse train --design ") and "--neurons" in row["command"]
     assert row["code_version"] and row["machine"]["cpu_count"]
     assert "[1/4]" in first and "| N | fspinn (ours) | baseline (ours) |" in first
     assert "4/4 cells measured" in first
+    cpu = sum(r["cpu_s"] for r in rows)
+    assert f"process CPU time of the 4 cells that recorded it: {cpu:,.0f} s" in first
     assert "logical CPUs), 4 cells; 1-minute load average" in first
 
     # A rerun skips every finished cell and writes nothing new.
