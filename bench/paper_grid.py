@@ -68,24 +68,10 @@ def config_digest(args: argparse.Namespace, design: str, neurons: int) -> str:
     A changed default in a design's TOML makes its finished cells stale, so they are run again;
     a key that cannot act at this size is left out, so cells it does not touch are kept.
     """
-    recipe = load_recipe(design, parse_overrides(args.set)).to_dict()
-    text = json.dumps({"recipe": recipe_at_size(recipe, neurons), "train": args.train_samples,
+    recipe = load_recipe(design, parse_overrides(args.set)).acting_at(neurons)
+    text = json.dumps({"recipe": recipe, "train": args.train_samples,
                        "test": args.test_samples}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def recipe_at_size(recipe: dict[str, Any], neurons: int) -> dict[str, Any]:
-    """The recipe without keys that change nothing at this size.
-
-    tau_theta_max_neurons only shortens theta's decay above that size (models/constants.py
-    theta_decay), and 0 means never; at or below it every engine constant is the same as without
-    the key.
-    """
-    excitatory = dict(recipe.get("excitatory", {}))
-    cap = excitatory.get("tau_theta_max_neurons")
-    if cap is not None and (cap == 0 or neurons <= cap):
-        del excitatory["tau_theta_max_neurons"]
-    return {**recipe, "excitatory": excitatory}
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

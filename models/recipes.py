@@ -127,6 +127,19 @@ class Recipe:
             out[name] = dict(sec)
         return out
 
+    def acting_at(self, n_neurons: int) -> dict[str, Any]:
+        """``to_dict`` without the keys that change nothing in a network of n_neurons: the identity of
+        what that network computes (cache and grid keys), so a new key does not orphan runs it leaves alone.
+
+        tau_theta_max_neurons only shortens theta's decay above that size (constants.theta_decay), and 0
+        means never; at or below it every engine constant is the same as without the key.
+        """
+        out = self.to_dict()
+        cap = out.get("excitatory", {}).get("tau_theta_max_neurons")
+        if cap is not None and (cap == 0 or n_neurons <= cap):
+            del out["excitatory"]["tau_theta_max_neurons"]
+        return out
+
 
 def recipe_path(design: str) -> Path:
     if design not in DESIGNS:

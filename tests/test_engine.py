@@ -280,6 +280,16 @@ def test_theta_decay_scales_with_network_size():
     assert fixed.fc_for(100)[FC_THETA_DECAY] == fixed.fc_for(4900)[FC_THETA_DECAY] == math.exp(-1.0 / 1e7)
 
 
+def test_a_recipe_acting_at_a_size_leaves_out_a_cap_that_cannot_act_there():
+    """The run identity (search cache, grid cell) of a network the cap leaves alone is the uncapped one."""
+    capped, uncapped = load_recipe("baseline"), load_recipe("baseline", {"excitatory.tau_theta_max_neurons": "0"})
+    assert capped.acting_at(900) == capped.acting_at(1000) == uncapped.acting_at(900)
+    assert "tau_theta_max_neurons" not in uncapped.acting_at(4900)["excitatory"]
+    assert capped.acting_at(1600)["excitatory"]["tau_theta_max_neurons"] == 1000
+    assert capped.acting_at(1600) != uncapped.acting_at(1600)
+    assert capped.to_dict()["excitatory"]["tau_theta_max_neurons"] == 1000  # the recipe itself keeps it
+
+
 @pytest.mark.parametrize("design", ["baseline", "sl-stdp", "fspinn"])
 def test_designs_scale_theta_decay_up_to_net1000_only(design):
     """The default: tau_theta = 1e7 ms x N / 1000 below Net1000, Diehl & Cook's 1e7 ms from there on."""

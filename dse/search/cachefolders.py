@@ -56,17 +56,8 @@ def key_lock(path: Path) -> Iterator[None]:
     file systems; where fcntl does not exist (Windows) the rename into place
     still keeps the cache consistent, but two workers may train one key twice.
     """
-    try:
-        import fcntl
-    except ImportError:
+    with _flock(path, wait=True):
         yield
-        return
-    with open(path, "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -76,15 +67,21 @@ def try_key_lock(path: Path) -> Iterator[bool]:
 
     Where fcntl does not exist (Windows) it always yields True: work may then be done twice.
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _flock(path, wait=False) as held:
+        yield held
+
+
+@contextmanager
+def _flock(path: Path, wait: bool) -> Iterator[bool]:
     try:
         import fcntl
     except ImportError:
         yield True
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return

@@ -166,7 +166,8 @@ class SnnEvaluator:
 
     def _schedule_key(self, c: Candidate, quant: str | None) -> str:
         """The key shared by every rung of one training schedule (the images it stops at are not in it)."""
-        recipe = load_recipe(c.design, c.overrides()).to_dict()  # a changed design default: another schedule
+        # a changed design default: another schedule (unless it cannot act at this size)
+        recipe = load_recipe(c.design, c.overrides()).acting_at(c.neurons)
         return cache_key({"kind": "train", "design": c.design, "neurons": c.neurons, "dataset": self.dataset_name,
                           "data_sha256": self.data_sha256, "train_samples": self.n_train,
                           "assign_cap": self.assign_cap, "test_samples": self.n_test, "seed": self.seed,
