@@ -21,14 +21,14 @@ from .recipes import Recipe
  FC_MU, FC_X_TAR, FC_W_INH, FC_W_EI, FC_NORM_TOTAL, FC_S_TH, FC_K_MAX,
  FI_V_REST, FI_V_RESET, FI_V_TH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN,
  FC_W_SCALE, FC_V_EPS, FC_V_LO, FC_V_HI, FC_TH_EPS, FC_TH_LO, FC_TH_HI,
- FC_V_INV, FC_V_HALF, FC_TH_INV, FC_TH_HALF) = range(40)
-N_FC = 40
+ FC_V_INV, FC_V_HALF, FC_TH_INV, FC_TH_HALF, FC_THETA_PLUS_END) = range(41)
+N_FC = 41
 
 # integer constants
 (IC_STEPS, IC_REFRAC, IC_I_REFRAC, IC_RULE, IC_SCHEME, IC_POST_EVERY, IC_WINDOW,
  IC_MIN_SPIKES, IC_MAX_REPRES, IC_QW, IC_W_MAX_CODE, IC_QV, IC_QTH, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS,
- IC_LAYER_LOOP_STEPS) = range(16)
-N_IC = 16
+ IC_LAYER_LOOP_STEPS, IC_THETA_ANNEAL_IMAGES) = range(17)
+N_IC = 17
 
 # rounding codes of the engine (0: no quantization, plain float storage)
 Q_NONE, Q_TRUNCATE, Q_NEAREST, Q_STOCHASTIC = 0, 1, 2, 3
@@ -119,6 +119,7 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
     fc[FC_GE_GAIN] = conductance_gain(g("excitatory", "tau_ge_ms"), dt)
     fc[FC_GI_GAIN] = conductance_gain(g("excitatory", "tau_gi_ms"), dt)
     fc[FC_THETA_PLUS] = g("excitatory", "theta_plus_mv")
+    fc[FC_THETA_PLUS_END] = g("excitatory", "theta_plus_end_mv", fc[FC_THETA_PLUS])
     tau_theta, at_neurons = g("excitatory", "tau_theta_ms"), g("excitatory", "tau_theta_at_neurons", 0)
     fc[FC_THETA_DECAY] = math.nan if at_neurons else theta_decay(dt, tau_theta, 0, 0)
     fc[FC_W_MAX] = g("plasticity", "w_max")
@@ -139,6 +140,7 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
     ic[IC_MIN_SPIKES] = g("input", "min_spikes")
     ic[IC_MAX_REPRES] = g("input", "max_representations")
     ic[IC_LAYER_LOOP_STEPS] = recipe.layer_loop_steps if recipe.scheme == "layer" else 1
+    ic[IC_THETA_ANNEAL_IMAGES] = g("excitatory", "theta_plus_anneal_images", 0)
     if recipe.scheme == "layer":
         fc[FC_W_INH] = g("inhibition", "w_ie")
         fc[FC_W_EI] = g("inhibition", "w_ei")

@@ -36,12 +36,12 @@ from numba import njit
 from .constants import (
     FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_ETA_POST, FC_GE_DECAY, FC_GE_GAIN,
     FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_NORM_TOTAL, FC_S_TH, FC_THETA_DECAY,
-    FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
+    FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_THETA_PLUS_END, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
     FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FC_W_MAX, FC_W_SCALE, IC_QTH, IC_QV, IC_QW,
     IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, IC_LAYER_LOOP_STEPS,
     FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH,
     IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES, IC_REFRAC, IC_RULE, IC_SCHEME,
-    IC_STEPS, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
+    IC_STEPS, IC_THETA_ANNEAL_IMAGES, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
 )
 from .counts import (
     C_COLUMNS_NORMALISED, C_DEPRESSIONS, C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES,
@@ -51,7 +51,7 @@ from .counts import (
 from .early_exit import MAX_CLASSES, NO_LABELS, cast_votes, decided
 from .encoding import poisson_csr, stream_seed
 from .neurons import (excitatory_step, find_spikes, find_spikes_stochastic, inhibitory_step, on_grid,
-                      threshold_candidates, thresholds)
+                      theta_plus_at, threshold_candidates, thresholds)
 from .rules import (
     deliver_inputs, depress_on_pre_spike, drive_inhibitory_layer, fspinn_update_winner, learn_on_post_spike,
     normalise_dirty, spread_inhibition,
@@ -353,8 +353,14 @@ def run_images(w, theta, images, first_index, seed, learn, fc, ic, pre_table, po
     """
     n_inputs, n = w.shape
     scratch = make_scratch(n, n_inputs, ic[IC_STEPS], pre_table, learn and ic[IC_RULE] == RULE_FSPINN)
+    # An annealed threshold step changes per image: a private copy of the constants carries it.
+    anneal = learn and ic[IC_THETA_ANNEAL_IMAGES] > 0
+    fc_image = fc.copy() if anneal else fc
     for k in range(images.shape[0]):
-        steps_out[k] = run_image(w, theta, images[k], first_index + k, seed, learn, fc, ic, pre_table,
+        if anneal:
+            fc_image[FC_THETA_PLUS] = theta_plus_at(fc[FC_THETA_PLUS], fc[FC_THETA_PLUS_END],
+                                                    ic[IC_THETA_ANNEAL_IMAGES], first_index + k)
+        steps_out[k] = run_image(w, theta, images[k], first_index + k, seed, learn, fc_image, ic, pre_table,
                                  post_table, rate_scale, boost_scale, scratch, counts, spike_counts_out[k], labels)
 
 

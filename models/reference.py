@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .constants import conductance_gain, theta_decay
+from .neurons import theta_plus_at
 from .recipes import Recipe
 
 
@@ -177,16 +178,19 @@ def _fspinn_window(p: _Params, s: _State, w: np.ndarray, t: int, steps: int) -> 
 
 def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarray,
                            spikes: np.ndarray, learn: bool, *, labels: np.ndarray | None = None,
-                           exit_margin: int = 0, exit_min_steps: int = 0,
+                           exit_margin: int = 0, exit_min_steps: int = 0, image_index: int = 0,
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simulate one presentation of dense input spikes (steps, n_inputs) in float64.
 
     Returns (raster (steps run, N) bool, new weights, new theta); inputs are
     not modified. Early exit (inference): once at least exit_min_steps steps
     have run, stop after the first step where the class with the most spikes
-    of its labelled neurons leads the runner-up by exit_margin.
+    of its labelled neurons leads the runner-up by exit_margin. image_index
+    (the training image's place in the run) sets an annealed threshold step.
     """
     p = _params(recipe)
+    theta_plus = theta_plus_at(p.ex["theta_plus_mv"], p.ex.get("theta_plus_end_mv", p.ex["theta_plus_mv"]),
+                               p.ex.get("theta_plus_anneal_images", 0), image_index)
     w = np.array(weights, dtype=np.float64)
     th = np.array(theta, dtype=np.float64)
     steps, n_in = spikes.shape
@@ -208,7 +212,7 @@ def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarra
         raster[t] = spk
         s.x_post[spk] = 1.0
         if learn:
-            th = th + p.ex["theta_plus_mv"] * spk
+            th = th + theta_plus * spk
             _post_spike_learning(p, s, w, spk)
         s.window_spikes += int(spk.sum())
         if learn and p.rule == "fspinn":
