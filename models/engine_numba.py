@@ -41,7 +41,7 @@ from .constants import (
     IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, IC_LAYER_LOOP_STEPS,
     FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH,
     IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES, IC_REFRAC, IC_RULE, IC_SCHEME,
-    IC_STEPS, IC_THETA_ANNEAL_IMAGES, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
+    IC_STEPS, IC_THETA_ANNEAL_FROM, IC_THETA_ANNEAL_IMAGES, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
 )
 from .counts import (
     C_COLUMNS_NORMALISED, C_DEPRESSIONS, C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES,
@@ -358,7 +358,7 @@ def run_images(w, theta, images, first_index, seed, learn, fc, ic, pre_table, po
     fc_image = fc.copy() if anneal else fc
     for k in range(images.shape[0]):
         if anneal:
-            fc_image[FC_THETA_PLUS] = theta_plus_at(fc[FC_THETA_PLUS], fc[FC_THETA_PLUS_END],
+            fc_image[FC_THETA_PLUS] = theta_plus_at(fc[FC_THETA_PLUS], fc[FC_THETA_PLUS_END], ic[IC_THETA_ANNEAL_FROM],
                                                     ic[IC_THETA_ANNEAL_IMAGES], first_index + k)
         steps_out[k] = run_image(w, theta, images[k], first_index + k, seed, learn, fc_image, ic, pre_table,
                                  post_table, rate_scale, boost_scale, scratch, counts, spike_counts_out[k], labels)

@@ -21,19 +21,20 @@ from .encoding import counter_uniform, uniform_open0
 
 
 @njit(cache=True)
-def theta_plus_at(start, end, anneal_images, image_index):
+def theta_plus_at(start, end, anneal_from, anneal_images, image_index):
     """The threshold step for the training image at image_index (0-based, counted over the whole run).
 
-    anneal_images = 0: always start (Diehl & Cook's fixed theta_plus). Else (ours) it goes linearly
-    from start at image 0 to end at image anneal_images and stays there: large steps while the
-    thresholds find their level, smaller ones once the receptive fields settle (docs/model.md).
-    A function of the image's index alone, so a resumed run gets the same steps as an unbroken one.
+    anneal_images = 0: always start (Diehl & Cook's fixed theta_plus). Else (ours) it is start up to
+    image anneal_from, then goes linearly to end at image anneal_images and stays there: large steps
+    while the thresholds find their level, smaller ones once the receptive fields settle
+    (docs/model.md). A function of the image's index alone, so a resumed run gets the same steps
+    as an unbroken one.
     """
-    if anneal_images <= 0:
+    if anneal_images <= 0 or image_index <= anneal_from:
         return start
     if image_index >= anneal_images:
         return end
-    return start + (end - start) * (image_index / anneal_images)
+    return start + (end - start) * ((image_index - anneal_from) / (anneal_images - anneal_from))
 
 
 @njit(cache=True)

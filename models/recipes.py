@@ -47,7 +47,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "e_inh_mv": (_F, True), "tau_ge_ms": (_F, True), "tau_gi_ms": (_F, True),
         "theta_plus_mv": (_F, True), "tau_theta_ms": (_F, True), "tau_theta_at_neurons": (_I, False),
         "tau_theta_max_neurons": (_I, False), "theta_plus_end_mv": (_F, False),
-        "theta_plus_anneal_images": (_I, False),
+        "theta_plus_anneal_from_images": (_I, False), "theta_plus_anneal_images": (_I, False),
     },
     "inhibitory": {
         "v_rest_mv": (_F, True), "v_reset_mv": (_F, True), "v_th_mv": (_F, True),
@@ -76,7 +76,8 @@ _RULE_NEEDS = {
 # Values that may be zero (everything else numeric must be > 0 unless it is a potential).
 _MAY_BE_ZERO = {"eta_pre", "eta_post", "theta_plus_mv", "x_tar", "rate_boost_hz", "max_representations",
                 "min_spikes", "refractory_ms", "w_ie", "w_ei", "rho", "w_lat", "e_exc_mv",
-                "tau_theta_at_neurons", "tau_theta_max_neurons", "theta_plus_end_mv", "theta_plus_anneal_images"}
+                "tau_theta_at_neurons", "tau_theta_max_neurons", "theta_plus_end_mv", "theta_plus_anneal_images",
+                "theta_plus_anneal_from_images"}
 _SIGNED = {"v_rest_mv", "v_reset_mv", "v_th_mv", "e_exc_mv", "e_inh_mv"}
 # Far beyond any physical constant here (ms, mV, Hz, weights) on both sides; keeps
 # the engines' float32 constants and ratios such as tau / dt finite.
@@ -144,6 +145,7 @@ class Recipe:
         if ex.get("theta_plus_anneal_images", 0) == 0:  # no annealing: the end step is never used
             ex.pop("theta_plus_anneal_images", None)
             ex.pop("theta_plus_end_mv", None)
+            ex.pop("theta_plus_anneal_from_images", None)
         return out
 
 
@@ -303,6 +305,9 @@ def _check_consistency(r: Recipe, where: str) -> None:
     if e.get("theta_plus_anneal_images", 0) > 0 and e.get("theta_plus_end_mv") is None:
         raise RecipeError(f"{where}: excitatory.theta_plus_anneal_images needs excitatory.theta_plus_end_mv (the "
                           "threshold step after that many training images)")
+    if 0 < e.get("theta_plus_anneal_images", 0) <= e.get("theta_plus_anneal_from_images", 0):
+        raise RecipeError(f"{where}: excitatory.theta_plus_anneal_from_images must be below "
+                          "excitatory.theta_plus_anneal_images (the step anneals between the two)")
     if not e["e_inh_mv"] < e["v_reset_mv"] <= e["v_th_mv"] < e["e_exc_mv"] + 1e-9 or e["v_rest_mv"] >= e["v_th_mv"]:
         raise RecipeError(f"{where}: excitatory potentials must satisfy e_inh < v_reset <= v_th < e_exc and v_rest < v_th")
     steps, dt = r.get("input", "presentation_steps"), r.get("input", "dt_ms")

@@ -190,7 +190,8 @@ def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarra
     """
     p = _params(recipe)
     theta_plus = theta_plus_at(p.ex["theta_plus_mv"], p.ex.get("theta_plus_end_mv", p.ex["theta_plus_mv"]),
-                               p.ex.get("theta_plus_anneal_images", 0), image_index)
+                               p.ex.get("theta_plus_anneal_from_images", 0), p.ex.get("theta_plus_anneal_images", 0),
+                               image_index)
     w = np.array(weights, dtype=np.float64)
     th = np.array(theta, dtype=np.float64)
     steps, n_in = spikes.shape

@@ -28,12 +28,17 @@ def _images(n: int, seed: int) -> np.ndarray:
 
 
 def test_schedule_is_linear_then_flat():
-    assert theta_plus_at(0.4, 0.1, 4, 0) == pytest.approx(0.4)
-    assert theta_plus_at(0.4, 0.1, 4, 1) == pytest.approx(0.325)
-    assert theta_plus_at(0.4, 0.1, 4, 2) == pytest.approx(0.25)
-    assert theta_plus_at(0.4, 0.1, 4, 4) == pytest.approx(0.1)
-    assert theta_plus_at(0.4, 0.1, 4, 60_000) == pytest.approx(0.1)
-    assert theta_plus_at(0.4, 0.1, 0, 60_000) == pytest.approx(0.4)  # off: Diehl & Cook's fixed step
+    assert theta_plus_at(0.4, 0.1, 0, 4, 0) == pytest.approx(0.4)
+    assert theta_plus_at(0.4, 0.1, 0, 4, 1) == pytest.approx(0.325)
+    assert theta_plus_at(0.4, 0.1, 0, 4, 2) == pytest.approx(0.25)
+    assert theta_plus_at(0.4, 0.1, 0, 4, 4) == pytest.approx(0.1)
+    assert theta_plus_at(0.4, 0.1, 0, 4, 60_000) == pytest.approx(0.1)
+    assert theta_plus_at(0.4, 0.1, 0, 0, 60_000) == pytest.approx(0.4)  # off: Diehl & Cook's fixed step
+    # held at the start until image 10,000, then linear to image 60,000
+    assert theta_plus_at(0.1, 0.05, 10_000, 60_000, 9_999) == pytest.approx(0.1)
+    assert theta_plus_at(0.1, 0.05, 10_000, 60_000, 10_000) == pytest.approx(0.1)
+    assert theta_plus_at(0.1, 0.05, 10_000, 60_000, 35_000) == pytest.approx(0.075)
+    assert theta_plus_at(0.1, 0.05, 10_000, 60_000, 60_000) == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize("design", DESIGNS)
@@ -48,6 +53,15 @@ def test_each_image_adds_its_own_step_per_spike(design):
     np.testing.assert_allclose(state.theta, steps @ spikes, rtol=1e-5)
     # the fixed 0.4 mV step would have given more
     assert state.theta.sum() < 0.4 * spikes.sum() - 0.05
+
+
+def test_annealing_waits_for_its_first_image():
+    recipe = load_recipe("fspinn", {**ANNEAL, "excitatory.theta_plus_anneal_from_images": "2",
+                                    "excitatory.theta_plus_anneal_images": "6"})
+    state = init_state(12, recipe, seed=2)
+    spikes = Simulator(recipe).train(state, _images(7, seed=1), 0, 5, new_counts())
+    steps = np.array([0.4, 0.4, 0.4, 0.325, 0.25, 0.175, 0.1])
+    np.testing.assert_allclose(state.theta, steps @ spikes, rtol=1e-5)
 
 
 def test_a_resumed_run_gets_the_same_steps():
@@ -78,6 +92,9 @@ def test_recipe_checks_and_identity():
         load_recipe("fspinn", {"excitatory.theta_plus_anneal_images": "1000"})
     with pytest.raises(RecipeError, match="theta_plus_anneal_images"):
         load_recipe("fspinn", {"excitatory.theta_plus_anneal_images": "-1", "excitatory.theta_plus_end_mv": "0.05"})
+    with pytest.raises(RecipeError, match="must be below"):
+        load_recipe("fspinn", {"excitatory.theta_plus_anneal_images": "100", "excitatory.theta_plus_end_mv": "0.05",
+                               "excitatory.theta_plus_anneal_from_images": "100"})
     # switched off, the end step changes nothing: not part of what the network computes
     off = load_recipe("fspinn", {"excitatory.theta_plus_end_mv": "0.05", "excitatory.theta_plus_anneal_images": "0"})
     assert off.acting_at(400) == load_recipe("fspinn").acting_at(400)
