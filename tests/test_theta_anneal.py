@@ -15,7 +15,8 @@ from dse.models.reference import reference_presentation
 # theta_plus from 0.4 mV at image 0 to 0.1 mV at image 4; one presentation per image and a
 # decay that rounds to exactly 1 in float32, so theta is the plain sum of the steps.
 ANNEAL = {"excitatory.theta_plus_mv": "0.4", "excitatory.theta_plus_end_mv": "0.1",
-          "excitatory.theta_plus_anneal_images": "4", "excitatory.tau_theta_at_neurons": "0",
+          "excitatory.theta_plus_anneal_from_images": "0", "excitatory.theta_plus_anneal_images": "4",
+          "excitatory.tau_theta_at_neurons": "0",
           "excitatory.tau_theta_ms": "1e9", "input.min_spikes": "0", "input.max_representations": "0"}
 
 
@@ -89,15 +90,16 @@ def test_reference_uses_the_step_of_its_image():
 
 def test_recipe_checks_and_identity():
     with pytest.raises(RecipeError, match="theta_plus_end_mv"):
-        load_recipe("fspinn", {"excitatory.theta_plus_anneal_images": "1000"})
+        load_recipe("baseline", {"excitatory.theta_plus_anneal_images": "1000"})
     with pytest.raises(RecipeError, match="theta_plus_anneal_images"):
-        load_recipe("fspinn", {"excitatory.theta_plus_anneal_images": "-1", "excitatory.theta_plus_end_mv": "0.05"})
+        load_recipe("baseline", {"excitatory.theta_plus_anneal_images": "-1", "excitatory.theta_plus_end_mv": "0.05"})
     with pytest.raises(RecipeError, match="must be below"):
-        load_recipe("fspinn", {"excitatory.theta_plus_anneal_images": "100", "excitatory.theta_plus_end_mv": "0.05",
-                               "excitatory.theta_plus_anneal_from_images": "100"})
+        load_recipe("baseline", {"excitatory.theta_plus_anneal_images": "100", "excitatory.theta_plus_end_mv": "0.05",
+                                 "excitatory.theta_plus_anneal_from_images": "100"})
     # switched off, the end step changes nothing: not part of what the network computes
-    off = load_recipe("fspinn", {"excitatory.theta_plus_end_mv": "0.05", "excitatory.theta_plus_anneal_images": "0"})
-    assert off.acting_at(400) == load_recipe("fspinn").acting_at(400)
-    on = load_recipe("fspinn", {"excitatory.theta_plus_end_mv": "0.05",
-                                "excitatory.theta_plus_anneal_images": "60000"})
-    assert on.acting_at(400)["excitatory"]["theta_plus_anneal_images"] == 60000
+    off = load_recipe("baseline", {"excitatory.theta_plus_end_mv": "0.05",
+                                   "excitatory.theta_plus_anneal_images": "0"})
+    assert off.acting_at(400) == load_recipe("baseline").acting_at(400)
+    on = load_recipe("fspinn").acting_at(400)["excitatory"]  # fspinn's default anneals
+    assert (on["theta_plus_anneal_from_images"], on["theta_plus_anneal_images"]) == (10_000, 60_000)
+    assert on["theta_plus_mv"] > on["theta_plus_end_mv"]
