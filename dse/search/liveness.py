@@ -31,7 +31,10 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from .cachefolders import key_lock
 
 __all__ = ["WorkerInfo", "Heartbeat", "recover_stale_trials", "retry_callback", "derive_seed", "fail_and_retry",
            "DEFAULT_HEARTBEAT_S", "MAX_RETRY", "grace_s", "ask_lock"]
@@ -143,17 +146,8 @@ def ask_lock(study: Any) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; the race stays possible there
+    with key_lock(Path(f"{database}.ask-lock")):  # (Windows has no flock: the race stays possible there)
         yield
-        return
-    with open(f"{database}.ask-lock", "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def retry_callback():
