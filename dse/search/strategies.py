@@ -95,11 +95,11 @@ class _Loop:
         from dse.runs.folder import WriteFailed
         from dse.runs.documents import DamagedFile
 
-        if candidate is not None:
-            self.study.enqueue_trial(self.space.params(candidate))
         with ask_lock(self.study), warnings.catch_warnings():
             if wanted is not None and not wanted():
-                return None  # another process took the last trial the study needed meanwhile
+                return None  # another process took the last trial the study needed (or this candidate) meanwhile
+            if candidate is not None:  # enqueued under the lock, so a refused candidate leaves no queued trial
+                self.study.enqueue_trial(self.space.params(candidate))
             warnings.simplefilter("ignore")  # "heartbeat ... supposed to be used with Study.optimize": we beat ourselves
             trial = self.study.ask()
         state, values = TrialState.FAIL, None
@@ -186,6 +186,18 @@ def _done_candidates(study: Any, *, running: bool = False) -> dict[Candidate, An
     return out
 
 
+def _started(study: Any, space: SearchSpace, c: Candidate) -> bool:
+    """Whether c is finished, running or queued in any worker. A trial just asked carries its
+    candidate only once its worker names it, but its enqueued parameters at once."""
+    from optuna.trial import TrialState
+
+    if c in _done_candidates(study, running=True):
+        return True
+    params = space.params(c)
+    live = (TrialState.RUNNING, TrialState.WAITING)
+    return any(t.system_attrs.get("fixed_params") == params for t in study.get_trials(deepcopy=False, states=live))
+
+
 def _drain_retries(loop: _Loop, rungs: tuple[int, ...]) -> None:
     """Run the retries of trials whose worker died (WAITING trials), before anything new."""
     loop.recover()
@@ -252,7 +264,8 @@ def _grid(loop: _Loop, space: SearchSpace, rungs: tuple[int, ...]) -> None:
             _drain_retries(loop, rungs)
             taken = _done_candidates(loop.study, running=True)
         if c not in taken:
-            loop.one(c, rungs)
+            # checked again under the ask lock: another worker may have started c since `taken` was read
+            loop.one(c, rungs, wanted=lambda c=c: not _started(loop.study, loop.space, c))
             taken = None
     _wait_for_others(loop, rungs)
 
