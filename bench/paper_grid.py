@@ -124,9 +124,13 @@ class LineProgress(ProgressSink):
 
 
 def command_line(args: argparse.Namespace, dataset: str, design: str, neurons: int, out: Path) -> str:
-    """The `dse train` command that reproduces one cell."""
+    """The `dse train` command that reproduces one cell.
+
+    The data folder is written as DATA/<data set> whatever it was here: rows are
+    committed and read on other machines; data_sha256 names the data exactly.
+    """
     parts = ["dse", "train", "--design", design, "--dataset", dataset, "--neurons", str(neurons),
-             "--seed", str(args.seed), "--data-dir", str(Path(args.data_dir or "DATA") / dataset),
+             "--seed", str(args.seed), "--data-dir", f"DATA/{dataset}",
              "--out", str(out)]
     for flag, value in (("--train-samples", args.train_samples), ("--test-samples", args.test_samples)):
         if value is not None:

@@ -27,8 +27,8 @@ N_FC = 41
 # integer constants
 (IC_STEPS, IC_REFRAC, IC_I_REFRAC, IC_RULE, IC_SCHEME, IC_POST_EVERY, IC_WINDOW,
  IC_MIN_SPIKES, IC_MAX_REPRES, IC_QW, IC_W_MAX_CODE, IC_QV, IC_QTH, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS,
- IC_LAYER_LOOP_STEPS, IC_THETA_ANNEAL_FROM, IC_THETA_ANNEAL_IMAGES) = range(18)
-N_IC = 18
+ IC_LAYER_LOOP_STEPS, IC_THETA_ANNEAL_FROM, IC_THETA_ANNEAL_IMAGES, IC_WINNERS) = range(19)
+N_IC = 19
 
 # rounding codes of the engine (0: no quantization, plain float storage)
 Q_NONE, Q_TRUNCATE, Q_NEAREST, Q_STOCHASTIC = 0, 1, 2, 3
@@ -137,6 +137,7 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
     ic[IC_SCHEME] = _SCHEME_CODES[recipe.scheme]
     ic[IC_POST_EVERY] = g("plasticity", "post_every", 1)
     ic[IC_WINDOW] = g("plasticity", "window_steps", steps)
+    ic[IC_WINNERS] = g("plasticity", "winners_per_window", 1)
     ic[IC_MIN_SPIKES] = g("input", "min_spikes")
     ic[IC_MAX_REPRES] = g("input", "max_representations")
     ic[IC_LAYER_LOOP_STEPS] = recipe.layer_loop_steps if recipe.scheme == "layer" else 1

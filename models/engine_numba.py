@@ -38,7 +38,7 @@ from .constants import (
     FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_NORM_TOTAL, FC_S_TH, FC_THETA_DECAY,
     FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_THETA_PLUS_END, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
     FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FC_W_MAX, FC_W_SCALE, IC_QTH, IC_QV, IC_QW,
-    IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, IC_LAYER_LOOP_STEPS,
+    IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, IC_LAYER_LOOP_STEPS, IC_WINNERS,
     FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH,
     IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES, IC_REFRAC, IC_RULE, IC_SCHEME,
     IC_STEPS, IC_THETA_ANNEAL_FROM, IC_THETA_ANNEAL_IMAGES, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
@@ -53,7 +53,7 @@ from .encoding import poisson_csr, stream_seed
 from .neurons import (excitatory_step, find_spikes, find_spikes_stochastic, inhibitory_step, on_grid,
                       theta_plus_at, threshold_candidates, thresholds)
 from .rules import (
-    deliver_inputs, depress_on_pre_spike, drive_inhibitory_layer, fspinn_update_winner, learn_on_post_spike,
+    deliver_inputs, depress_on_pre_spike, drive_inhibitory_layer, fspinn_update_winners, learn_on_post_spike,
     normalise_dirty, spread_inhibition,
 )
 
@@ -227,13 +227,12 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         # inhibition fan-out, counted when emitted (delivered next step)
         syn += n_now * (n - 1) if lateral else n_now + n_inh * (n - 1)
 
-        # 5. FSpiNN window end: one update of the winner
+        # 5. FSpiNN window end: one update of the winner (or of the top winners_per_window)
         if learn and rule == RULE_FSPINN and ((t + 1) % ic[IC_WINDOW] == 0 or t == n_steps - 1):
             if window_spikes > 0:
-                best = fspinn_update_winner(w, snap, n_acc, fc[FC_ETA_POST], fc[FC_S_TH], fc[FC_K_MAX],
-                                            fc[FC_W_MAX], qw, fc[FC_W_SCALE], ic[IC_W_MAX_CODE], rng)
-                dirty[best] = 1
-                wupd += n_inputs
+                wupd += n_inputs * fspinn_update_winners(w, snap, n_acc, ic[IC_WINNERS], fc[FC_ETA_POST],
+                                                         fc[FC_S_TH], fc[FC_K_MAX], fc[FC_W_MAX], qw,
+                                                         fc[FC_W_SCALE], ic[IC_W_MAX_CODE], rng, dirty)
                 n_windows += 1
             window_spikes = 0
 

@@ -63,7 +63,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "rule": (_S, True), "eta_pre": (_F, False), "eta_post": (_F, True), "mu": (_F, True),
         "w_max": (_F, True), "tau_pre_ms": (_F, True), "tau_post_ms": (_F, False),
         "x_tar": (_F, False), "post_every": (_I, False), "window_steps": (_I, False),
-        "s_th": (_F, False), "k_max": (_F, False),
+        "s_th": (_F, False), "k_max": (_F, False), "winners_per_window": (_I, False),
     },
     "weights": {"init_max": (_F, True), "norm_total": (_F, True)},
 }

@@ -163,16 +163,19 @@ def _post_spike_learning(p: _Params, s: _State, w: np.ndarray, spk: np.ndarray) 
 
 
 def _fspinn_window(p: _Params, s: _State, w: np.ndarray, t: int, steps: int) -> None:
-    """Step 5 (FSpiNN Eq. 4-5): at a window's end, if any neuron fired, the winner j* = argmax N_acc gets
+    """Step 5 (FSpiNN Eq. 4-5): at a window's end, if any neuron fired, the winner j* = argmax N_acc (or
+    each of the top winners_per_window) gets
     w += min(N_acc / S_th, k_max) eta x_pre,recorded (w_max - w), clipped at w_max."""
     g = p.recipe.get
     if (t + 1) % g("plasticity", "window_steps") != 0 and t != steps - 1:
         return
     if s.window_spikes > 0:
-        j = int(np.argmax(s.n_acc))
-        k = min(s.n_acc[j] / g("plasticity", "s_th"), g("plasticity", "k_max"))
-        w[:, j] = np.minimum(w[:, j] + k * p.eta_post * s.snap[j] * (p.w_max - w[:, j]), p.w_max)
-        s.changed[j] = True
+        # the top winners_per_window neurons (ours; the paper: one) by N_acc, lowest index on ties, fired only
+        order = np.argsort(-s.n_acc, kind="stable")[:g("plasticity", "winners_per_window", 1)]
+        for j in order[s.n_acc[order] > 0]:
+            k = min(s.n_acc[j] / g("plasticity", "s_th"), g("plasticity", "k_max"))
+            w[:, j] = np.minimum(w[:, j] + k * p.eta_post * s.snap[j] * (p.w_max - w[:, j]), p.w_max)
+            s.changed[j] = True
     s.window_spikes = 0
 
 

@@ -215,26 +215,40 @@ def fspinn_record_spike(snap, j, t, n_acc, t_last_pre, pre_table):
 
 
 @njit(cache=True)
-def fspinn_update_winner(w, snap, n_acc, eta_post, s_th, k_max, w_max, qw, w_scale, max_code, rng):
+def fspinn_update_winners(w, snap, n_acc, n_winners, eta_post, s_th, k_max, w_max, qw, w_scale, max_code, rng,
+                          dirty):
     """FSpiNN window end: the winner j* = argmax N_acc (lowest index on ties) is updated once,
 
         k = min(N_acc,j* / S_th, k_max)                                   (Eq. 4, reconstruction)
         w[:, j*] <- min(w[:, j*] + k eta_post x_pre,recorded (w_max - w[:, j*]), w_max)   (Eq. 5)
 
-    Returns j*.
+    With n_winners > 1 (ours; the paper updates one) the n_winners neurons with
+    the most accumulated spikes are updated, each with its own k, in falling
+    N_acc order (lowest index first on ties); a neuron that has not fired is
+    never a winner. Marks the updated columns in dirty; returns how many.
     """
-    best = 0
-    for j in range(1, n_acc.shape[0]):
-        if n_acc[j] > n_acc[best]:
-            best = j
-    k = n_acc[best] / s_th
-    k = k if k < k_max else k_max
-    scale = k * eta_post
-    for i in range(w.shape[0]):
-        wij = w[i, best] * w_scale
-        wij = wij + scale * snap[best, i] * (w_max - wij)
-        store_weight(w, i, best, wij if wij < w_max else w_max, qw, w_scale, max_code, rng)
-    return best
+    updated = 0
+    for _ in range(n_winners):
+        best = -1
+        for j in range(n_acc.shape[0]):
+            if n_acc[j] > 0 and (best < 0 or n_acc[j] > n_acc[best]):
+                best = j
+        if best < 0:
+            break
+        k = n_acc[best] / s_th
+        k = k if k < k_max else k_max
+        scale = k * eta_post
+        for i in range(w.shape[0]):
+            wij = w[i, best] * w_scale
+            wij = wij + scale * snap[best, i] * (w_max - wij)
+            store_weight(w, i, best, wij if wij < w_max else w_max, qw, w_scale, max_code, rng)
+        dirty[best] = 1
+        n_acc[best] = -n_acc[best]  # taken this window; restored below
+        updated += 1
+    for j in range(n_acc.shape[0]):
+        if n_acc[j] < 0:
+            n_acc[j] = -n_acc[j]
+    return updated
 
 
 # --------------------------------------------------------------------------- normalisation

@@ -211,6 +211,36 @@ def test_fspinn_updates_one_winner_per_active_window(images):
     assert len(changed) >= 1
 
 
+def test_fspinn_several_winners_match_reference_and_update_the_top_neurons(images):
+    """winners_per_window = 3 (ours): engine and reference agree; each active window updates up to
+    three fired neurons, so more columns learn than with the paper's single winner (weak
+    inhibition, so that several neurons fire in a window)."""
+    changed_columns = {}
+    for winners in (1, 3):
+        recipe = load_recipe("fspinn", {"input.f_max_hz": "200", "inhibition.rho": "0.2",
+                                        "plasticity.winners_per_window": str(winners)})
+        consts = engine_constants(recipe, np.float64)
+        st = _state("fspinn", 20, np.float64, theta_spread=0.2)
+        w0 = st.weights.copy()
+        w_ref, th_ref = st.weights.copy(), st.theta.copy()
+        counts = new_counts()
+        fired = np.zeros(20, dtype=bool)
+        for k in range(3):
+            spikes = encode_dense(images[k:k + 1], 200.0, 1.0, 350, seed=11, first_index=k)[0]
+            raster = en.present_given(st.weights, st.theta, spikes, True, consts, counts)
+            raster_ref, w_ref, th_ref = reference_presentation(recipe, w_ref, th_ref, spikes, True)
+            np.testing.assert_array_equal(raster.astype(bool), raster_ref)
+            np.testing.assert_allclose(st.weights, w_ref, rtol=1e-9, atol=1e-12)
+            fired |= raster.sum(axis=0) > 0
+        c = counts_to_dict(counts)
+        assert c["window_updates"] > 0
+        assert c["window_updates"] * 784 <= c["weight_updates"] <= winners * c["window_updates"] * 784
+        changed = np.flatnonzero(np.abs(st.weights - w0).max(axis=0) > 0)
+        assert set(changed) <= set(np.flatnonzero(fired))
+        changed_columns[winners] = len(changed)
+    assert changed_columns[3] > changed_columns[1] >= 1
+
+
 def test_baseline_depresses_inputs_after_a_post_spike():
     recipe = load_recipe("baseline", {"plasticity.eta_post": "0", "weights.norm_total": "78.4"})
     consts = engine_constants(recipe, np.float64)

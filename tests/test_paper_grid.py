@@ -59,6 +59,8 @@ def test_grid_writes_one_row_per_cell_and_resumes(grid, data_dir, tmp_path, caps
     assert row["n_test"] == 30 and row["n_train"] == 60 and row["wall_s"] > 0 and row["cpu_s"] > 0
     assert row["health"]["status"] in ("ok", "silent", "saturated")
     assert row["command"].startswith("dse train --design ") and "--neurons" in row["command"]
+    # rows are committed: the machine's data folder never appears, DATA stands for it
+    assert "--data-dir DATA/mnist" in row["command"] and str(data_dir) not in row["command"]
     assert row["code_version"] and row["machine"]["cpu_count"]
     assert "[1/4]" in first and "| N | fspinn (ours) | baseline (ours) |" in first
     assert "4/4 cells measured" in first
