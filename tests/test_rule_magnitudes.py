@@ -117,3 +117,29 @@ def test_fspinn_updates_only_the_winner():
     assert raster[:, 1].sum() == 0
     np.testing.assert_array_equal(w[:, 1], 0.1)
     assert w[0, 0] == pytest.approx(0.110873295828170, abs=1e-12)
+
+
+@pytest.mark.parametrize("winners", [1, 2])
+def test_fspinn_several_winners_each_get_the_hand_computed_update(winners):
+    """plasticity.winners_per_window (ours): two identical neurons without inhibition (rho = 0) both
+    spike at every step, so they tie on N_acc. One winner: only neuron 0 (lowest index on ties)
+    learns, by the numbers of test_fspinn_rule; two winners: both columns get exactly those numbers."""
+    recipe = load_recipe("fspinn", {**PINNED, "plasticity.window_steps": "2", "plasticity.s_th": "4",
+                                    "plasticity.k_max": "1", "inhibition.rho": "0",
+                                    "plasticity.winners_per_window": str(winners)})
+    w0 = np.full((784, 2), 0.1)
+    theta = np.array([-14.0, -14.0])
+    spikes = np.zeros((STEPS, 784), dtype=np.uint8)
+    spikes[1, 0] = 1
+    raster_ref, w_ref, _ = reference_presentation(recipe, w0, theta, spikes, True)
+    w = w0.copy()
+    raster = en.present_given(w, theta.copy(), spikes, True, engine_constants(recipe, np.float64))
+    for r, got in ((raster, w), (raster_ref, w_ref)):
+        np.testing.assert_array_equal(r, np.ones((STEPS, 2)))
+        assert got[0, 0] == pytest.approx(0.110873295828170, abs=1e-12)
+        np.testing.assert_allclose(got[1:, 0], 0.099986113287576, atol=1e-12)
+        if winners == 2:
+            assert got[0, 1] == pytest.approx(0.110873295828170, abs=1e-12)
+            np.testing.assert_allclose(got[1:, 1], 0.099986113287576, atol=1e-12)
+        else:
+            np.testing.assert_array_equal(got[:, 1], 0.1)
