@@ -228,10 +228,14 @@ def fspinn_update_winners(w, snap, n_acc, n_winners, eta_post, s_th, k_max, w_ma
     never a winner. Marks the updated columns in dirty; returns how many.
     """
     updated = 0
+    taken_count, taken_j = 0, -1  # the last winner: later ones come after it in (N_acc falling, j rising)
     for _ in range(n_winners):
         best = -1
         for j in range(n_acc.shape[0]):
-            if n_acc[j] > 0 and (best < 0 or n_acc[j] > n_acc[best]):
+            c = n_acc[j]
+            if c <= 0 or (updated > 0 and (c > taken_count or (c == taken_count and j <= taken_j))):
+                continue
+            if best < 0 or c > n_acc[best]:
                 best = j
         if best < 0:
             break
@@ -243,11 +247,8 @@ def fspinn_update_winners(w, snap, n_acc, n_winners, eta_post, s_th, k_max, w_ma
             wij = wij + scale * snap[best, i] * (w_max - wij)
             store_weight(w, i, best, wij if wij < w_max else w_max, qw, w_scale, max_code, rng)
         dirty[best] = 1
-        n_acc[best] = -n_acc[best]  # taken this window; restored below
+        taken_count, taken_j = n_acc[best], best
         updated += 1
-    for j in range(n_acc.shape[0]):
-        if n_acc[j] < 0:
-            n_acc[j] = -n_acc[j]
     return updated
 
 
