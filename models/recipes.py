@@ -135,7 +135,8 @@ class Recipe:
 
         tau_theta_max_neurons only shortens theta's decay above that size (constants.theta_decay), and 0
         means never; at or below it every engine constant is the same as without the key. The threshold
-        step's annealing keys act only when theta_plus_anneal_images > 0.
+        step's annealing keys act only when theta_plus_anneal_images > 0. winners_per_window acts only in
+        the fspinn rule, and 1 is what the rule does without the key (the paper's single winner).
         """
         out = self.to_dict()
         ex = out.get("excitatory", {})
@@ -146,6 +147,9 @@ class Recipe:
             ex.pop("theta_plus_anneal_images", None)
             ex.pop("theta_plus_end_mv", None)
             ex.pop("theta_plus_anneal_from_images", None)
+        pl = out.get("plasticity", {})
+        if pl.get("rule") != "fspinn" or pl.get("winners_per_window") == 1:
+            pl.pop("winners_per_window", None)
         return out
 
 

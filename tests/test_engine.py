@@ -320,6 +320,18 @@ def test_a_recipe_acting_at_a_size_leaves_out_a_cap_that_cannot_act_there():
     assert capped.to_dict()["excitatory"]["tau_theta_max_neurons"] == 1000  # the recipe itself keeps it
 
 
+def test_a_recipe_acting_at_leaves_out_a_winner_count_that_changes_nothing():
+    """One winner per window is the paper's rule: naming it does not make a new run identity; the layer
+    designs never read the key."""
+    def winners(design, k):
+        return load_recipe(design, {"plasticity.winners_per_window": str(k)})
+
+    assert winners("fspinn", 1).acting_at(400) == load_recipe("fspinn").acting_at(400)
+    assert winners("fspinn", 3).acting_at(400)["plasticity"]["winners_per_window"] == 3
+    assert winners("fspinn", 3).acting_at(400) != load_recipe("fspinn").acting_at(400)
+    assert winners("baseline", 3).acting_at(400) == load_recipe("baseline").acting_at(400)
+
+
 @pytest.mark.parametrize("design", ["baseline", "sl-stdp", "fspinn"])
 def test_designs_scale_theta_decay_up_to_net1000_only(design):
     """The default: tau_theta = 1e7 ms x N / 1000 below Net1000, Diehl & Cook's 1e7 ms from there on."""
