@@ -332,9 +332,10 @@ def test_a_recipe_acting_at_leaves_out_a_winner_count_that_changes_nothing():
     assert winners("baseline", 3).acting_at(400) == load_recipe("baseline").acting_at(400)
 
 
-@pytest.mark.parametrize("design", ["baseline", "sl-stdp", "fspinn"])
-def test_designs_scale_theta_decay_up_to_net1000_only(design):
-    """The default: tau_theta = 1e7 ms x N / 1000 below Net1000, Diehl & Cook's 1e7 ms from there on."""
+@pytest.mark.parametrize("design, cap", [("baseline", 1000), ("sl-stdp", 1000), ("fspinn", 2000)])
+def test_designs_scale_theta_decay_up_to_their_cap(design, cap):
+    """The default: tau_theta = 1e7 ms x N / 1000 up to the cap (Net1000 in the layer designs, Net2000 in
+    fspinn, docs/model.md), then the cap's tau_theta."""
     import math
 
     from dse.models.constants import FC_THETA_DECAY
@@ -342,7 +343,9 @@ def test_designs_scale_theta_decay_up_to_net1000_only(design):
     consts = engine_constants(load_recipe(design), np.float64)
     assert consts.fc_for(400)[FC_THETA_DECAY] == math.exp(-1.0 / 4e6)
     assert consts.fc_for(900)[FC_THETA_DECAY] == math.exp(-1.0 / 9e6)
-    assert consts.fc_for(1000)[FC_THETA_DECAY] == consts.fc_for(3600)[FC_THETA_DECAY] == math.exp(-1.0 / 1e7)
+    assert consts.fc_for(1600)[FC_THETA_DECAY] == math.exp(-1.0 / (1e7 * min(1600, cap) / 1000))
+    tau_at_cap = 1e7 * cap / 1000
+    assert consts.fc_for(cap)[FC_THETA_DECAY] == consts.fc_for(3600)[FC_THETA_DECAY] == math.exp(-1.0 / tau_at_cap)
 
 
 # 12 neurons, tau_theta_ms 2000: fixed 2000 ms; scaled 2000 x 12 / 3 = 8000 ms; scaled up to 6 neurons
