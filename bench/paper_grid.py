@@ -309,7 +309,7 @@ def table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     if timed:
         lines.append(f"process CPU time of the {len(timed)} cells that recorded it: "
                      f"{sum(r['cpu_s'] for r in timed):,.0f} s")
-    lines += _machine_lines(rows)
+    lines += _machine_lines(shown)  # the cells in the table, not rows of recipes since changed
     return "\n".join(lines)
 
 

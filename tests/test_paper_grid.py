@@ -75,6 +75,22 @@ def test_grid_writes_one_row_per_cell_and_resumes(grid, data_dir, tmp_path, caps
     assert len(_rows(out)) == 4
 
 
+def test_table_describes_only_the_cells_it_shows(grid, data_dir, tmp_path, capsys):
+    """A row of a recipe since changed stays in grid.jsonl but is neither a cell nor a measured machine."""
+    out = tmp_path / "grid"
+    assert grid.main(_args(data_dir, out, "--sizes", "4")) == 0
+    stale = dict(_rows(out)[0], config_digest="0" * 16, machine={"cpu": "Old CPU", "cpu_count": "8",
+                                                                  "load_average_start": 0.0,
+                                                                  "load_average_end": 0.0})
+    with (out / "grid.jsonl").open("a") as fh:
+        fh.write(json.dumps(stale) + "\n")
+    capsys.readouterr()
+    assert grid.main(_args(data_dir, out, "--sizes", "4", "--table")) == 0
+    text = capsys.readouterr().out
+    assert "2/2 cells measured" in text and "logical CPUs), 2 cells;" in text
+    assert "Old CPU" not in text
+
+
 def test_interrupted_cell_is_redone(grid, data_dir, tmp_path, capsys):
     out = tmp_path / "grid"
     assert grid.main(_args(data_dir, out)) == 0
