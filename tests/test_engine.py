@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -346,6 +348,24 @@ def test_designs_scale_theta_decay_up_to_their_cap(design, cap):
     assert consts.fc_for(1600)[FC_THETA_DECAY] == math.exp(-1.0 / (1e7 * min(1600, cap) / 1000))
     tau_at_cap = 1e7 * cap / 1000
     assert consts.fc_for(cap)[FC_THETA_DECAY] == consts.fc_for(3600)[FC_THETA_DECAY] == math.exp(-1.0 / tau_at_cap)
+
+
+@pytest.mark.xfail(strict=True, reason="known defect (docs/model.md): in float32 the per-step decay factor "
+                   "exp(-dt/tau) rounds to a multiple of 2^-24 below 1 and theta's product to whole ulps")
+@pytest.mark.parametrize("tau_ms, theta_mv", [(1e7, 30.0), (2e7, 20.0), (4.9e7, 20.0)])
+def test_float32_theta_decays_at_its_tau(tau_ms, theta_mv):
+    """With no input, 350 steps of learning take theta to theta exp(-350 / tau) in float32 too.
+
+    Today the float32 engine's drop is 1.27x the exact one at 1e7 ms and 30 mV, 1.9x at 2e7 ms and
+    20 mV, and zero at 4.9e7 ms (Net4900 with tau_theta growing with N): the decay depends on where
+    theta sits between powers of two, and from about 3.4e7 ms on there is none."""
+    recipe = load_recipe("fspinn", {"excitatory.tau_theta_ms": str(tau_ms), "excitatory.tau_theta_at_neurons": "0"})
+    consts = engine_constants(recipe, np.float32)
+    st = _state("fspinn", 4, np.float32)
+    st.theta[:] = theta_mv
+    en.present_given(st.weights, st.theta, np.zeros((350, 784), dtype=np.uint8), True, consts)
+    expected_drop = theta_mv * (1.0 - math.exp(-350.0 / tau_ms))
+    np.testing.assert_allclose(theta_mv - st.theta.astype(np.float64), expected_drop, rtol=0.05)
 
 
 # 12 neurons, tau_theta_ms 2000: fixed 2000 ms; scaled 2000 x 12 / 3 = 8000 ms; scaled up to 6 neurons
