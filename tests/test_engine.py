@@ -298,8 +298,6 @@ def test_normalise_dirty_only_touches_changed_columns():
 
 def test_theta_decay_scales_with_network_size():
     """tau_theta = tau_theta_ms x N / tau_theta_at_neurons (ours); 0 keeps Diehl & Cook's fixed tau."""
-    import math
-
     from dse.models.constants import FC_THETA_DECAY
 
     scaled = engine_constants(load_recipe("fspinn", {"excitatory.tau_theta_ms": "1e7",
@@ -338,8 +336,6 @@ def test_a_recipe_acting_at_leaves_out_a_winner_count_that_changes_nothing():
 def test_designs_scale_theta_decay_up_to_their_cap(design, cap):
     """The default: tau_theta = 1e7 ms x N / 1000 up to the cap (Net1000 in the layer designs, Net2000 in
     fspinn, docs/model.md), then the cap's tau_theta."""
-    import math
-
     from dse.models.constants import FC_THETA_DECAY
 
     consts = engine_constants(load_recipe(design), np.float64)
