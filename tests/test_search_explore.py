@@ -171,6 +171,41 @@ def test_interrupted_trial_is_failed_and_its_candidate_run_again(tmp_path):
     assert res.records[stale.number + 1].candidate == cand  # retried first
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_sigterm_whose_raise_python_drops_still_stops_the_search_and_fails_its_trial(tmp_path):
+    """The SIGTERM handler raises KeyboardInterrupt wherever the main thread is; in a finalizer Python
+    drops it ("Exception ignored"). The search still stops, failing and queueing the trial it hit."""
+    import signal
+
+    from optuna.trial import TrialState
+
+    from dse.search import interrupts
+
+    class Finalizer:
+        def __del__(self):
+            interrupts._stop(signal.SIGTERM, None)  # the handler, run inside a __del__
+
+    class LosesOneSigterm(SyntheticEvaluator):
+        def evaluate(self, c, train_images):
+            if self.calls == 1:
+                Finalizer()  # collected at once: its KeyboardInterrupt goes nowhere
+            return super().evaluate(c, train_images)
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    settings_ = ExploreSettings(Budgets(memory_mb=1.0), space=SPACE, seed=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            explore(settings_, LosesOneSigterm(), storage=url, study_name="term", n_trials=6)
+    finally:
+        interrupts._asked.clear()
+    trials = optuna.load_study(study_name="term", storage=url).get_trials(deepcopy=False)
+    (failed,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed.user_attrs["reason"] == "interrupted"
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == failed.number]
+    assert retry.state == TrialState.WAITING and retry.params == failed.params
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.floats(1e-5, 0.01), st.sampled_from(["inference", "training"]))
 def test_when_nothing_is_feasible_the_result_says_so_and_lists_the_closest(mem, phase):

@@ -38,15 +38,9 @@ def quiet_optuna() -> None:
 def sigterm_as_interrupt() -> None:
     """SIGTERM (pre-emption, a batch system's time limit) ends a search like Ctrl-C: the running
     trial is failed and queued again at once, instead of waiting out its heartbeat."""
-    import signal
+    from dse.search.interrupts import stop_on_sigterm
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (an embedding program): its own handling stays
-        pass
+    stop_on_sigterm()
 
 
 def trial_printer(con: Any, quiet: bool, budgets: Callable[[], Any]) -> Callable[[Any], None]:

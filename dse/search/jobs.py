@@ -24,6 +24,8 @@ from typing import Any
 
 from dse.errors import Param, ParameterError
 
+from .interrupts import raise_if_stop_asked
+
 __all__ = ["usable_cores", "default_jobs", "threads_per_job", "JobError", "Jobs", "Helpers", "follow",
            "run_in_helpers"]
 
@@ -148,6 +150,7 @@ def follow(study: Any, helpers: Helpers, on_trial: Callable[[Any], None] | None,
         if not alive:
             return
         time.sleep(poll_s)
+        raise_if_stop_asked()
 
 
 def run_in_helpers(study: Any, storage: str, jobs: Jobs, *, timeout_s: float | None,

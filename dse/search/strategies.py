@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from dse.errors import Param, ParameterError
 
+from .interrupts import raise_if_stop_asked
 from .liveness import Heartbeat, WorkerInfo, ask_lock, fail_and_retry, recover_stale_trials
 from .runner import Pruned, Rejected, TrialRunner
 from .space import Candidate, SearchSpace
@@ -81,6 +82,7 @@ class _Loop:
         if self.on_wait is not None:
             self.on_wait(why)
         time.sleep(POLL_S)
+        raise_if_stop_asked()
 
     def one(self, candidate: Candidate | None, rungs: tuple[int, ...],
             wanted: Callable[[], bool] | None = None) -> Any:
@@ -95,6 +97,7 @@ class _Loop:
         from dse.runs.folder import WriteFailed
         from dse.runs.documents import DamagedFile
 
+        raise_if_stop_asked()  # a SIGTERM whose raise was lost (interrupts.py): nothing new is asked
         with ask_lock(self.study), warnings.catch_warnings():
             if wanted is not None and not wanted():
                 return None  # another process took the last trial the study needed (or this candidate) meanwhile
@@ -108,6 +111,7 @@ class _Loop:
             try:
                 c = self.space.suggest(trial)
                 values = self.runner.run(trial, c, rungs)
+                raise_if_stop_asked()  # ... lost while this trial ran: it is failed and queued, not told
                 state = TrialState.COMPLETE
             except (Rejected, Pruned, optuna.TrialPruned):
                 state = TrialState.PRUNED
