@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.runs import folder as rundir
+from dse.models.constants import ENGINE_REVISION
 from dse.models.recipes import DESIGNS, RecipeError, load_recipe, parse_overrides
 from dse.runs.train import ProgressSink, TrainConfig, train_run
 from dse.search.cachefolders import key_lock, try_key_lock
@@ -66,11 +67,12 @@ def config_digest(args: argparse.Namespace, design: str, neurons: int) -> str:
     """Hash of the recipe as it acts at this size (after overrides) and of the data limits.
 
     A changed default in a design's TOML makes its finished cells stale, so they are run again;
-    a key that cannot act at this size is left out, so cells it does not touch are kept.
+    a key that cannot act at this size is left out, so cells it does not touch are kept; an engine
+    that trains differently (models.constants.ENGINE_REVISION) makes every cell stale.
     """
     recipe = load_recipe(design, parse_overrides(args.set)).acting_at(neurons)
-    text = json.dumps({"recipe": recipe, "train": args.train_samples,
-                       "test": args.test_samples}, sort_keys=True)
+    text = json.dumps({"recipe": recipe, "train": args.train_samples, "test": args.test_samples,
+                       "engine_revision": ENGINE_REVISION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -15,9 +15,13 @@ import numpy as np
 
 from .recipes import Recipe
 
+# Bumped whenever one recipe and seed train to a different network, so that finished work keyed by
+# recipe (the search cache, the paper grid's cells) is redone. 2: theta decays in float64.
+ENGINE_REVISION = 2
+
 # float constants
 (FC_V_REST, FC_V_RESET, FC_V_TH, FC_E_EXC, FC_E_INH, FC_DT_TAU_M, FC_GE_DECAY, FC_GI_DECAY,
- FC_GE_GAIN, FC_GI_GAIN, FC_THETA_PLUS, FC_THETA_DECAY, FC_W_MAX, FC_ETA_PRE, FC_ETA_POST,
+ FC_GE_GAIN, FC_GI_GAIN, FC_THETA_PLUS, FC_THETA_LOG_DECAY, FC_W_MAX, FC_ETA_PRE, FC_ETA_POST,
  FC_MU, FC_X_TAR, FC_W_INH, FC_W_EI, FC_NORM_TOTAL, FC_S_TH, FC_K_MAX,
  FI_V_REST, FI_V_RESET, FI_V_TH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN,
  FC_W_SCALE, FC_V_EPS, FC_V_LO, FC_V_HI, FC_TH_EPS, FC_TH_LO, FC_TH_HI,
@@ -55,7 +59,7 @@ class EngineConstants:
     tau_theta_max_neurons: int = 0  # the scaling stops growing at this N (0: it never stops)
 
     def fc_for(self, n_neurons: int) -> np.ndarray:
-        """The float constants for a network of n_neurons: theta's decay resolved for its size.
+        """The float constants for a network of n_neurons: theta's decay rate resolved for its size.
 
         Training must use these; a size-scaled decay left unresolved is NaN, so
         forgetting it would show at once (theta turns NaN) instead of silently.
@@ -63,14 +67,14 @@ class EngineConstants:
         if self.tau_theta_at_neurons == 0:
             return self.fc
         fc = self.fc.copy()
-        fc[FC_THETA_DECAY] = theta_decay(self.dt_ms, self.tau_theta_ms, self.tau_theta_at_neurons, n_neurons,
-                                         self.tau_theta_max_neurons)
+        fc[FC_THETA_LOG_DECAY] = theta_log_decay(self.dt_ms, self.tau_theta_ms, self.tau_theta_at_neurons,
+                                                 n_neurons, self.tau_theta_max_neurons)
         return fc
 
 
-def theta_decay(dt_ms: float, tau_theta_ms: float, at_neurons: int, n_neurons: int,
-                max_neurons: int = 0) -> float:
-    """Per-step decay of the adaptive threshold: exp(-dt / tau).
+def theta_log_decay(dt_ms: float, tau_theta_ms: float, at_neurons: int, n_neurons: int,
+                    max_neurons: int = 0) -> float:
+    """Log of the adaptive threshold's per-step decay: -dt / tau.
 
     at_neurons = 0: tau = tau_theta_ms (Diehl & Cook). Otherwise (ours)
     tau = tau_theta_ms x n / at_neurons with n = n_neurons, or min(n_neurons,
@@ -81,11 +85,22 @@ def theta_decay(dt_ms: float, tau_theta_ms: float, at_neurons: int, n_neurons: i
     max_neurons because the layer designs' volleys grow with N there (more
     spikes per image, so a longer tau keeps thresholds that later pass the
     ceiling; docs/results.md 2.3).
+
+    The engines get the log, not the factor: exp(-dt / tau) in float32 is a
+    multiple of 2^-24 below 1, which turns a tau of 1e7 ms into 8.4e6 ms and
+    anything from about 3.4e7 ms on into no decay at all. The compiled engine
+    takes exp of this in float64 (engine_numba.present).
     """
     if at_neurons == 0:
-        return math.exp(-dt_ms / tau_theta_ms)
+        return -dt_ms / tau_theta_ms
     n = min(n_neurons, max_neurons) if max_neurons > 0 else n_neurons
-    return math.exp(-dt_ms / (tau_theta_ms * n / at_neurons))
+    return -dt_ms / (tau_theta_ms * n / at_neurons)
+
+
+def theta_decay(dt_ms: float, tau_theta_ms: float, at_neurons: int, n_neurons: int,
+                max_neurons: int = 0) -> float:
+    """Per-step decay factor of the adaptive threshold, exp(-dt / tau) (theta_log_decay)."""
+    return math.exp(theta_log_decay(dt_ms, tau_theta_ms, at_neurons, n_neurons, max_neurons))
 
 
 def conductance_gain(tau_ms: float, dt_ms: float) -> float:
@@ -121,7 +136,7 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
     fc[FC_THETA_PLUS] = g("excitatory", "theta_plus_mv")
     fc[FC_THETA_PLUS_END] = g("excitatory", "theta_plus_end_mv", fc[FC_THETA_PLUS])
     tau_theta, at_neurons = g("excitatory", "tau_theta_ms"), g("excitatory", "tau_theta_at_neurons", 0)
-    fc[FC_THETA_DECAY] = math.nan if at_neurons else theta_decay(dt, tau_theta, 0, 0)
+    fc[FC_THETA_LOG_DECAY] = math.nan if at_neurons else theta_log_decay(dt, tau_theta, 0, 0)
     fc[FC_W_MAX] = g("plasticity", "w_max")
     fc[FC_ETA_PRE] = g("plasticity", "eta_pre", 0.0)
     fc[FC_ETA_POST] = g("plasticity", "eta_post")

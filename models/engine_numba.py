@@ -14,6 +14,8 @@ numpy reference follow it):
   3. inhibitory neurons (layer designs, two-step loop), then excitatory neurons:
      conductance-based LIF, exact exponential decay of g, V driven by the
      step-averaged conductance, V clamped at E_inh, refractory hold at reset;
+     while learning theta decays by exp(-dt / tau_theta), kept in float64
+     (the float32 factor is a multiple of 2^-24 below 1);
   4. spikes: V >= V_th + theta -> reset, refractory, theta += theta_plus;
      post-spike rule (pair-wise, SL-STDP) or FSpiNN spike accumulation;
   5. FSpiNN: at the end of a window with activity, update the winner.
@@ -30,12 +32,14 @@ uint8/uint16 integer codes in fixed point).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
 from .constants import (
     FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_ETA_POST, FC_GE_DECAY, FC_GE_GAIN,
-    FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_NORM_TOTAL, FC_S_TH, FC_THETA_DECAY,
+    FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_NORM_TOTAL, FC_S_TH, FC_THETA_LOG_DECAY,
     FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_THETA_PLUS_END, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
     FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FC_W_MAX, FC_W_SCALE, IC_QTH, IC_QV, IC_QW,
     IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, IC_LAYER_LOOP_STEPS, IC_WINNERS,
@@ -71,6 +75,7 @@ def make_scratch(n_neurons, n_inputs, n_steps, dtype_probe, fspinn_learning):
     z = dtype_probe[:0]
     # v, ge, gi, vi, gei, drive; fixed-point threshold (or its lower candidate), upper candidate, fraction
     layer = np.empty((9, n_neurons), dtype=z.dtype)
+    theta_exact = np.empty(n_neurons, dtype=np.float64)  # theta in float64 while learning (present)
     counters = np.empty((4, n_neurons), dtype=np.int32)  # refr, refri, t_last_post, n_acc
     t_last_pre = np.empty(n_inputs, dtype=np.int32)
     lists = np.empty((5, n_neurons), dtype=np.int32)  # exc now/prev, inh now/prev, fired
@@ -84,7 +89,7 @@ def make_scratch(n_neurons, n_inputs, n_steps, dtype_probe, fspinn_learning):
     rng = np.zeros(1, dtype=np.uint64)
     votes = np.zeros(MAX_CLASSES, dtype=np.int32)  # early exit: spikes per assigned class
     stats = np.zeros(2, dtype=np.int64)  # of the last presentation: steps run, exited early
-    return (layer, counters, t_last_pre, lists, flags, dirty, snap, ptr, idx, buf, rng, votes, stats)
+    return (layer, counters, t_last_pre, lists, flags, dirty, snap, ptr, idx, buf, rng, votes, stats, theta_exact)
 
 
 # indices into the scratch tuple used outside present()
@@ -141,7 +146,7 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
     class voted by the neuron labels is decided. Returns the number of
     excitatory spikes; scratch[S_STATS] holds the steps run and whether it exited.
     """
-    layer, counters, t_last_pre, lists, flags, dirty, snap, _p, _i, _b, rng, votes, stats = scratch
+    layer, counters, t_last_pre, lists, flags, dirty, snap, _p, _i, _b, rng, votes, stats, theta_exact = scratch
     v, ge, gi, vi, gei, drive = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5]
     thr, thr_hi, thr_frac = layer[6], layer[7], layer[8]
     refr, refri, t_last_post, n_acc = counters[0], counters[1], counters[2], counters[3]
@@ -165,6 +170,12 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
     depress, exit_margin = learn and rule == RULE_PAIRWISE, 0 if learn else ic[IC_EXIT_MARGIN]
     votes[:] = 0
     t_end, exited = n_steps, 0
+    # While learning, theta is carried in float64 through the presentation and theta (the engine's dtype)
+    # is its rounding: a decay of 1 - 1e-7 per step is below float32's spacing (docs/model.md, step 3).
+    # Each presentation starts from theta itself, so training in chunks (and resuming) stays bit-identical.
+    theta_factor = math.exp(np.float64(fc[FC_THETA_LOG_DECAY]))
+    if learn:
+        theta_exact[:] = theta
 
     for t in range(n_steps):
         # 1. inhibition from the previous step's spikes, no self-inhibition
@@ -201,7 +212,8 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         excitatory_step(v, ge, gi, refr, fc_v, qv, v_grid, v_key, t)
         if learn:
             for j in range(n):
-                theta[j] *= fc[FC_THETA_DECAY]
+                theta_exact[j] *= theta_factor
+                theta[j] = theta_exact[j]
 
         # 4. spikes, reset, adaptive threshold, post-spike learning
         for q in range(n_prev):
@@ -219,7 +231,8 @@ def present(w, theta, ptr, idx, learn, fc, ic, pre_table, post_table, scratch, c
         n_fired = _note_spikes(exc_now, n_now, t, flag_exc, spike_counts, t_last_post, fired, n_fired, record, raster)
         if learn:
             for q in range(n_now):
-                theta[exc_now[q]] += fc[FC_THETA_PLUS]
+                theta_exact[exc_now[q]] += fc[FC_THETA_PLUS]
+                theta[exc_now[q]] = theta_exact[exc_now[q]]
                 wupd += learn_on_post_spike(w, exc_now[q], t, rule, fc, ic, t_last_pre, pre_table, n_acc, snap,
                                             dirty, rng)
         total += n_now

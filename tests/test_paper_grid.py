@@ -185,6 +185,20 @@ def test_cell_key_leaves_out_a_key_that_cannot_act_at_its_size(grid):
     assert digest("baseline", 900) != digest("baseline", 900, "plasticity.eta_post=0.02")
 
 
+def test_an_engine_that_trains_differently_makes_every_cell_stale(grid, monkeypatch):
+    """models.constants.ENGINE_REVISION is in each cell's key (and in the search cache's keys)."""
+    import argparse
+
+    from dse.search import evaluate
+
+    ns = argparse.Namespace(set=[], train_samples=None, test_samples=None)
+    before = grid.config_digest(ns, "fspinn", 400), evaluate.cache_key({"kind": "train"})
+    monkeypatch.setattr(grid, "ENGINE_REVISION", grid.ENGINE_REVISION + 1)
+    monkeypatch.setattr(evaluate, "ENGINE_REVISION", evaluate.ENGINE_REVISION + 1)
+    after = grid.config_digest(ns, "fspinn", 400), evaluate.cache_key({"kind": "train"})
+    assert before[0] != after[0] and before[1] != after[1]
+
+
 @pytest.mark.parametrize("extra, needle", [
     (("--designs", "nope"), "unknown design"),
     (("--datasets", "cifar"), "unknown data set"),

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from dse.models.constants import ENGINE_REVISION
 from dse.models.recipes import load_recipe
 from .cachefolders import cached_folder, key_lock
 from .space import Candidate, nominal_ranges, quant_spec
@@ -96,7 +97,8 @@ class Evaluator(Protocol):
 
 def cache_key(payload: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON (sorted keys, no whitespace) of ``payload``."""
-    text = json.dumps({"cache_schema": CACHE_SCHEMA, **payload}, sort_keys=True, separators=(",", ":"))
+    text = json.dumps({"cache_schema": CACHE_SCHEMA, "engine_revision": ENGINE_REVISION, **payload}, sort_keys=True,
+                      separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
