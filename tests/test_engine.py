@@ -331,10 +331,10 @@ def test_a_recipe_acting_at_leaves_out_a_winner_count_that_changes_nothing():
     assert winners("baseline", 3).acting_at(400) == load_recipe("baseline").acting_at(400)
 
 
-@pytest.mark.parametrize("design, cap", [("baseline", 1000), ("sl-stdp", 1000), ("fspinn", 2000)])
+@pytest.mark.parametrize("design, cap", [("baseline", 1000), ("sl-stdp", 1000), ("fspinn", 1000)])
 def test_designs_scale_theta_decay_up_to_their_cap(design, cap):
-    """The default: tau_theta = 1e7 ms x N / 1000 up to the cap (Net1000 in the layer designs, Net2000 in
-    fspinn, docs/model.md), then the cap's tau_theta."""
+    """The default: tau_theta = 1e7 ms x N / 1000 up to the cap (Net1000 in every design, docs/model.md),
+    then the cap's tau_theta."""
     consts = engine_constants(load_recipe(design), np.float64)
     assert consts.fc_for(400)[FC_THETA_LOG_DECAY] == -1.0 / 4e6
     assert consts.fc_for(900)[FC_THETA_LOG_DECAY] == -1.0 / 9e6
