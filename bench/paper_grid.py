@@ -128,12 +128,13 @@ class LineProgress(ProgressSink):
 def command_line(args: argparse.Namespace, dataset: str, design: str, neurons: int, out: Path) -> str:
     """The `dse train` command that reproduces one cell.
 
-    The data folder is written as DATA/<data set> whatever it was here: rows are
-    committed and read on other machines; data_sha256 names the data exactly.
+    The data folder is written as DATA/<data set> and the run folder as GRID/<its place in the
+    grid folder> whatever they were here: rows are committed and read on other machines;
+    data_sha256 names the data exactly.
     """
     parts = ["dse", "train", "--design", design, "--dataset", dataset, "--neurons", str(neurons),
              "--seed", str(args.seed), "--data-dir", f"DATA/{dataset}",
-             "--out", str(out)]
+             "--out", f"GRID/{in_grid(args, out)}"]
     for flag, value in (("--train-samples", args.train_samples), ("--test-samples", args.test_samples)):
         if value is not None:
             parts += [flag, str(value)]
@@ -190,8 +191,13 @@ def _row(args, manifest, dataset, design, neurons, digest, out, wall_s, wall_sou
         "machine": {"cpu": manifest["versions"]["cpu"], "cpu_count": manifest["versions"]["cpu_count"],
                     "load_average_start": round(load_start, 2),
                     "load_average_end": round(os.getloadavg()[0], 2)},
-        "run_dir": str(out), "finished": rundir.now_iso(),
+        "run_dir": in_grid(args, out), "finished": rundir.now_iso(),
     }
+
+
+def in_grid(args: argparse.Namespace, path: Path) -> str:
+    """A path inside the grid folder (--out), relative to it: what a committed row may name."""
+    return path.relative_to(args.out).as_posix()
 
 
 def _check_args(args: argparse.Namespace) -> None:

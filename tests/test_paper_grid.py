@@ -61,6 +61,7 @@ def test_grid_writes_one_row_per_cell_and_resumes(grid, data_dir, tmp_path, caps
     assert row["command"].startswith("dse train --design ") and "--neurons" in row["command"]
     # rows are committed: the machine's data folder never appears, DATA stands for it
     assert "--data-dir DATA/mnist" in row["command"] and str(data_dir) not in row["command"]
+    assert str(tmp_path) not in json.dumps(row) and row["run_dir"].startswith("runs/")  # nor its grid folder
     assert row["code_version"] and row["machine"]["cpu_count"]
     assert "[1/4]" in first and "| N | fspinn (ours) | baseline (ours) |" in first
     assert "4/4 cells measured" in first
@@ -99,7 +100,7 @@ def test_interrupted_cell_is_redone(grid, data_dir, tmp_path, capsys):
     # Lose the last row, leave a half-written run folder and a cut-off line behind.
     kept = [json.dumps(r, sort_keys=True) for r in rows[:-1]]
     (out / "grid.jsonl").write_text("\n".join(kept) + "\n" + '{"cell": "mnist/fsp')
-    run_dir = Path(victim["run_dir"])
+    run_dir = out / victim["run_dir"]
     shutil.rmtree(run_dir)
     run_dir.mkdir()
     (run_dir / "checkpoint.json").write_text("{}")
