@@ -52,7 +52,8 @@ __all__ = ["Evaluation", "Evaluator", "SnnEvaluator", "cache_key", "CACHE_SCHEMA
 EXIT_MIN_STEPS = 0  # early exit may decide from the first step (the margin alone guards it)
 STREAM_MIN_IMAGES = 500  # two training chunks: the second is predicted from the first's labels
 UNTESTED = "untested"  # name suffix of a training folder written without label assignment and test
-CACHE_SCHEMA = 2  # bump when the simulator changes what a cached run means (2: rungs continue one schedule)
+CACHE_SCHEMA = 2  # bump when what the cache stores changes meaning (2: rungs continue one schedule); the engine
+# training differently is models.constants.ENGINE_REVISION, also in every key (the paper grid keys by it too)
 
 
 @dataclass(frozen=True)
