@@ -3,6 +3,7 @@ trainings stopped, rejections that cost no trial, several trainings at once."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -71,6 +72,12 @@ def test_ptq_siblings_are_evaluated_without_training(tmp_path, bundled_only, mon
     assert res.counts()["trainings"] == 1 and res.counts()["trained_images"] == 120
     assert {Path(r.fp32_run_dir) for r in res.records} == {Path(sampled[0].fp32_run_dir)}  # one FP32 run
     assert len([p for p in (tmp_path / "cache").iterdir() if p.name.startswith("train-")]) == 1
+    # each sibling names the process that evaluated it: the one that trained (reports, worker shares)
+    trials = optuna.load_study(study_name="siblings", storage=url).get_trials(deepcopy=False)
+    (trained,) = [t for t in trials if t.user_attrs.get("sibling_of") is None]
+    assert trained.user_attrs["worker"]["pid"] == os.getpid()
+    assert all(t.user_attrs["worker"] == trained.user_attrs["worker"] and t.user_attrs["worker_id"]
+               for t in trials)
     # another worker that trained the same network finds its siblings in the study and adds none
     runner = TrialRunner(settings, evaluator, optuna.load_study(study_name="siblings", storage=url))
     assert siblings.evaluate_siblings(runner, space, 99, parent, 120) == []

@@ -25,10 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["CONSTRAINT_ORDER", "LEGACY_CONSTRAINTS_KEY", "legacy_constraints", "named_constraints",
+__all__ = ["CONSTRAINT_ORDER", "LEGACY_CONSTRAINTS_KEY", "WORKER_ATTRS", "legacy_constraints", "named_constraints",
            "study_attrs", "write_study_attrs", "write_trial_attrs"]
 
 CONSTRAINT_ORDER = ("memory_mb", "energy_mj", "min_accuracy")
+# Who ran a trial: "worker" (a dict: id, host, pid, heartbeat) is what liveness and reports read,
+# "worker_id" its flat copy for trials_dataframe(). PTQ siblings carry those of the trial that trained.
+WORKER_ATTRS = ("worker", "worker_id")
 LEGACY_CONSTRAINTS_KEY = "constraints"
 _PREFIX = LEGACY_CONSTRAINTS_KEY + ":"  # Optuna's system attribute of a named constraint
 

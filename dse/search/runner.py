@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from . import costs
-from .attrs import named_constraints, write_trial_attrs
+from .attrs import WORKER_ATTRS, named_constraints, write_trial_attrs
 from .evaluate import Evaluation, Evaluator
 from .objectives import Budgets, ExploreSettings
 from .pareto import dominates, objective_point
@@ -133,7 +133,8 @@ class TrialRunner:
         if self.space is not None:
             # While this trial still runs: an interruption fails it, and its retry (a cache hit) adds
             # the siblings still missing.
-            evaluate_siblings(self, self.space, trial.number, c, rungs[-1], self.on_sibling, own=ev)
+            evaluate_siblings(self, self.space, trial.number, c, rungs[-1], self.on_sibling, own=ev,
+                              worker={k: trial.user_attrs[k] for k in WORKER_ATTRS if k in trial.user_attrs})
         self._end(trial, attrs, "complete", None, (ev.accuracy, mem, energy))
         return ev.accuracy, mem, energy
 

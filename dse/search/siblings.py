@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .attrs import LEGACY_CONSTRAINTS_KEY, legacy_constraints
@@ -156,13 +156,16 @@ def held_candidates(study: Any) -> set[Candidate]:
 
 
 def evaluate_siblings(runner: Any, space: SearchSpace, number: int, c: Candidate, full_images: int,
-                      on_trial: Callable[[Any], None] | None = None, own: Any = None) -> list[Any]:
+                      on_trial: Callable[[Any], None] | None = None, own: Any = None,
+                      worker: Mapping[str, Any] | None = None) -> list[Any]:
     """Evaluate the PTQ siblings of trial ``number``'s FP32 network, and the early-exit variants of the
     precisions evaluated, and add each to the study; returns the added trials. An ITQ trial gets its
     exit variants only (its training is its precision). Nothing is added for a network below the
     accuracy floor (quantizing it does not make it usable), or once the time budget is spent.
     ``own``: the trial's evaluation; the floor is judged on the FP32 network when that is a candidate
-    (then tested anyway), else on the trial's own precision (the FP32 network is not tested)."""
+    (then tested anyway), else on the trial's own precision (the FP32 network is not tested).
+    ``worker``: the trial's worker attributes (``worker``, ``worker_id``), which each sibling carries too:
+    the process that evaluated it."""
     itq = c.scheme == "itq"
     parent = c.without_exit() if itq else c.fp32()
     tested_parent = itq or own is None or runner.fits(parent)
@@ -183,7 +186,7 @@ def evaluate_siblings(runner: Any, space: SearchSpace, number: int, c: Candidate
             if runner.deadline is not None and time.monotonic() >= runner.deadline:
                 break
             ev = fp32 if s == parent and tested_parent else runner.evaluator.evaluate(s, full_images)
-            added.append(_add_trial(runner, space, number, s, ev))
+            added.append(_add_trial(runner, space, number, s, ev, worker or {}))
             held.add(s)
             if on_trial is not None:
                 on_trial(added[-1])
@@ -207,7 +210,8 @@ def exit_variants(networks: Sequence[Candidate], space: SearchSpace, runner: Any
     return out
 
 
-def _add_trial(runner: Any, space: SearchSpace, number: int, s: Candidate, ev: Any) -> Any:
+def _add_trial(runner: Any, space: SearchSpace, number: int, s: Candidate, ev: Any,
+               worker: Mapping[str, Any]) -> Any:
     """Add a complete trial for sibling ``s`` measured by ``ev``; returns it as stored (with its number)."""
     import optuna
 
@@ -229,7 +233,7 @@ def _add_trial(runner: Any, space: SearchSpace, number: int, s: Candidate, ev: A
              "rungs": [{"images": ev.train_images, "accuracy": ev.accuracy, "energy_mj": energy, "memory_mb": mem,
                         "trainings": ev.trainings, "trained_images": ev.trained_images,
                         "seconds": round(ev.seconds, 3)}],
-             "result": result}
+             "result": result, **worker}
     values = [ev.accuracy, mem, energy]
     attrs.update(record_from_trial(-1, "COMPLETE", values, attrs, b).flat_attrs())  # dse.search.attrs
     trial = optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, values=values,

@@ -142,7 +142,8 @@ class _Loop:
         return frozen
 
     def _name_worker(self, trial: Any) -> None:
-        # "worker" (a dict) is what liveness reads; "worker_id", flat, is a column in trials_dataframe()
+        # dse.search.attrs.WORKER_ATTRS: "worker" (a dict) is what liveness reads; "worker_id", flat,
+        # is a column in trials_dataframe()
         attrs = {"worker": self.worker.to_dict() if self.worker else None,
                  "worker_id": self.worker.worker_id if self.worker else ""}
         retry_of = self.study._storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")
