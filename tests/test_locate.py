@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from dse.data import DATASETS, DataError, fetch, idx, locate
+from tests.bench_scripts import load_bench_script
 from tests.data_files import assert_one_line_naming, write_set, isolated_lookup  # noqa: F401 (autouse fixture)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -175,11 +175,7 @@ def test_bundled_files_fit_budget() -> None:
 
 
 def _load_make_subset():
-    spec = importlib.util.spec_from_file_location("make_subset", REPO_ROOT / "bench" / "make_subset.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("make_subset")
 
 
 def test_make_subset_is_deterministic_and_balanced(tmp_path: Path) -> None:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from dse.runs.train import TrainConfig, train_run
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def untrained():
-    spec = importlib.util.spec_from_file_location("untrained_neurons", ROOT / "bench" / "untrained_neurons.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("untrained_neurons")
 
 
 def test_fspinn_updates_only_winners_so_most_of_a_wide_layer_keeps_its_start(untrained, tmp_path):
