@@ -38,8 +38,8 @@ def load(run_dir: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, np.nd
     state = validate.run_state(run_dir, manifest, recipe, quant)
     labels = validate.run_labels(run_dir, manifest)
     if labels is None:
-        raise SystemExit(f"{run_dir}: weights.npz stores no neuron_labels (a run written before they were "
-                         "stored); retrain it with the current `dse train`")
+        raise rundir.RunError(f"{run_dir}: weights.npz stores no neuron_labels (a run written before they "
+                              "were stored); retrain it with the current `dse train`")
     start = init_state(config["neurons"], recipe, config["seed"], quant=quant)
     return (config, np.asarray(float_weights(state, quant), dtype=np.float64),
             np.asarray(float_weights(start, quant), dtype=np.float64), np.asarray(state.theta, np.float64), labels)
