@@ -57,19 +57,45 @@ class EngineConstants:
     tau_theta_ms: float             # theta's decay time constant at tau_theta_at_neurons neurons
     tau_theta_at_neurons: int = 0   # 0: fixed tau_theta; else it scales with N (ours)
     tau_theta_max_neurons: int = 0  # the scaling stops growing at this N (0: it never stops)
+    theta_plus_mv: float = 0.0      # the threshold steps as the recipe gives them (float64) ...
+    theta_plus_end_mv: float = 0.0
+    theta_plus_from_neurons: int = 0  # ... grow above this N (0: never; theta_plus_scale)
+    theta_plus_exponent: float = 0.0
 
     def fc_for(self, n_neurons: int) -> np.ndarray:
-        """The float constants for a network of n_neurons: theta's decay rate resolved for its size.
+        """The float constants for a network of n_neurons: theta's decay rate and step resolved for its size.
 
         Training must use these; a size-scaled decay left unresolved is NaN, so
         forgetting it would show at once (theta turns NaN) instead of silently.
         """
-        if self.tau_theta_at_neurons == 0:
+        scale = theta_plus_scale(n_neurons, self.theta_plus_from_neurons, self.theta_plus_exponent)
+        if self.tau_theta_at_neurons == 0 and scale == 1.0:
             return self.fc
         fc = self.fc.copy()
-        fc[FC_THETA_LOG_DECAY] = theta_log_decay(self.dt_ms, self.tau_theta_ms, self.tau_theta_at_neurons,
-                                                 n_neurons, self.tau_theta_max_neurons)
+        if self.tau_theta_at_neurons:
+            fc[FC_THETA_LOG_DECAY] = theta_log_decay(self.dt_ms, self.tau_theta_ms, self.tau_theta_at_neurons,
+                                                     n_neurons, self.tau_theta_max_neurons)
+        if scale != 1.0:  # from the recipe's float64 steps, so every engine rounds the same product once
+            fc[FC_THETA_PLUS] = self.theta_plus_mv * scale
+            fc[FC_THETA_PLUS_END] = self.theta_plus_end_mv * scale
         return fc
+
+
+def theta_plus_scale(n_neurons: int, from_neurons: int, exponent: float) -> float:
+    """Factor on the threshold steps (start and end) of a network of n_neurons: 1 up to from_neurons
+    (and always when from_neurons = 0), (n_neurons / from_neurons) ** exponent above it (ours).
+
+    Why: theta's level goes as theta_plus x tau_theta x S / N for S spikes per
+    image. tau_theta grows with N only up to its cap (theta_log_decay), so above
+    it the level falls with N, and in a design that trains only each window's
+    winner (fspinn) the trained neurons' thresholds no longer rise above the
+    drive an untrained neuron gets: two in five of Net4900's neurons never
+    learn (docs/results.md 2.7-2.8). A step growing as sqrt(N / 1000) puts
+    the level back without the longer memory of a larger tau_theta.
+    """
+    if from_neurons <= 0 or n_neurons <= from_neurons:
+        return 1.0
+    return (n_neurons / from_neurons) ** exponent
 
 
 def theta_log_decay(dt_ms: float, tau_theta_ms: float, at_neurons: int, n_neurons: int,
@@ -182,6 +208,10 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
         f_max_hz=g("input", "f_max_hz"), rate_boost_hz=g("input", "rate_boost_hz"), dt_ms=dt,
         n_steps=steps, tau_theta_ms=tau_theta, tau_theta_at_neurons=at_neurons,
         tau_theta_max_neurons=g("excitatory", "tau_theta_max_neurons", 0),
+        theta_plus_mv=g("excitatory", "theta_plus_mv"),
+        theta_plus_end_mv=g("excitatory", "theta_plus_end_mv", g("excitatory", "theta_plus_mv")),
+        theta_plus_from_neurons=g("excitatory", "theta_plus_from_neurons", 0),
+        theta_plus_exponent=g("excitatory", "theta_plus_exponent", 0.0),
     )
 
 

@@ -48,6 +48,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "theta_plus_mv": (_F, True), "tau_theta_ms": (_F, True), "tau_theta_at_neurons": (_I, False),
         "tau_theta_max_neurons": (_I, False), "theta_plus_end_mv": (_F, False),
         "theta_plus_anneal_from_images": (_I, False), "theta_plus_anneal_images": (_I, False),
+        "theta_plus_from_neurons": (_I, False), "theta_plus_exponent": (_F, False),
     },
     "inhibitory": {
         "v_rest_mv": (_F, True), "v_reset_mv": (_F, True), "v_th_mv": (_F, True),
@@ -77,7 +78,7 @@ _RULE_NEEDS = {
 _MAY_BE_ZERO = {"eta_pre", "eta_post", "theta_plus_mv", "x_tar", "rate_boost_hz", "max_representations",
                 "min_spikes", "refractory_ms", "w_ie", "w_ei", "rho", "w_lat", "e_exc_mv",
                 "tau_theta_at_neurons", "tau_theta_max_neurons", "theta_plus_end_mv", "theta_plus_anneal_images",
-                "theta_plus_anneal_from_images"}
+                "theta_plus_anneal_from_images", "theta_plus_from_neurons"}
 _SIGNED = {"v_rest_mv", "v_reset_mv", "v_th_mv", "e_exc_mv", "e_inh_mv"}
 # Far beyond any physical constant here (ms, mV, Hz, weights) on both sides; keeps
 # the engines' float32 constants and ratios such as tau / dt finite.
@@ -135,7 +136,8 @@ class Recipe:
 
         tau_theta_max_neurons only shortens theta's decay above that size (constants.theta_decay), and 0
         means never; at or below it every engine constant is the same as without the key. The threshold
-        step's annealing keys act only when theta_plus_anneal_images > 0. winners_per_window acts only in
+        step's annealing keys act only when theta_plus_anneal_images > 0, its growth with N only above
+        theta_plus_from_neurons (constants.theta_plus_scale). winners_per_window acts only in
         the fspinn rule, and 1 is what the rule does without the key (the paper's single winner).
         """
         out = self.to_dict()
@@ -143,6 +145,10 @@ class Recipe:
         cap = ex.get("tau_theta_max_neurons")
         if cap is not None and (cap == 0 or n_neurons <= cap):
             del ex["tau_theta_max_neurons"]
+        grows_from = ex.get("theta_plus_from_neurons", 0)
+        if grows_from == 0 or n_neurons <= grows_from:
+            ex.pop("theta_plus_from_neurons", None)
+            ex.pop("theta_plus_exponent", None)
         if ex.get("theta_plus_anneal_images", 0) == 0:  # no annealing: the end step is never used
             ex.pop("theta_plus_anneal_images", None)
             ex.pop("theta_plus_end_mv", None)
@@ -312,6 +318,12 @@ def _check_consistency(r: Recipe, where: str) -> None:
     if 0 < e.get("theta_plus_anneal_images", 0) <= e.get("theta_plus_anneal_from_images", 0):
         raise RecipeError(f"{where}: excitatory.theta_plus_anneal_from_images must be below "
                           "excitatory.theta_plus_anneal_images (the step anneals between the two)")
+    if e.get("theta_plus_from_neurons", 0) > 0 and e.get("theta_plus_exponent") is None:
+        raise RecipeError(f"{where}: excitatory.theta_plus_from_neurons needs excitatory.theta_plus_exponent (the "
+                          "step grows as (N / theta_plus_from_neurons) ** theta_plus_exponent above that size)")
+    if e.get("theta_plus_exponent", 0.0) > 2.0:
+        raise RecipeError(f"{where}: excitatory.theta_plus_exponent is {e['theta_plus_exponent']}: use at most 2 "
+                          "(1 already makes the step grow as fast as N)")
     if not e["e_inh_mv"] < e["v_reset_mv"] <= e["v_th_mv"] < e["e_exc_mv"] + 1e-9 or e["v_rest_mv"] >= e["v_th_mv"]:
         raise RecipeError(f"{where}: excitatory potentials must satisfy e_inh < v_reset <= v_th < e_exc and v_rest < v_th")
     steps, dt = r.get("input", "presentation_steps"), r.get("input", "dt_ms")

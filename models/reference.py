@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import conductance_gain, theta_decay
+from .constants import conductance_gain, theta_decay, theta_plus_scale
 from .neurons import theta_plus_at
 from .recipes import Recipe
 
@@ -192,10 +192,12 @@ def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarra
     (the training image's place in the run) sets an annealed threshold step.
     """
     p = _params(recipe)
-    theta_plus = theta_plus_at(p.ex["theta_plus_mv"], p.ex.get("theta_plus_end_mv", p.ex["theta_plus_mv"]),
+    w = np.array(weights, dtype=np.float64)
+    scale = theta_plus_scale(w.shape[1], p.ex.get("theta_plus_from_neurons", 0), p.ex.get("theta_plus_exponent", 0.0))
+    theta_plus = theta_plus_at(p.ex["theta_plus_mv"] * scale,
+                               p.ex.get("theta_plus_end_mv", p.ex["theta_plus_mv"]) * scale,
                                p.ex.get("theta_plus_anneal_from_images", 0), p.ex.get("theta_plus_anneal_images", 0),
                                image_index)
-    w = np.array(weights, dtype=np.float64)
     th = np.array(theta, dtype=np.float64)
     steps, n_in = spikes.shape
     n = w.shape[1]
