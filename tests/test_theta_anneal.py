@@ -11,6 +11,7 @@ from dse.models.network import Simulator, init_state
 from dse.models.neurons import theta_plus_at
 from dse.models.recipes import DESIGNS, RecipeError, load_recipe
 from dse.models.reference import reference_presentation
+from tests.sparse_images import sparse_images
 
 # theta_plus from 0.4 mV at image 0 to 0.1 mV at image 4; one presentation per image and a
 # decay that rounds to exactly 1 in float32, so theta is the plain sum of the steps.
@@ -18,14 +19,6 @@ ANNEAL = {"excitatory.theta_plus_mv": "0.4", "excitatory.theta_plus_end_mv": "0.
           "excitatory.theta_plus_anneal_from_images": "0", "excitatory.theta_plus_anneal_images": "4",
           "excitatory.tau_theta_at_neurons": "0",
           "excitatory.tau_theta_ms": "1e9", "input.min_spikes": "0", "input.max_representations": "0"}
-
-
-def _images(n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = np.zeros((n, 784), dtype=np.uint8)
-    for k in range(n):
-        img[k, rng.choice(784, 150, replace=False)] = rng.integers(120, 256, 150)
-    return img
 
 
 def test_schedule_is_linear_then_flat():
@@ -47,7 +40,7 @@ def test_each_image_adds_its_own_step_per_spike(design):
     recipe = load_recipe(design, ANNEAL)
     sim = Simulator(recipe)
     state = init_state(12, recipe, seed=2)
-    images = _images(7, seed=1)
+    images = sparse_images(7, seed=1)
     spikes = sim.train(state, images, 0, 5, new_counts())
     assert spikes[:4].sum() > 0 and spikes[4:].sum() > 0
     steps = np.array([0.4, 0.325, 0.25, 0.175, 0.1, 0.1, 0.1])
@@ -60,7 +53,7 @@ def test_annealing_waits_for_its_first_image():
     recipe = load_recipe("fspinn", {**ANNEAL, "excitatory.theta_plus_anneal_from_images": "2",
                                     "excitatory.theta_plus_anneal_images": "6"})
     state = init_state(12, recipe, seed=2)
-    spikes = Simulator(recipe).train(state, _images(7, seed=1), 0, 5, new_counts())
+    spikes = Simulator(recipe).train(state, sparse_images(7, seed=1), 0, 5, new_counts())
     steps = np.array([0.4, 0.4, 0.4, 0.325, 0.25, 0.175, 0.1])
     np.testing.assert_allclose(state.theta, steps @ spikes, rtol=1e-5)
 
@@ -68,7 +61,7 @@ def test_annealing_waits_for_its_first_image():
 def test_a_resumed_run_gets_the_same_steps():
     recipe = load_recipe("fspinn", ANNEAL)
     sim = Simulator(recipe)
-    images = _images(7, seed=3)
+    images = sparse_images(7, seed=3)
     whole, parts = init_state(12, recipe, seed=4), init_state(12, recipe, seed=4)
     sim.train(whole, images, 0, 5, new_counts())
     sim.train(parts, images[:3], 0, 5, new_counts())
@@ -80,7 +73,7 @@ def test_a_resumed_run_gets_the_same_steps():
 def test_reference_uses_the_step_of_its_image():
     recipe = load_recipe("baseline", ANNEAL)
     state = init_state(10, recipe, seed=6, dtype=np.float64)
-    spikes = encode_dense(_images(1, seed=7), 200.0, 1.0, 350, seed=3)[0]
+    spikes = encode_dense(sparse_images(1, seed=7), 200.0, 1.0, 350, seed=3)[0]
     for index, step in ((0, 0.4), (2, 0.25), (9, 0.1)):
         raster, _, theta = reference_presentation(recipe, state.weights, state.theta, spikes, True,
                                                   image_index=index)

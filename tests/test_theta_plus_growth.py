@@ -13,6 +13,7 @@ from dse.models.encoding import encode_dense
 from dse.models.network import Simulator, init_state
 from dse.models.recipes import DESIGNS, RecipeError, load_recipe
 from dse.models.reference import reference_presentation
+from tests.sparse_images import sparse_images
 
 # A fixed 0.3 mV step and a decay that rounds to exactly 1 in float32, so theta is the plain sum of
 # the steps; the step grows from 4 neurons on: x sqrt(16 / 4) = 2 at 16 neurons.
@@ -20,14 +21,6 @@ GROW = {"excitatory.theta_plus_mv": "0.3", "excitatory.theta_plus_anneal_images"
         "excitatory.tau_theta_at_neurons": "0", "excitatory.tau_theta_ms": "1e9",
         "excitatory.theta_plus_from_neurons": "4", "excitatory.theta_plus_exponent": "0.5",
         "input.min_spikes": "0", "input.max_representations": "0"}
-
-
-def _images(n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = np.zeros((n, 784), dtype=np.uint8)
-    for k in range(n):
-        img[k, rng.choice(784, 150, replace=False)] = rng.integers(120, 256, 150)
-    return img
 
 
 def test_scale_is_one_up_to_its_size_then_a_power_of_n():
@@ -44,7 +37,7 @@ def test_scale_is_one_up_to_its_size_then_a_power_of_n():
 def test_every_spike_adds_the_grown_step(design, n_neurons, factor):
     recipe = load_recipe(design, GROW)
     state = init_state(n_neurons, recipe, seed=2)
-    spikes = Simulator(recipe).train(state, _images(5, seed=1), 0, 5, new_counts())
+    spikes = Simulator(recipe).train(state, sparse_images(5, seed=1), 0, 5, new_counts())
     assert spikes.sum() > 0
     np.testing.assert_allclose(state.theta, 0.3 * factor * spikes.sum(axis=0), rtol=1e-5)
 
@@ -54,7 +47,7 @@ def test_the_annealed_end_step_grows_too():
                                     "excitatory.theta_plus_anneal_from_images": "0",
                                     "excitatory.theta_plus_anneal_images": "2"})
     state = init_state(16, recipe, seed=2)
-    spikes = Simulator(recipe).train(state, _images(4, seed=1), 0, 5, new_counts())
+    spikes = Simulator(recipe).train(state, sparse_images(4, seed=1), 0, 5, new_counts())
     assert spikes[2:].sum() > 0
     steps = 2.0 * np.array([0.3, 0.2, 0.1, 0.1])
     np.testing.assert_allclose(state.theta, steps @ spikes, rtol=1e-5)
@@ -64,7 +57,7 @@ def test_reference_grows_the_step_by_its_own_size():
     recipe = load_recipe("baseline", GROW)
     for n_neurons, factor in ((4, 1.0), (16, 2.0)):
         state = init_state(n_neurons, recipe, seed=6, dtype=np.float64)
-        spikes = encode_dense(_images(1, seed=7), 200.0, 1.0, 350, seed=3)[0]
+        spikes = encode_dense(sparse_images(1, seed=7), 200.0, 1.0, 350, seed=3)[0]
         raster, _, theta = reference_presentation(recipe, state.weights, state.theta, spikes, True)
         assert raster.sum() > 0
         np.testing.assert_allclose(theta, 0.3 * factor * raster.sum(axis=0), rtol=1e-5)
