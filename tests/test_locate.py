@@ -174,12 +174,8 @@ def test_bundled_files_fit_budget() -> None:
     assert total <= 2_200_000
 
 
-def _load_make_subset():
-    return load_bench_script("make_subset")
-
-
 def test_make_subset_is_deterministic_and_balanced(tmp_path: Path) -> None:
-    make_subset = _load_make_subset()
+    make_subset = load_bench_script("make_subset")
     for i, name in enumerate(DATASETS):
         write_set(tmp_path / "src" / name, n_train=60, n_test=40, seed=10 * i)
     counts = ["--mnist-train", "30", "--mnist-test", "20", "--fashion-mnist-train", "20", "--fashion-mnist-test", "10"]
