@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dse.cli.main import main as dse
 
-PRESET_8BIT = ["--weights", "Q0.8", "--inh", "Q5.3", "--vmem", "Q7.0", "--vth", "Q7.0", "--rounding", "nearest"]
+PRESET_8BIT = ["--weights", "Q0.8", "--inh", "Q6.2", "--vmem", "Q7.0", "--vth", "Q7.0", "--rounding", "nearest"]
 
 
 def quantized_fspinn(work: Path, n: int, train_samples: int, test_samples: int = 200) -> Path:

@@ -25,14 +25,14 @@ ENGINE_REVISION = 2
  FC_MU, FC_X_TAR, FC_W_INH, FC_W_EI, FC_NORM_TOTAL, FC_S_TH, FC_K_MAX,
  FI_V_REST, FI_V_RESET, FI_V_TH, FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN,
  FC_W_SCALE, FC_V_EPS, FC_V_LO, FC_V_HI, FC_TH_EPS, FC_TH_LO, FC_TH_HI,
- FC_V_INV, FC_V_HALF, FC_TH_INV, FC_TH_HALF, FC_THETA_PLUS_END) = range(41)
-N_FC = 41
+ FC_V_INV, FC_V_HALF, FC_TH_INV, FC_TH_HALF, FC_THETA_PLUS_END, FC_W_INH_START) = range(42)
+N_FC = 42
 
 # integer constants
 (IC_STEPS, IC_REFRAC, IC_I_REFRAC, IC_RULE, IC_SCHEME, IC_POST_EVERY, IC_WINDOW,
  IC_MIN_SPIKES, IC_MAX_REPRES, IC_QW, IC_W_MAX_CODE, IC_QV, IC_QTH, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS,
- IC_LAYER_LOOP_STEPS, IC_THETA_ANNEAL_FROM, IC_THETA_ANNEAL_IMAGES, IC_WINNERS) = range(19)
-N_IC = 19
+ IC_LAYER_LOOP_STEPS, IC_THETA_ANNEAL_FROM, IC_THETA_ANNEAL_IMAGES, IC_WINNERS, IC_RHO_RAMP_IMAGES) = range(20)
+N_IC = 20
 
 # rounding codes of the engine (0: no quantization, plain float storage)
 Q_NONE, Q_TRUNCATE, Q_NEAREST, Q_STOCHASTIC = 0, 1, 2, 3
@@ -196,7 +196,11 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
         fc[FI_GE_GAIN] = conductance_gain(g("inhibitory", "tau_ge_ms"), dt)
         ic[IC_I_REFRAC] = steps_of(g("inhibitory", "refractory_ms"), dt)
     else:
+        # FC_W_INH is the strength inference uses (the ramp's end); training ramps to it from
+        # FC_W_INH_START over the first IC_RHO_RAMP_IMAGES images (ours; 0: fixed).
         fc[FC_W_INH] = recipe.lateral_strength
+        fc[FC_W_INH_START] = recipe.lateral_strength_start
+        ic[IC_RHO_RAMP_IMAGES] = recipe.rho_ramp_images
     fc[FC_W_SCALE] = 1.0
     if quant is not None:
         _apply_quant(fc, ic, quant)
@@ -229,7 +233,7 @@ def _apply_quant(fc: np.ndarray, ic: np.ndarray, quant) -> None:
         ic[IC_QW] = mode
         ic[IC_W_MAX_CODE] = quant.weights.max_code
     if quant.inhibition is not None:
-        for k in (FC_W_INH, FC_W_EI):
+        for k in (FC_W_INH, FC_W_EI, FC_W_INH_START):
             fc[k] = quant.round_constant(fc[k], quant.inhibition)
     # A grid is (eps, lo, hi, 1/eps, half) in the engine's dtype: eps is a power
     # of two, so x x (1/eps) equals x / eps; a fraction >= half rounds up

@@ -40,12 +40,12 @@ from numba import njit
 from .constants import (
     FC_DT_TAU_M, FC_E_EXC, FC_E_INH, FC_ETA_POST, FC_GE_DECAY, FC_GE_GAIN,
     FC_GI_DECAY, FC_GI_GAIN, FC_K_MAX, FC_NORM_TOTAL, FC_S_TH, FC_THETA_LOG_DECAY,
-    FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_THETA_PLUS_END, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
+    FC_TH_EPS, FC_TH_HALF, FC_TH_HI, FC_TH_INV, FC_TH_LO, FC_THETA_PLUS, FC_V_EPS, FC_V_HALF, FC_V_HI, FC_V_INV, FC_V_LO, FC_V_RESET,
     FC_V_REST, FC_V_TH, FC_W_EI, FC_W_INH, FC_W_MAX, FC_W_SCALE, IC_QTH, IC_QV, IC_QW,
     IC_W_MAX_CODE, Q_NONE, Q_STOCHASTIC, IC_EXIT_MARGIN, IC_EXIT_MIN_STEPS, IC_LAYER_LOOP_STEPS, IC_WINNERS,
     FI_DT_TAU_M, FI_E_EXC, FI_GE_DECAY, FI_GE_GAIN, FI_V_RESET, FI_V_REST, FI_V_TH,
     IC_I_REFRAC, IC_MAX_REPRES, IC_MIN_SPIKES, IC_REFRAC, IC_RULE, IC_SCHEME,
-    IC_STEPS, IC_THETA_ANNEAL_FROM, IC_THETA_ANNEAL_IMAGES, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
+    IC_RHO_RAMP_IMAGES, IC_STEPS, IC_THETA_ANNEAL_IMAGES, IC_WINDOW, RULE_FSPINN, RULE_PAIRWISE, SCHEME_LATERAL,
 )
 from .counts import (
     C_COLUMNS_NORMALISED, C_DEPRESSIONS, C_EXC_SPIKES, C_IMAGES, C_INH_SPIKES, C_INPUT_SPIKES,
@@ -55,7 +55,7 @@ from .counts import (
 from .early_exit import MAX_CLASSES, NO_LABELS, cast_votes, decided
 from .encoding import poisson_csr, stream_seed
 from .neurons import (excitatory_step, find_spikes, find_spikes_stochastic, inhibitory_step, on_grid,
-                      theta_plus_at, threshold_candidates, thresholds)
+                      schedule_image, threshold_candidates, thresholds)
 from .rules import (
     deliver_inputs, depress_on_pre_spike, drive_inhibitory_layer, fspinn_update_winners, learn_on_post_spike,
     normalise_dirty, spread_inhibition,
@@ -365,24 +365,29 @@ def run_images(w, theta, images, first_index, seed, learn, fc, ic, pre_table, po
     """
     n_inputs, n = w.shape
     scratch = make_scratch(n, n_inputs, ic[IC_STEPS], pre_table, learn and ic[IC_RULE] == RULE_FSPINN)
-    # An annealed threshold step changes per image: a private copy of the constants carries it.
-    anneal = learn and ic[IC_THETA_ANNEAL_IMAGES] > 0
-    fc_image = fc.copy() if anneal else fc
+    # An annealed threshold step and a ramped lateral inhibition change per image: a private copy of
+    # the constants carries them. Inference uses the constants as given (the ramp's end).
+    per_image = learn and (ic[IC_THETA_ANNEAL_IMAGES] > 0 or ic[IC_RHO_RAMP_IMAGES] > 0)
+    fc_image = fc.copy() if per_image else fc
     for k in range(images.shape[0]):
-        if anneal:
-            fc_image[FC_THETA_PLUS] = theta_plus_at(fc[FC_THETA_PLUS], fc[FC_THETA_PLUS_END], ic[IC_THETA_ANNEAL_FROM],
-                                                    ic[IC_THETA_ANNEAL_IMAGES], first_index + k)
+        if per_image:
+            schedule_image(fc_image, fc, ic, first_index + k)
         steps_out[k] = run_image(w, theta, images[k], first_index + k, seed, learn, fc_image, ic, pre_table,
                                  post_table, rate_scale, boost_scale, scratch, counts, spike_counts_out[k], labels)
 
 
-def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0, labels=NO_LABELS):
+def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0, labels=NO_LABELS, image_index=0):
     """Run one presentation of given dense spikes (steps, 784); returns the raster.
 
     For tests and cross-engine checks: no Poisson sampling, no re-presentation.
     With an exit rule in consts (and labels), the raster holds only the steps run.
+    Learning uses the constants of training image image_index (schedule_image).
     """
     n_inputs, n = w.shape
+    fc = consts.fc_for(n)
+    if learn:
+        fc = fc.copy()
+        schedule_image(fc, consts.fc_for(n), consts.ic, image_index)
     steps = spikes.shape[0]
     ptr = np.zeros(steps + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(spikes.sum(axis=1))
@@ -392,7 +397,7 @@ def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0, labe
     counts = np.zeros(N_COUNTS, dtype=np.int64) if counts is None else counts
     raster = np.zeros((steps, n), dtype=np.uint8)
     spike_counts = np.zeros(n, dtype=np.int64)
-    present(w, theta, ptr, idx, learn, consts.fc_for(n), consts.ic, consts.pre_table, consts.post_table,
+    present(w, theta, ptr, idx, learn, fc, consts.ic, consts.pre_table, consts.post_table,
             scratch, counts, spike_counts, True, raster, labels)
     if learn:
         counts[C_COLUMNS_NORMALISED] += normalise_dirty(w, scratch[S_DIRTY], consts.fc[FC_NORM_TOTAL],

@@ -16,25 +16,38 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .constants import Q_NEAREST, Q_NONE, Q_STOCHASTIC
+from .constants import (FC_THETA_PLUS, FC_THETA_PLUS_END, FC_W_INH, FC_W_INH_START, IC_RHO_RAMP_IMAGES,
+                        IC_THETA_ANNEAL_FROM, IC_THETA_ANNEAL_IMAGES, Q_NEAREST, Q_NONE, Q_STOCHASTIC)
 from .encoding import counter_uniform, uniform_open0
 
 
 @njit(cache=True)
-def theta_plus_at(start, end, anneal_from, anneal_images, image_index):
-    """The threshold step for the training image at image_index (0-based, counted over the whole run).
+def ramp_at(start, end, ramp_from, ramp_to, image_index):
+    """A per-image training constant at image_index (0-based, counted over the whole run): start up to
+    image ramp_from, then linearly to end at image ramp_to, then end; ramp_to = 0 means always start.
 
-    anneal_images = 0: always start (Diehl & Cook's fixed theta_plus). Else (ours) it is start up to
-    image anneal_from, then goes linearly to end at image anneal_images and stays there: large steps
-    while the thresholds find their level, smaller ones once the receptive fields settle
-    (docs/model.md). A function of the image's index alone, so a resumed run gets the same steps
-    as an unbroken one.
+    Two schedules use it (both ours, docs/model.md): the annealed threshold step (theta_plus from
+    0.1 to 0.03 mV: large steps while the thresholds find their level, smaller ones once the
+    receptive fields settle) and fspinn's lateral inhibition (rho from 2x to 4x the excitatory
+    strength, the paper's "adaptive inhibition strength"). A function of the image's index alone,
+    so a resumed run gets the same values as an unbroken one.
     """
-    if anneal_images <= 0 or image_index <= anneal_from:
+    if ramp_to <= 0 or image_index <= ramp_from:
         return start
-    if image_index >= anneal_images:
+    if image_index >= ramp_to:
         return end
-    return start + (end - start) * ((image_index - anneal_from) / (anneal_images - anneal_from))
+    return start + (end - start) * ((image_index - ramp_from) / (ramp_to - ramp_from))
+
+
+@njit(cache=True)
+def schedule_image(fc_image, fc, ic, image_index):
+    """Write the training constants of image image_index into fc_image (a copy of fc): the annealed
+    threshold step and the lateral inhibition ramped from FC_W_INH_START to FC_W_INH (both ours)."""
+    if ic[IC_THETA_ANNEAL_IMAGES] > 0:
+        fc_image[FC_THETA_PLUS] = ramp_at(fc[FC_THETA_PLUS], fc[FC_THETA_PLUS_END], ic[IC_THETA_ANNEAL_FROM],
+                                          ic[IC_THETA_ANNEAL_IMAGES], image_index)
+    if ic[IC_RHO_RAMP_IMAGES] > 0:
+        fc_image[FC_W_INH] = ramp_at(fc[FC_W_INH_START], fc[FC_W_INH], 0, ic[IC_RHO_RAMP_IMAGES], image_index)
 
 
 @njit(cache=True)

@@ -1,6 +1,6 @@
 """Which values of the network are quantized, and to what (FSpiNN Eq. 6, tinySNN Sec. 2.3).
 
-Spec syntax, e.g. ``weights=Q0.8,vmem=Q7.8,vth=Q7.8,inh=Q5.3``:
+Spec syntax, e.g. ``weights=Q0.8,vmem=Q7.8,vth=Q7.8,inh=Q6.2``:
 - ``weights``: input weights, non-negative, unsigned (``Qi.f``);
 - ``inh``: inhibition strengths (lateral w_lat, or w_ie and w_ei), unsigned;
 - ``vmem``: the membrane potential V; ``vth``: the threshold V_th + theta.
@@ -72,7 +72,16 @@ class QuantConfig:
         return ",".join(parts) or "fp32"
 
     def round_constant(self, value: float, fmt: QFormat) -> float:
-        """Round a one-off constant (an inhibition strength) into fmt with this rounding."""
+        """Round a one-off constant (an inhibition strength) into fmt with this rounding.
+
+        A constant beyond the format's range is refused (FormatError), not saturated: a clipped
+        inhibition strength would silently be another network, unlike a weight, which learning
+        keeps in range.
+        """
+        if abs(value) >= 2.0 ** fmt.int_bits:
+            raise FormatError(f"inhibition strength {value:g} does not fit {fmt} (largest {fmt.max_value:g}): "
+                              f"give it at least {choose_int_bits(abs(value))} integer bits, "
+                              f"e.g. inh=Q{choose_int_bits(abs(value))}.{max(fmt.frac_bits - 1, 0)}")
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC0])) if self.rounding == "stochastic" else None
         return float(to_codes(np.array([value]), fmt, self.rounding, rng)[0]) * fmt.eps
 

@@ -58,7 +58,7 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "inhibition": {
         "scheme": (_S, True), "w_ei": (_F, False), "w_ie": (_F, False),
         "excitatory_strength": (_F, False), "rho": (_F, False), "w_lat": (_F, False),
-        "layer_loop_steps": (_I, False),
+        "rho_start": (_F, False), "rho_ramp_images": (_I, False), "layer_loop_steps": (_I, False),
     },
     "plasticity": {
         "rule": (_S, True), "eta_pre": (_F, False), "eta_post": (_F, True), "mu": (_F, True),
@@ -78,7 +78,7 @@ _RULE_NEEDS = {
 _MAY_BE_ZERO = {"eta_pre", "eta_post", "theta_plus_mv", "x_tar", "rate_boost_hz", "max_representations",
                 "min_spikes", "refractory_ms", "w_ie", "w_ei", "rho", "w_lat", "e_exc_mv",
                 "tau_theta_at_neurons", "tau_theta_max_neurons", "theta_plus_end_mv", "theta_plus_anneal_images",
-                "theta_plus_anneal_from_images", "theta_plus_from_neurons"}
+                "theta_plus_anneal_from_images", "theta_plus_from_neurons", "rho_start", "rho_ramp_images"}
 _SIGNED = {"v_rest_mv", "v_reset_mv", "v_th_mv", "e_exc_mv", "e_inh_mv"}
 # Far beyond any physical constant here (ms, mV, Hz, weights) on both sides; keeps
 # the engines' float32 constants and ratios such as tau / dt finite.
@@ -116,12 +116,27 @@ class Recipe:
         return int(self.sections["inhibition"].get("layer_loop_steps", LEGACY_LAYER_LOOP_STEPS))
 
     @property
+    def rho_ramp_images(self) -> int:
+        """Training images over which a lateral design's inhibition ramps from rho_start to rho (0: fixed)."""
+        return int(self.sections["inhibition"].get("rho_ramp_images", 0))
+
+    @property
     def lateral_strength(self) -> float:
-        """w_lat of a lateral design: explicit, or rho x the excitatory strength."""
+        """w_lat of a lateral design at inference (and, with a ramp, from image rho_ramp_images on in
+        training): explicit, or rho x the excitatory strength."""
         inh = self.sections["inhibition"]
         if "w_lat" in inh:
             return float(inh["w_lat"])
         return float(inh["rho"]) * float(inh["excitatory_strength"])
+
+    @property
+    def lateral_strength_start(self) -> float:
+        """w_lat of a lateral design at the first training image: with a ramp (ours), rho_start x the
+        excitatory strength; else the fixed strength."""
+        if self.rho_ramp_images > 0:
+            inh = self.sections["inhibition"]
+            return float(inh["rho_start"]) * float(inh["excitatory_strength"])
+        return self.lateral_strength
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema_version": 1, "design": self.design,
@@ -139,6 +154,7 @@ class Recipe:
         step's annealing keys act only when theta_plus_anneal_images > 0, its growth with N only above
         theta_plus_from_neurons (constants.theta_plus_scale). winners_per_window acts only in
         the fspinn rule, and 1 is what the rule does without the key (the paper's single winner).
+        rho_start acts only when rho_ramp_images > 0.
         """
         out = self.to_dict()
         ex = out.get("excitatory", {})
@@ -153,6 +169,10 @@ class Recipe:
             ex.pop("theta_plus_anneal_images", None)
             ex.pop("theta_plus_end_mv", None)
             ex.pop("theta_plus_anneal_from_images", None)
+        inh = out.get("inhibition", {})
+        if inh.get("rho_ramp_images", 0) == 0:  # no ramp: rho_start is never used
+            inh.pop("rho_ramp_images", None)
+            inh.pop("rho_start", None)
         pl = out.get("plasticity", {})
         if pl.get("rule") != "fspinn" or pl.get("winners_per_window") == 1:
             pl.pop("winners_per_window", None)
@@ -304,6 +324,9 @@ def _check_consistency(r: Recipe, where: str) -> None:
         for key in ("w_ei", "w_ie"):
             if r.get("inhibition", key) is None:
                 raise RecipeError(f"{where}: scheme 'layer' needs inhibition.{key}")
+        if r.rho_ramp_images > 0:
+            raise RecipeError(f"{where}: inhibition.rho_ramp_images acts in scheme 'lateral' only (a layer design's "
+                              "inhibition is inhibition.w_ie); remove it or set it to 0")
         if r.layer_loop_steps not in LAYER_LOOP_STEPS:
             raise RecipeError(f"{where}: inhibition.layer_loop_steps is {r.layer_loop_steps}: choose 1 (the "
                               f"inhibitory layer answers in the same step) or 2 (in the next step)")
@@ -311,6 +334,11 @@ def _check_consistency(r: Recipe, where: str) -> None:
         has_ratio = r.get("inhibition", "rho") is not None and r.get("inhibition", "excitatory_strength") is not None
         if r.get("inhibition", "w_lat") is None and not has_ratio:
             raise RecipeError(f"{where}: scheme 'lateral' needs inhibition.w_lat or rho and excitatory_strength")
+        if r.rho_ramp_images > 0 and (r.get("inhibition", "w_lat") is not None or not has_ratio
+                                      or r.get("inhibition", "rho_start") is None):
+            raise RecipeError(f"{where}: inhibition.rho_ramp_images needs inhibition.rho_start, rho and "
+                              "excitatory_strength (the strength ramps from rho_start to rho x excitatory_strength) "
+                              "and no w_lat")
     e = r.sections["excitatory"]
     if e.get("theta_plus_anneal_images", 0) > 0 and e.get("theta_plus_end_mv") is None:
         raise RecipeError(f"{where}: excitatory.theta_plus_anneal_images needs excitatory.theta_plus_end_mv (the "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .constants import conductance_gain, theta_decay, theta_plus_scale
-from .neurons import theta_plus_at
+from .neurons import ramp_at
 from .recipes import Recipe
 
 
@@ -35,6 +35,7 @@ class _Params:
     decay_post: float
     refrac: int
     irefrac: int
+    w_lat: float = 0.0  # lateral designs: this presentation's inhibition strength (ramped while learning)
 
 
 @dataclass
@@ -87,7 +88,7 @@ def _inhibition(p: _Params, s: _State) -> None:
     where with a one-step loop the inhibitory layer updates in between and its spikes of this step count."""
     g = p.recipe.get
     if p.lateral:
-        s.gi += p.recipe.lateral_strength * (s.prev.sum() - s.prev)
+        s.gi += p.w_lat * (s.prev.sum() - s.prev)
     else:
         s.gei += g("inhibition", "w_ei") * s.prev
         if p.recipe.layer_loop_steps == 1:
@@ -189,12 +190,16 @@ def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarra
     not modified. Early exit (inference): once at least exit_min_steps steps
     have run, stop after the first step where the class with the most spikes
     of its labelled neurons leads the runner-up by exit_margin. image_index
-    (the training image's place in the run) sets an annealed threshold step.
+    (the training image's place in the run) sets an annealed threshold step and a ramped lateral
+    inhibition.
     """
     p = _params(recipe)
+    if p.lateral:  # training image image_index ramps from the start strength; inference uses the end
+        end = recipe.lateral_strength
+        p.w_lat = ramp_at(recipe.lateral_strength_start, end, 0, recipe.rho_ramp_images, image_index) if learn else end
     w = np.array(weights, dtype=np.float64)
     scale = theta_plus_scale(w.shape[1], p.ex.get("theta_plus_from_neurons", 0), p.ex.get("theta_plus_exponent", 0.0))
-    theta_plus = theta_plus_at(p.ex["theta_plus_mv"] * scale,
+    theta_plus = ramp_at(p.ex["theta_plus_mv"] * scale,
                                p.ex.get("theta_plus_end_mv", p.ex["theta_plus_mv"]) * scale,
                                p.ex.get("theta_plus_anneal_from_images", 0), p.ex.get("theta_plus_anneal_images", 0),
                                image_index)

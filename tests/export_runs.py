@@ -1,7 +1,7 @@
 """Small trained and quantized runs for the export tests, made once per test session.
 
 Each design is trained on a few hundred images (seconds), quantized to the
-cost model's 8-bit preset (weights Q0.8, inh Q5.3, vmem sQ7.0, vth sQ7.0,
+cost model's 8-bit preset (weights Q0.8, inh Q6.2, vmem sQ7.0, vth sQ7.0,
 nearest) and tested on the first N_TEST test images, so that the run's own
 metrics are the engine's on exactly the images the export embeds.
 """
@@ -19,7 +19,7 @@ from dse.export import toolchain
 
 N_TEST = 200
 NEURONS = 64
-PRESET_8BIT = ("--weights", "Q0.8", "--inh", "Q5.3", "--vmem", "Q7.0", "--vth", "Q7.0", "--rounding", "nearest")
+PRESET_8BIT = ("--weights", "Q0.8", "--inh", "Q6.2", "--vmem", "Q7.0", "--vth", "Q7.0", "--rounding", "nearest")
 
 _made: dict[tuple[str, ...], Path] = {}
 

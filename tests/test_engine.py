@@ -220,6 +220,7 @@ def test_fspinn_several_winners_match_reference_and_update_the_top_neurons(image
     changed_columns = {}
     for winners in (1, 3):
         recipe = load_recipe("fspinn", {"input.f_max_hz": "200", "inhibition.rho": "0.2",
+                                        "inhibition.rho_ramp_images": "0",
                                         "plasticity.winners_per_window": str(winners)})
         consts = engine_constants(recipe, np.float64)
         st = _state("fspinn", 20, np.float64, theta_spread=0.2)

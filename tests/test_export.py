@@ -52,7 +52,7 @@ def test_host_build_matches_the_engine_bit_for_bit(design, root, tmp_path, capsy
     status, images, summary = _host_run(run, tmp_path / "c", N_TEST)
     activity = new_counts()
     counts, pred, labels = _engine(run, N_TEST, activity)
-    assert counts.sum() > 20 * N_TEST  # the comparison is about real activity
+    assert counts.sum() > 10 * N_TEST  # the comparison is about real activity (fspinn: ~16 spikes an image)
     assert status == 0 and summary == {**summary, "images": N_TEST, "agree": N_TEST}
     # Re-presentations (too few spikes: again at a higher rate, a new stream) happen, and as often.
     presentations = sum(im["presentations"] for im in images)
@@ -98,7 +98,7 @@ VARIANTS = {
                                 "--rounding", "stochastic")),
     "truncate-weights-and-vmem": ("fspinn", ("--weights", "Q0.8", "--vmem", "Q7.4", "--rounding", "truncate")),
     "16bit-weights-only": ("sl-stdp", ("--weights", "Q0.16", "--rounding", "nearest")),
-    "fspinn-stochastic": ("fspinn", ("--weights", "Q0.6", "--inh", "Q5.3", "--vmem", "Q7.2", "--vth", "Q7.2",
+    "fspinn-stochastic": ("fspinn", ("--weights", "Q0.6", "--inh", "Q6.2", "--vmem", "Q7.2", "--vth", "Q7.2",
                                      "--rounding", "stochastic")),
 }
 
@@ -136,5 +136,5 @@ def test_generated_model_header_holds_the_runs_codes(root, tmp_path):
     assert "static const uint8_t snn_weights[784][64]" in header
     first_row = header.split("{ /* input 0 */", 1)[1].split("},", 1)[0]
     assert [int(v) for v in first_row.replace(",", " ").split()] == model.weights[0].tolist()
-    assert "#define SNN_W_INH 0x1.4cp+4f" in header  # w_lat = 20.8 rounded to Q5.3 = 20.75, exactly
+    assert "#define SNN_W_INH 0x1.4cp+5f" in header  # w_lat = 41.6 rounded to Q6.2 = 41.5, exactly
     assert "typedef int8_t snn_vmem_t" in header

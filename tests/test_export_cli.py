@@ -97,6 +97,6 @@ def test_json_output_describes_the_export(root, tmp_path, capsys):
                  "--images", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)["export"]
     assert doc["design"] == "sl-stdp" and doc["images"] == 3 and len(doc["engine_predictions"]) == 3
-    assert doc["quantization"]["spec"] == "weights=Q0.8,inh=Q5.3,vmem=sQ7.0,vth=sQ7.0"
+    assert doc["quantization"]["spec"] == "weights=Q0.8,inh=Q6.2,vmem=sQ7.0,vth=sQ7.0"
     assert sorted(p.relative_to(tmp_path / "c").as_posix() for p in (tmp_path / "c").rglob("*")
                   if p.is_file()) == doc["files"]

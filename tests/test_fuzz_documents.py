@@ -25,6 +25,7 @@ from dse.cost.quant import parse_precision
 from dse.cost.schema import HardwareProfile, ProfileError, coefficient_fields, spec_fields
 from dse.models.constants import engine_constants
 from dse.models.network import MAX_NEURONS, init_state
+from dse.models.fixedpoint import FormatError
 from dse.models.quantize import parse_quant
 from dse.models.recipes import _SCHEMA, DESIGNS, Recipe, RecipeError, load_recipe, parse_overrides
 from tests.fuzz_common import REPO, PROFILE_NAMES, FUZZ, assert_one_line, numberish
@@ -140,9 +141,14 @@ _RECIPE_KEYS = sorted({k for sec in _SCHEMA.values() for k in sec} | set(_SCHEMA
 def _assert_usable_recipe(recipe: Recipe) -> None:
     """What training needs from a recipe: finite engine constants (plain and fixed point) and a first state."""
     assert isinstance(recipe, Recipe)
-    quant = parse_quant("weights=Q0.8,inh=Q5.3,vmem=Q7.8,vth=Q7.8")
+    quant = parse_quant("weights=Q0.8,inh=Q6.2,vmem=Q7.8,vth=Q7.8")
     for q in (None, quant):
-        c = engine_constants(recipe, np.float32, q)
+        try:
+            c = engine_constants(recipe, np.float32, q)
+        except FormatError as exc:  # an inhibition strength beyond Q6.2 is refused, in one line
+            assert q is not None
+            assert_one_line(exc)
+            continue
         for n in (1, 3, MAX_NEURONS):  # training resolves theta's decay for the network's size
             assert np.all(np.isfinite(c.fc_for(n))), (n, c.fc_for(n))
         assert np.all(np.isfinite(c.pre_table)) and np.all(np.isfinite(c.post_table))

@@ -31,7 +31,7 @@ def test_fixed_point_engines_agree_bit_for_bit(design, rounding, images):
     torch = pytest.importorskip("torch")
     from dse.models.engine_torch import present_batch
 
-    q = parse_quant("weights=Q0.8,vmem=Q7.6,vth=Q6.6,inh=Q5.3", rounding)
+    q = parse_quant("weights=Q0.8,vmem=Q7.6,vth=Q6.6,inh=Q6.2", rounding)
     recipe = load_recipe(design)
     consts = engine_constants(recipe, np.float32, q)
     st = init_state(60, recipe, 3, quant=q)

@@ -125,7 +125,7 @@ def test_fspinn_several_winners_each_get_the_hand_computed_update(winners):
     spike at every step, so they tie on N_acc. One winner: only neuron 0 (lowest index on ties)
     learns, by the numbers of test_fspinn_rule; two winners: both columns get exactly those numbers."""
     recipe = load_recipe("fspinn", {**PINNED, "plasticity.window_steps": "2", "plasticity.s_th": "4",
-                                    "plasticity.k_max": "1", "inhibition.rho": "0",
+                                    "plasticity.k_max": "1", "inhibition.rho": "0", "inhibition.rho_ramp_images": "0",
                                     "plasticity.winners_per_window": str(winners)})
     w0 = np.full((784, 2), 0.1)
     theta = np.array([-14.0, -14.0])

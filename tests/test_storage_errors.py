@@ -108,8 +108,12 @@ def test_fuzzed_storage_urls_fail_in_one_line(tmp_path, capsys, monkeypatch, url
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+# A password of asterisks would be "found" in the mask (***) itself.
+_PASSWORD = _PART.filter(lambda p: set(p) != {"*"})
+
+
 @settings(max_examples=100, deadline=None)
-@given(user=_PART, password=_PART, host=_PART, rest=st.sampled_from(["", ":5432/db", "/db?sslmode=require"]))
+@given(user=_PART, password=_PASSWORD, host=_PART, rest=st.sampled_from(["", ":5432/db", "/db?sslmode=require"]))
 def test_passwords_are_masked_and_scrubbed(user, password, host, rest):
     url = f"postgresql://{user}:{password}@{host}{rest}"
     masked = mask_url(url)

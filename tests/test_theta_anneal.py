@@ -8,7 +8,7 @@ import pytest
 from dse.models.counts import new_counts
 from dse.models.encoding import encode_dense
 from dse.models.network import Simulator, init_state
-from dse.models.neurons import theta_plus_at
+from dse.models.neurons import ramp_at
 from dse.models.recipes import DESIGNS, RecipeError, load_recipe
 from dse.models.reference import reference_presentation
 from tests.sparse_images import sparse_images
@@ -22,17 +22,17 @@ ANNEAL = {"excitatory.theta_plus_mv": "0.4", "excitatory.theta_plus_end_mv": "0.
 
 
 def test_schedule_is_linear_then_flat():
-    assert theta_plus_at(0.4, 0.1, 0, 4, 0) == pytest.approx(0.4)
-    assert theta_plus_at(0.4, 0.1, 0, 4, 1) == pytest.approx(0.325)
-    assert theta_plus_at(0.4, 0.1, 0, 4, 2) == pytest.approx(0.25)
-    assert theta_plus_at(0.4, 0.1, 0, 4, 4) == pytest.approx(0.1)
-    assert theta_plus_at(0.4, 0.1, 0, 4, 60_000) == pytest.approx(0.1)
-    assert theta_plus_at(0.4, 0.1, 0, 0, 60_000) == pytest.approx(0.4)  # off: Diehl & Cook's fixed step
+    assert ramp_at(0.4, 0.1, 0, 4, 0) == pytest.approx(0.4)
+    assert ramp_at(0.4, 0.1, 0, 4, 1) == pytest.approx(0.325)
+    assert ramp_at(0.4, 0.1, 0, 4, 2) == pytest.approx(0.25)
+    assert ramp_at(0.4, 0.1, 0, 4, 4) == pytest.approx(0.1)
+    assert ramp_at(0.4, 0.1, 0, 4, 60_000) == pytest.approx(0.1)
+    assert ramp_at(0.4, 0.1, 0, 0, 60_000) == pytest.approx(0.4)  # off: Diehl & Cook's fixed step
     # held at the start until image 10,000, then linear to image 60,000
-    assert theta_plus_at(0.1, 0.05, 10_000, 60_000, 9_999) == pytest.approx(0.1)
-    assert theta_plus_at(0.1, 0.05, 10_000, 60_000, 10_000) == pytest.approx(0.1)
-    assert theta_plus_at(0.1, 0.05, 10_000, 60_000, 35_000) == pytest.approx(0.075)
-    assert theta_plus_at(0.1, 0.05, 10_000, 60_000, 60_000) == pytest.approx(0.05)
+    assert ramp_at(0.1, 0.05, 10_000, 60_000, 9_999) == pytest.approx(0.1)
+    assert ramp_at(0.1, 0.05, 10_000, 60_000, 10_000) == pytest.approx(0.1)
+    assert ramp_at(0.1, 0.05, 10_000, 60_000, 35_000) == pytest.approx(0.075)
+    assert ramp_at(0.1, 0.05, 10_000, 60_000, 60_000) == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize("design", DESIGNS)

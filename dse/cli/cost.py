@@ -24,7 +24,7 @@ def _common_design_args(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--neurons", type=positive_int, required=required, help="excitatory neurons N")
     p.add_argument("--quant", default="fp32", metavar="SPEC",
                    help="precision: fp32 (default), 16bit, 8bit, or KEY=FORMAT items such as "
-                        "weights=Q0.8,inh=Q5.3,vmem=Q7.8,vth=Q7.8 (values left out stay FP32)")
+                        "weights=Q0.8,inh=Q6.2,vmem=Q7.8,vth=Q7.8 (values left out stay FP32)")
     p.add_argument("--accounting", choices=("dense", "minimal"), default="dense",
                    help="dense: as the papers' simulator stores it (default); minimal: what the network needs")
     p.add_argument("--execution", choices=("auto", "dense", "event"), default="auto",

@@ -44,7 +44,7 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--engine", choices=ENGINES, default="auto",
                    help="inference engine (auto: torch on CUDA if present, else numba)")
     t.add_argument("--quant", metavar="SPEC",
-                   help="in-training quantization (ITQ), e.g. weights=Q0.8,vmem=Q7.8,vth=Q7.8,inh=Q5.3")
+                   help="in-training quantization (ITQ), e.g. weights=Q0.8,vmem=Q7.8,vth=Q7.8,inh=Q6.2")
     t.add_argument("--rounding", choices=ROUNDING_MODES, default="nearest",
                    help="rounding of quantized values (default nearest; stochastic is seeded by --seed)")
     t.add_argument("--out", required=True, help="run folder to write")
@@ -77,7 +77,7 @@ def _add_quantize(sub: Any) -> None:
                                    "integer bits from the run's observed range).")
     q.add_argument("run_dir")
     q.add_argument("--weights", metavar="QI.F", help="input weights, e.g. Q0.8")
-    q.add_argument("--inh", metavar="QI.F", help="inhibition strengths, e.g. Q5.3")
+    q.add_argument("--inh", metavar="QI.F", help="inhibition strengths, e.g. Q6.2 (fspinn's w_lat 41.6 needs 6 integer bits)")
     q.add_argument("--vmem", metavar="QI.F", help="membrane potential (signed), e.g. Q7.8")
     q.add_argument("--vth", metavar="QI.F", help="threshold V_th + theta (signed), e.g. Q7.8")
     q.add_argument("--rounding", choices=ROUNDING_MODES, default="nearest")

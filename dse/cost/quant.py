@@ -26,12 +26,12 @@ from dse.models.quantize import QuantConfig, parse_quant
 __all__ = ["PRESETS", "parse_precision"]
 
 # Presets: the papers' "k-bit" designs. Formats are chosen so each range fits
-# in k bits: weights Q0.k, w_lat = 20.8 needs 5 integer bits, potentials need
-# 7 integer bits and a sign.
+# in k bits: weights Q0.k, inhibition strengths up to fspinn's w_lat = 41.6 (4 x 10.4)
+# need 6 integer bits, potentials need 7 integer bits and a sign.
 PRESETS: dict[str, str] = {
     "fp32": "",
-    "16bit": "weights=Q0.16,inh=Q5.11,vmem=sQ7.8,vth=sQ7.8",
-    "8bit": "weights=Q0.8,inh=Q5.3,vmem=sQ7.0,vth=sQ7.0",
+    "16bit": "weights=Q0.16,inh=Q6.10,vmem=sQ7.8,vth=sQ7.8",
+    "8bit": "weights=Q0.8,inh=Q6.2,vmem=sQ7.0,vth=sQ7.0",
 }
 
 

@@ -32,7 +32,7 @@ MAX_REFRACTORY = 255    # uint8 counters
 # How the C code gets each neuron's threshold V_th + theta (see snn.c, reaches_threshold()).
 VTH_FLOAT, VTH_CODES, VTH_STOCHASTIC = 0, 1, 2
 
-QUANTIZE_HINT = ("quantize it first, e.g. `dse quantize RUN --weights Q0.8 --inh Q5.3 --vmem Q7.0 "
+QUANTIZE_HINT = ("quantize it first, e.g. `dse quantize RUN --weights Q0.8 --inh Q6.2 --vmem Q7.0 "
                  "--vth Q7.0 --rounding nearest --out RUN-8bit`")
 
 

@@ -324,7 +324,7 @@ def incremental_candidates(space: SearchSpace, design: str, neurons: int) -> lis
     out = []
     for bits in sorted(space.dim("weights_bits").values(), reverse=True):
         values = {"design": design, "neurons": neurons, "weights_bits": bits, "scheme": _prefer(space, "scheme", "ptq"),
-                  "rounding": _prefer(space, "rounding", "nearest"), "rho": _prefer(space, "rho", 2.0),
+                  "rounding": _prefer(space, "rounding", "nearest"), "rho": _prefer(space, "rho", 4.0),
                   "window_steps": _prefer(space, "window_steps", 50),
                   "exit_margin": _prefer(space, "exit_margin", 0)}  # exits are siblings of each training
         values.update({f"{k}_bits": _at_least(space, f"{k}_bits", bits) for k in ("inh", "vmem", "vth")})

@@ -11,8 +11,8 @@ exact front of any finite space.
 
 The accuracy surface: each design saturates with size (fspinn highest),
 fewer weight bits lose accuracy (less with ITQ, least with stochastic
-rounding), 8-bit potentials cost a little, rho and T_w have an optimum at 2.5
-and 50. Lower fidelities see a scaled-down accuracy plus a deterministic
+rounding), 8-bit potentials cost a little, rho and T_w have an optimum at 3.5
+(near fspinn's default 4) and 50. Lower fidelities see a scaled-down accuracy plus a deterministic
 per-candidate disturbance, so their ranking is informative but not exact.
 """
 
@@ -63,7 +63,7 @@ def synthetic_accuracy(c: Candidate, images: int, full_images: int) -> float:
     acc -= {8: 0.006}.get(c.inh_bits, 0.0)
     acc -= {8: 0.03, 12: 0.004}.get(c.vmem_bits, 0.0) + {8: 0.02, 12: 0.003}.get(c.vth_bits, 0.0)
     if c.design == "fspinn":
-        acc -= 0.02 * (c.rho - 2.5) ** 2 + 0.01 * abs(math.log2(c.window_steps / 50))
+        acc -= 0.02 * (c.rho - 3.5) ** 2 + 0.01 * abs(math.log2(c.window_steps / 50))
     if c.exit_margin:
         acc -= 0.01 / c.exit_margin  # a narrow margin decides some images on too few votes
     frac = min(images / full_images, 1.0)
