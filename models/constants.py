@@ -61,17 +61,22 @@ class EngineConstants:
     theta_plus_end_mv: float = 0.0
     theta_plus_from_neurons: int = 0  # ... grow above this N (0: never; theta_plus_scale)
     theta_plus_exponent: float = 0.0
+    rho_ramp_max_neurons: int = 0   # lateral inhibition ramps only up to this N (0: at every size)
 
     def fc_for(self, n_neurons: int) -> np.ndarray:
-        """The float constants for a network of n_neurons: theta's decay rate and step resolved for its size.
+        """The float constants for a network of n_neurons: theta's decay rate and step, and the lateral
+        inhibition, resolved for its size.
 
-        Training must use these; a size-scaled decay left unresolved is NaN, so
+        Training and inference must use these; a size-scaled decay left unresolved is NaN, so
         forgetting it would show at once (theta turns NaN) instead of silently.
         """
         scale = theta_plus_scale(n_neurons, self.theta_plus_from_neurons, self.theta_plus_exponent)
-        if self.tau_theta_at_neurons == 0 and scale == 1.0:
+        no_ramp_here = self.ic[IC_RHO_RAMP_IMAGES] > 0 and 0 < self.rho_ramp_max_neurons < n_neurons
+        if self.tau_theta_at_neurons == 0 and scale == 1.0 and not no_ramp_here:
             return self.fc
         fc = self.fc.copy()
+        if no_ramp_here:  # above the ramp's cap the start strength (already rounded) acts throughout
+            fc[FC_W_INH] = fc[FC_W_INH_START]
         if self.tau_theta_at_neurons:
             fc[FC_THETA_LOG_DECAY] = theta_log_decay(self.dt_ms, self.tau_theta_ms, self.tau_theta_at_neurons,
                                                      n_neurons, self.tau_theta_max_neurons)
@@ -216,6 +221,7 @@ def engine_constants(recipe: Recipe, dtype: np.dtype = np.float32, quant=None) -
         theta_plus_end_mv=g("excitatory", "theta_plus_end_mv", g("excitatory", "theta_plus_mv")),
         theta_plus_from_neurons=g("excitatory", "theta_plus_from_neurons", 0),
         theta_plus_exponent=g("excitatory", "theta_plus_exponent", 0.0),
+        rho_ramp_max_neurons=g("inhibition", "rho_ramp_max_neurons", 0) if recipe.scheme == "lateral" else 0,
     )
 
 

@@ -44,7 +44,7 @@ def present_batch(weights, theta, spikes, consts: EngineConstants, record: bool 
     """
     import torch
 
-    fc = [float(x) for x in consts.fc]
+    fc = [float(x) for x in consts.fc_for(int(weights.shape[1]))]  # the size's inhibition, as the compiled engine
     ic = consts.ic
     dtype, device = weights.dtype, weights.device
     b, steps, _ = spikes.shape

@@ -154,6 +154,7 @@ class Simulator:
         out = np.zeros((len(images), state.n_neurons), dtype=np.int32)
         steps = _steps_out(steps, len(images))
         threads = numba.get_num_threads()
+        fc = self.consts.fc_for(state.n_neurons)  # the size's inhibition (a ramp acts up to a cap)
         for lo in range(0, len(images), chunk):
             hi = min(lo + chunk, len(images))
             bounds = np.linspace(lo, hi, min(threads * 4, hi - lo) + 1).astype(int)
@@ -163,7 +164,7 @@ class Simulator:
             def run_block(b: int) -> None:
                 a, z = blocks[b]
                 c = self.consts
-                eng.run_images(state.weights, state.theta, images[a:z], first_index + a, seed, False, c.fc, ic,
+                eng.run_images(state.weights, state.theta, images[a:z], first_index + a, seed, False, fc, ic,
                                c.pre_table, c.post_table, self.rate_scale, self.boost_scale, block_counts[b],
                                out[a:z], labels, steps[a:z])
 

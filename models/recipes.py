@@ -58,7 +58,8 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "inhibition": {
         "scheme": (_S, True), "w_ei": (_F, False), "w_ie": (_F, False),
         "excitatory_strength": (_F, False), "rho": (_F, False), "w_lat": (_F, False),
-        "rho_start": (_F, False), "rho_ramp_images": (_I, False), "layer_loop_steps": (_I, False),
+        "rho_start": (_F, False), "rho_ramp_images": (_I, False), "rho_ramp_max_neurons": (_I, False),
+        "layer_loop_steps": (_I, False),
     },
     "plasticity": {
         "rule": (_S, True), "eta_pre": (_F, False), "eta_post": (_F, True), "mu": (_F, True),
@@ -78,7 +79,7 @@ _RULE_NEEDS = {
 _MAY_BE_ZERO = {"eta_pre", "eta_post", "theta_plus_mv", "x_tar", "rate_boost_hz", "max_representations",
                 "min_spikes", "refractory_ms", "w_ie", "w_ei", "rho", "w_lat", "e_exc_mv",
                 "tau_theta_at_neurons", "tau_theta_max_neurons", "theta_plus_end_mv", "theta_plus_anneal_images",
-                "theta_plus_anneal_from_images", "theta_plus_from_neurons", "rho_start", "rho_ramp_images"}
+                "theta_plus_anneal_from_images", "theta_plus_from_neurons", "rho_start", "rho_ramp_images", "rho_ramp_max_neurons"}
 _SIGNED = {"v_rest_mv", "v_reset_mv", "v_th_mv", "e_exc_mv", "e_inh_mv"}
 # Far beyond any physical constant here (ms, mV, Hz, weights) on both sides; keeps
 # the engines' float32 constants and ratios such as tau / dt finite.
@@ -120,6 +121,16 @@ class Recipe:
         """Training images over which a lateral design's inhibition ramps from rho_start to rho (0: fixed)."""
         return int(self.sections["inhibition"].get("rho_ramp_images", 0))
 
+    def ramps_at(self, n_neurons: int) -> bool:
+        """Does the lateral inhibition ramp in a network of n_neurons? Only up to rho_ramp_max_neurons
+        (0: every size); larger networks keep rho_start, in training and at inference (ours)."""
+        cap = int(self.sections["inhibition"].get("rho_ramp_max_neurons", 0))
+        return self.rho_ramp_images > 0 and (cap == 0 or n_neurons <= cap)
+
+    def lateral_strength_at(self, n_neurons: int) -> float:
+        """w_lat at inference in a network of n_neurons: the ramp's end where it acts, else its start."""
+        return self.lateral_strength if self.ramps_at(n_neurons) else self.lateral_strength_start
+
     @property
     def lateral_strength(self) -> float:
         """w_lat of a lateral design at inference (and, with a ramp, from image rho_ramp_images on in
@@ -154,7 +165,7 @@ class Recipe:
         step's annealing keys act only when theta_plus_anneal_images > 0, its growth with N only above
         theta_plus_from_neurons (constants.theta_plus_scale). winners_per_window acts only in
         the fspinn rule, and 1 is what the rule does without the key (the paper's single winner).
-        rho_start acts only when rho_ramp_images > 0.
+        rho_start acts only when rho_ramp_images > 0, and above rho_ramp_max_neurons it is the fixed rho.
         """
         out = self.to_dict()
         ex = out.get("excitatory", {})
@@ -170,9 +181,16 @@ class Recipe:
             ex.pop("theta_plus_end_mv", None)
             ex.pop("theta_plus_anneal_from_images", None)
         inh = out.get("inhibition", {})
-        if inh.get("rho_ramp_images", 0) == 0:  # no ramp: rho_start is never used
+        if inh.get("rho_ramp_images", 0) > 0 and not self.ramps_at(n_neurons):  # above the ramp's cap:
+            inh["rho"] = inh["rho_start"]  # a fixed rho_start, what the network computes there
+            inh["rho_ramp_images"] = 0
+        if inh.get("rho_ramp_images", 0) == 0:  # no ramp: rho_start and the cap are never used
             inh.pop("rho_ramp_images", None)
             inh.pop("rho_start", None)
+            inh.pop("rho_ramp_max_neurons", None)
+        cap = inh.get("rho_ramp_max_neurons")
+        if cap is not None and (cap == 0 or n_neurons <= cap):  # a cap above n_neurons changes nothing
+            del inh["rho_ramp_max_neurons"]
         pl = out.get("plasticity", {})
         if pl.get("rule") != "fspinn" or pl.get("winners_per_window") == 1:
             pl.pop("winners_per_window", None)

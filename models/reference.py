@@ -194,10 +194,10 @@ def reference_presentation(recipe: Recipe, weights: np.ndarray, theta: np.ndarra
     inhibition.
     """
     p = _params(recipe)
-    if p.lateral:  # training image image_index ramps from the start strength; inference uses the end
-        end = recipe.lateral_strength
-        p.w_lat = ramp_at(recipe.lateral_strength_start, end, 0, recipe.rho_ramp_images, image_index) if learn else end
     w = np.array(weights, dtype=np.float64)
+    if p.lateral:  # training image image_index ramps from the start strength; inference uses the end
+        end = recipe.lateral_strength_at(w.shape[1])  # above the ramp's size cap, the start throughout
+        p.w_lat = ramp_at(recipe.lateral_strength_start, end, 0, recipe.rho_ramp_images, image_index) if learn else end
     scale = theta_plus_scale(w.shape[1], p.ex.get("theta_plus_from_neurons", 0), p.ex.get("theta_plus_exponent", 0.0))
     theta_plus = ramp_at(p.ex["theta_plus_mv"] * scale,
                                p.ex.get("theta_plus_end_mv", p.ex["theta_plus_mv"]) * scale,

@@ -113,3 +113,39 @@ def test_recipe_checks_and_identity():
     assert load_recipe("fspinn", {"inhibition.rho_ramp_images": "0", "inhibition.rho_start": "9"}).acting_at(400) \
         == off.acting_at(400)
     assert load_recipe("fspinn").acting_at(400)["inhibition"]["rho_start"] == 2.0
+
+
+def test_above_its_size_cap_the_ramp_is_the_fixed_start_strength():
+    """inhibition.rho_ramp_max_neurons (ours; fspinn: 1000): a larger network trains and infers at rho_start,
+    exactly as a recipe with that fixed strength (and is the same grid cell / cache key); at or below the cap
+    the ramp acts."""
+    capped = load_recipe("fspinn", {**RAMP, "inhibition.rho_ramp_max_neurons": "10"})
+    fixed = load_recipe("fspinn", _fixed("2"))
+    images = sparse_images(6, seed=3)
+    for n, same in ((12, True), (10, False)):
+        a, b = init_state(n, capped, seed=4), init_state(n, fixed, seed=4)
+        Simulator(capped).train(a, images, 0, 5, new_counts())
+        Simulator(fixed).train(b, images, 0, 5, new_counts())
+        assert np.array_equal(a.weights, b.weights) == same
+        assert (capped.acting_at(n) == fixed.acting_at(n)) == same
+        untrained = init_state(n, fixed, seed=1)  # many neurons answer, so the inhibition shows
+        counts_capped = Simulator(capped).infer(untrained, sparse_images(4, seed=8), 0, 3, new_counts())
+        counts_fixed = Simulator(fixed).infer(untrained, sparse_images(4, seed=8), 0, 3, new_counts())
+        assert np.array_equal(counts_capped, counts_fixed) == same
+    assert capped.lateral_strength_at(12) == pytest.approx(20.8) and capped.lateral_strength_at(10) == pytest.approx(52.0)
+    assert "rho_ramp_max_neurons" not in capped.acting_at(10)["inhibition"]  # a cap above N changes nothing
+    # the reference follows: above the cap, learning at image 4 uses the start strength
+    spikes = encode_dense(sparse_images(1, seed=5), 200.0, 1.0, 350, seed=4)[0]
+    st = init_state(12, capped, seed=3, dtype=np.float64)
+    _, w_capped, _ = reference_presentation(capped, st.weights, st.theta, spikes, True, image_index=4)
+    _, w_fixed, _ = reference_presentation(fixed, st.weights, st.theta, spikes, True, image_index=4)
+    np.testing.assert_array_equal(w_capped, w_fixed)
+
+
+def test_fspinn_ramps_up_to_net1000_and_keeps_2x_above():
+    recipe = load_recipe("fspinn")
+    assert recipe.ramps_at(1000) and not recipe.ramps_at(1001)
+    assert recipe.lateral_strength_at(400) == pytest.approx(41.6)
+    assert recipe.lateral_strength_at(4900) == pytest.approx(20.8)
+    consts = engine_constants(recipe, np.float32)
+    assert consts.fc_for(400)[FC_W_INH] == np.float32(41.6) and consts.fc_for(4900)[FC_W_INH] == np.float32(20.8)

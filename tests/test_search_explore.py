@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 SPACE = DEFAULT_SPACE.restricted({"neurons": "100..1500", "vmem_bits": "32", "vth_bits": "32",
-                                  "rounding": "nearest", "rho": "2", "window_steps": "50"})
+                                  "rounding": "nearest", "rho": "4", "window_steps": "50"})
 
 
 def _run(budgets: Budgets, strategy: str = "optuna", trials: int | None = 12, space=SPACE, storage=None,

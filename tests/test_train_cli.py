@@ -150,14 +150,15 @@ def test_reduced_accuracy_floor_fspinn_net100_mnist(tmp_path):
     """CI's accuracy check: fspinn Net100 after 2,000 MNIST images, 1,000 test images (labels on the 2,000).
 
     BindsNET 0.3.4 reaches 76.2% on this split (one run). Seeds 0-5, all-activity / proportion
-    readout, 2026-12-02: 73.3-76.5% (mean 74.9%) / 78.1-82.5% with theta's decay in float64
-    (engine revision 2); 73.5-77.5% (mean 75.2%) / 78.0-80.3% with the float32 decay before it, so
-    seed 0's 77.5% then was its best draw. Diehl & Cook's fixed threshold constants gave 66.7%: the
-    floor catches thresholds that run away again, not a point of noise.
+    readout, 2026-12-03, with fspinn's inhibition ramped from 2x to 4x over the first 1,000 images
+    (docs/results.md 2.9): 77.6, 76.3, 77.6, 77.4, 77.4, 73.0% (mean 76.55%) / 76.8-80.4%; with
+    the fixed 2x before: 73.3-76.5% (mean 74.9%) / 78.1-82.5%. Diehl & Cook's fixed threshold
+    constants gave 66.7%: the floor catches thresholds that run away again. The draw is
+    deterministic (counter-based streams), so seed 0's 77.6% is what every machine computes.
     """
     cfg = TrainConfig(design="fspinn", dataset="mnist", neurons=100, train_samples=2000,
                       test_samples=1000, assign_samples=2000, seed=0)
     m = train_run(cfg, tmp_path / "r", data_dir=str(SHARED / "mnist"))
-    assert m["metrics"]["accuracy"] >= 0.72
+    assert m["metrics"]["accuracy"] >= 0.76
     assert m["metrics"]["accuracy_proportion"] >= 0.76
     assert m["health"]["status"] == "ok"

@@ -9,7 +9,7 @@ Nothing is recomputed in another precision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +126,11 @@ def load_export_model(run_dir: Path) -> ExportModel:
     _check_recipe(run_dir, recipe)
     validate.run_state(run_dir, manifest, recipe, quant)  # shapes, dtypes, ranges, the recorded checksum
     weights, theta, labels = _load_arrays(run_dir, int(cfg["neurons"]), quant)
+    consts = engine_constants(recipe, np.float32, quant)
+    consts = replace(consts, fc=consts.fc_for(int(cfg["neurons"])))  # the size's inhibition, as the engine
     return ExportModel(run_dir=run_dir, design=str(cfg["design"]), dataset=str(cfg["dataset"]),
                        seed=int(cfg["seed"]), recipe=recipe, quant=quant,
-                       consts=engine_constants(recipe, np.float32, quant), weights=weights, theta=theta,
+                       consts=consts, weights=weights, theta=theta,
                        labels=labels, data_sha256=str(manifest["data"]["sha256"]), manifest=manifest)
 
 
