@@ -12,7 +12,7 @@ from dse.models.encoding import encode_dense
 from dse.models.network import Simulator, init_state
 from dse.models.recipes import RecipeError, load_recipe
 from dse.models.reference import reference_presentation
-from tests.sparse_images import sparse_images
+from tests.sparse_images import assert_resumed_run_matches, sparse_images
 
 # w_lat from 2 x 10.4 = 20.8 at image 0 to 5 x 10.4 = 52.0 at image 4 (7.8 more per image)
 RAMP = {"inhibition.rho_start": "2", "inhibition.rho": "5", "inhibition.rho_ramp_images": "4",
@@ -74,14 +74,8 @@ def test_stronger_inhibition_leaves_fewer_coincident_spikes():
 
 def test_training_ramps_and_a_resumed_run_matches():
     recipe = load_recipe("fspinn", RAMP)
-    sim = Simulator(recipe)
     images = sparse_images(7, seed=3)
-    whole, parts = init_state(12, recipe, seed=4), init_state(12, recipe, seed=4)
-    sim.train(whole, images, 0, 5, new_counts())
-    sim.train(parts, images[:3], 0, 5, new_counts())
-    sim.train(parts, images[3:], 3, 5, new_counts())
-    np.testing.assert_array_equal(whole.weights, parts.weights)
-    np.testing.assert_array_equal(whole.theta, parts.theta)
+    whole = assert_resumed_run_matches(recipe, images, split=3)
     # a fixed 2x (the ramp's start) trains a different network
     fixed = init_state(12, recipe, seed=4)
     Simulator(load_recipe("fspinn", _fixed("2"))).train(fixed, images, 0, 5, new_counts())

@@ -11,7 +11,7 @@ from dse.models.network import Simulator, init_state
 from dse.models.neurons import ramp_at
 from dse.models.recipes import DESIGNS, RecipeError, load_recipe
 from dse.models.reference import reference_presentation
-from tests.sparse_images import sparse_images
+from tests.sparse_images import assert_resumed_run_matches, sparse_images
 
 # theta_plus from 0.4 mV at image 0 to 0.1 mV at image 4; one presentation per image and a
 # decay that rounds to exactly 1 in float32, so theta is the plain sum of the steps.
@@ -59,15 +59,7 @@ def test_annealing_waits_for_its_first_image():
 
 
 def test_a_resumed_run_gets_the_same_steps():
-    recipe = load_recipe("fspinn", ANNEAL)
-    sim = Simulator(recipe)
-    images = sparse_images(7, seed=3)
-    whole, parts = init_state(12, recipe, seed=4), init_state(12, recipe, seed=4)
-    sim.train(whole, images, 0, 5, new_counts())
-    sim.train(parts, images[:3], 0, 5, new_counts())
-    sim.train(parts, images[3:], 3, 5, new_counts())
-    np.testing.assert_array_equal(whole.theta, parts.theta)
-    np.testing.assert_array_equal(whole.weights, parts.weights)
+    assert_resumed_run_matches(load_recipe("fspinn", ANNEAL), sparse_images(7, seed=3), split=3)
 
 
 def test_reference_uses_the_step_of_its_image():
