@@ -380,7 +380,8 @@ DEFAULT_SPACE = SearchSpace((
               when="quantized", doc="rounding of quantized values"),
     Dimension("rho", "float", low=1.5, high=4.0, step=0.5, when="fspinn", bounds=(0.0, 16.0),
               doc="inhibition ratio at inference: w_lat = rho x excitatory strength (FSpiNN Fig. 11); "
-                  "training ramps to it from the recipe's rho_start over its first rho_ramp_images images"),
+                  "training ramps to it from the recipe's rho_start over its first rho_ramp_images images; "
+                  "above rho_ramp_max_neurons (fspinn: 1000) the network keeps rho_start and rho changes nothing"),
     Dimension("window_steps", "int", low=25, high=175, step=25, when="fspinn", bounds=(1, 350),
               doc="FSpiNN update window T_w in steps"),
     Dimension("exit_margin", "categorical", choices=(0, 2, 4), bounds=(0, MAX_EXIT_MARGIN), neutral=0,
