@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .recipes import Recipe
+from .recipes import Recipe, ramp_acts
 
 # Bumped whenever one recipe and seed train to a different network, so that finished work keyed by
 # recipe (the search cache, the paper grid's cells) is redone. 2: theta decays in float64.
@@ -71,7 +71,8 @@ class EngineConstants:
         forgetting it would show at once (theta turns NaN) instead of silently.
         """
         scale = theta_plus_scale(n_neurons, self.theta_plus_from_neurons, self.theta_plus_exponent)
-        no_ramp_here = self.ic[IC_RHO_RAMP_IMAGES] > 0 and 0 < self.rho_ramp_max_neurons < n_neurons
+        no_ramp_here = self.ic[IC_RHO_RAMP_IMAGES] > 0 and not ramp_acts(int(self.ic[IC_RHO_RAMP_IMAGES]),
+                                                                          self.rho_ramp_max_neurons, n_neurons)
         if self.tau_theta_at_neurons == 0 and scale == 1.0 and not no_ramp_here:
             return self.fc
         fc = self.fc.copy()

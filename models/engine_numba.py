@@ -384,10 +384,11 @@ def present_given(w, theta, spikes, learn, consts, counts=None, rng_seed=0, labe
     Learning uses the constants of training image image_index (schedule_image).
     """
     n_inputs, n = w.shape
-    fc = consts.fc_for(n)
+    base = consts.fc_for(n)
+    fc = base
     if learn:
-        fc = fc.copy()
-        schedule_image(fc, consts.fc_for(n), consts.ic, image_index)
+        fc = base.copy()
+        schedule_image(fc, base, consts.ic, image_index)
     steps = spikes.shape[0]
     ptr = np.zeros(steps + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(spikes.sum(axis=1))

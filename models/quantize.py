@@ -79,9 +79,10 @@ class QuantConfig:
         keeps in range.
         """
         if abs(value) >= 2.0 ** fmt.int_bits:
+            need = choose_int_bits(abs(value))  # the same word length, if it can hold them
             raise FormatError(f"inhibition strength {value:g} does not fit {fmt} (largest {fmt.max_value:g}): "
-                              f"give it at least {choose_int_bits(abs(value))} integer bits, "
-                              f"e.g. inh=Q{choose_int_bits(abs(value))}.{max(fmt.frac_bits - 1, 0)}")
+                              f"give it at least {need} integer bits, "
+                              f"e.g. inh=Q{need}.{max(fmt.int_bits + fmt.frac_bits - need, 0)}")
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC0])) if self.rounding == "stochastic" else None
         return float(to_codes(np.array([value]), fmt, self.rounding, rng)[0]) * fmt.eps
 

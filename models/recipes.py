@@ -122,14 +122,21 @@ class Recipe:
         return int(self.sections["inhibition"].get("rho_ramp_images", 0))
 
     def ramps_at(self, n_neurons: int) -> bool:
-        """Does the lateral inhibition ramp in a network of n_neurons? Only up to rho_ramp_max_neurons
-        (0: every size); larger networks keep rho_start, in training and at inference (ours)."""
-        cap = int(self.sections["inhibition"].get("rho_ramp_max_neurons", 0))
-        return self.rho_ramp_images > 0 and (cap == 0 or n_neurons <= cap)
+        """Does the lateral inhibition ramp in a network of n_neurons? (ramp_acts)"""
+        return ramp_acts(self.rho_ramp_images, int(self.sections["inhibition"].get("rho_ramp_max_neurons", 0)),
+                         n_neurons)
 
     def lateral_strength_at(self, n_neurons: int) -> float:
         """w_lat at inference in a network of n_neurons: the ramp's end where it acts, else its start."""
         return self.lateral_strength if self.ramps_at(n_neurons) else self.lateral_strength_start
+
+    @property
+    def largest_inhibition_strength(self) -> float:
+        """The largest inhibition constant the recipe can use, at any size: what a fixed-point `inh`
+        format must hold (both ends of a lateral ramp; w_ie and w_ei of a layer design)."""
+        if self.scheme == "lateral":
+            return max(self.lateral_strength, self.lateral_strength_start)
+        return max(float(self.get("inhibition", "w_ie")), float(self.get("inhibition", "w_ei")))
 
     @property
     def lateral_strength(self) -> float:
@@ -181,20 +188,22 @@ class Recipe:
             ex.pop("theta_plus_end_mv", None)
             ex.pop("theta_plus_anneal_from_images", None)
         inh = out.get("inhibition", {})
-        if inh.get("rho_ramp_images", 0) > 0 and not self.ramps_at(n_neurons):  # above the ramp's cap:
-            inh["rho"] = inh["rho_start"]  # a fixed rho_start, what the network computes there
-            inh["rho_ramp_images"] = 0
-        if inh.get("rho_ramp_images", 0) == 0:  # no ramp: rho_start and the cap are never used
-            inh.pop("rho_ramp_images", None)
-            inh.pop("rho_start", None)
-            inh.pop("rho_ramp_max_neurons", None)
-        cap = inh.get("rho_ramp_max_neurons")
-        if cap is not None and (cap == 0 or n_neurons <= cap):  # a cap above n_neurons changes nothing
-            del inh["rho_ramp_max_neurons"]
+        if not self.ramps_at(n_neurons):  # no ramp, or above its cap: a fixed rho_start is what acts
+            if inh.get("rho_ramp_images", 0) > 0:
+                inh["rho"] = inh["rho_start"]
+            for key in ("rho_ramp_images", "rho_start"):
+                inh.pop(key, None)
+        inh.pop("rho_ramp_max_neurons", None)  # where the ramp acts, the cap changes nothing
         pl = out.get("plasticity", {})
         if pl.get("rule") != "fspinn" or pl.get("winners_per_window") == 1:
             pl.pop("winners_per_window", None)
         return out
+
+
+def ramp_acts(ramp_images: int, max_neurons: int, n_neurons: int) -> bool:
+    """Does a lateral inhibition ramp over ramp_images act in a network of n_neurons? Only up to
+    max_neurons (0: every size); larger networks keep rho_start, in training and at inference (ours)."""
+    return ramp_images > 0 and (max_neurons == 0 or n_neurons <= max_neurons)
 
 
 def recipe_path(design: str) -> Path:

@@ -240,9 +240,7 @@ def observed_ranges(recipe: Recipe, state: NetworkState, quant: QuantConfig | No
     w = float_weights(state, quant)
     v_th = recipe.get("excitatory", "v_th_mv")
     thr_hi, thr_lo = v_th + float(state.theta.max()), v_th + float(state.theta.min())
-    inh = max(recipe.lateral_strength, recipe.lateral_strength_start) if recipe.scheme == "lateral" else max(
-        recipe.get("inhibition", "w_ie"), recipe.get("inhibition", "w_ei"))
-    return {"weights": float(w.max()), "inh": float(inh),
+    return {"weights": float(w.max()), "inh": recipe.largest_inhibition_strength,
             # V lives in [E_inh, threshold]: it is clamped below and reset above
             "vmem": max(abs(recipe.get("excitatory", "e_inh_mv")), abs(thr_hi), abs(thr_lo)),
             "vth": max(abs(thr_hi), abs(thr_lo)), "theta_max": float(state.theta.max())}

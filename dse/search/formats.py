@@ -25,8 +25,7 @@ def nominal_ranges(c: Candidate) -> dict[str, float]:
     from dse.models.recipes import load_recipe
 
     r = load_recipe(c.design, c.overrides())
-    inh = max(r.lateral_strength, r.lateral_strength_start) if r.scheme == "lateral" else max(r.get("inhibition", "w_ie"), r.get("inhibition", "w_ei"))
-    return {"weights": float(r.get("plasticity", "w_max")), "inh": float(inh),
+    return {"weights": float(r.get("plasticity", "w_max")), "inh": r.largest_inhibition_strength,
             "vmem": abs(float(r.get("excitatory", "e_inh_mv"))), "vth": abs(float(r.get("excitatory", "e_inh_mv")))}
 
 
